@@ -1,0 +1,29 @@
+"""Engines: ``reference`` (the executable spec) and ``optimized`` (compiled plans).
+
+Both expose ``save(desc, state, variant, *, vmdesc=False, check=True) -> Outcome`` and
+``load(desc, data, dest, variant, *, version_id=None, check=True) -> Outcome``.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+ENGINE_NAMES = ("reference", "optimized")
+
+
+def get(name: str):
+    """The engine module called ``name``; ValueError lists the valid ones."""
+    if name not in ENGINE_NAMES:
+        raise ValueError(f"unknown engine {name!r} (known: {', '.join(ENGINE_NAMES)})")
+    return importlib.import_module(f"conformance.engines.{name}")
+
+
+def available() -> list[str]:
+    out = []
+    for name in ENGINE_NAMES:
+        try:
+            get(name)
+        except ImportError:
+            continue
+        out.append(name)
+    return out

@@ -1,0 +1,1040 @@
+"""The reference engine: an interpreter that reads like migration/vmstate.c.
+
+It is the executable specification: clarity over speed.  Each function names the QEMU
+function whose control flow it follows; comments say which behaviour a branch models.
+Variant differences are asked of :class:`conformance.variants.Variant` policy points,
+never by testing a variant's name.
+
+Control flow is C-like on purpose: codecs return 0 or a negative errno, the QEMUFile
+error is sticky, and the callers test both in the same order QEMU does.  Assertions
+raise :class:`Abort`; undefined behaviour raises :class:`Undefined`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conformance import variants as _variants
+from conformance.check import errors as check_errors
+from conformance.flags import F
+from conformance.infos import (
+    NULL_MARKER,
+    VALID_MARKER,
+    Info,
+    bitmap_words,
+    from_unsigned,
+    lookup,
+    to_unsigned,
+)
+from conformance.jsonwriter import JSONWriter
+from conformance.model import Description, Field
+from conformance.outcome import ABORT, ERROR, OK, UNDEFINED, Allocation, Hazard, Outcome
+from conformance.qemufile import EINVAL, ENOENT, QEMUFileReader, QEMUFileWriter
+from conformance.state import (
+    INDETERMINATE,
+    Uninit,
+    clone,
+    is_indeterminate,
+    uninit_struct,
+    zero_struct,
+)
+
+NAME = "reference"
+
+#: allocations larger than this fail like g_malloc() on a real host (abort)
+MALLOC_LIMIT = 1 << 40
+
+
+class Abort(Exception):
+    """QEMU hits an assertion (or g_malloc aborts)."""
+
+    def __init__(self, message: str, path: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.path = path
+
+
+class Undefined(Exception):
+    """QEMU's behaviour is undefined here; ``hazard`` says why."""
+
+    def __init__(self, kind: str, message: str, path: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.path = path
+
+
+class _Ctx:
+    """Per-operation context: the file, the variant, and what happened on the way."""
+
+    def __init__(self, variant, f) -> None:
+        self.v = variant
+        self.f = f
+        self.messages: list[str] = []
+        self.hazards: list[Hazard] = []
+        self.ledger: list[Allocation] = []
+        self.err_path: str | None = None
+        self.err_offset: int | None = None
+        self.allocated: list[tuple[str, Any, Any]] = []  # (path, container, key)
+
+    def report(self, message: str, path: str) -> None:
+        """error_report(): remember the message; the first one locates the failure."""
+        self.messages.append(message)
+        if self.err_path is None:
+            self.err_path = path
+            self.err_offset = self.f.pos if isinstance(self.f, QEMUFileReader) else len(self.f.buf)
+
+    def locate(self, path: str) -> None:
+        if self.err_path is None:
+            self.err_path = path
+            self.err_offset = self.f.pos if isinstance(self.f, QEMUFileReader) else len(self.f.buf)
+
+    def hazard(self, kind: str, path: str, detail: str = "") -> None:
+        self.hazards.append(Hazard(kind, path, detail))
+
+
+# ---------------------------------------------------------------------------------------
+# Shared helpers: existence, counts, sizes (vmstate_field_exists, vmstate_n_elems,
+# vmstate_size)
+
+
+def _s32(value: int) -> int:
+    """Reinterpret the low 32 bits as a C int."""
+    value &= 0xFFFFFFFF
+    return value - (1 << 32) if value & 0x80000000 else value
+
+
+def _read_member(ctx: _Ctx, opaque, member: str | None, path: str):
+    value = opaque.get(member, 0) if isinstance(opaque, dict) else 0
+    if is_indeterminate(value):
+        raise Undefined("indeterminate-read", f"member {member!r} is indeterminate", path)
+    if isinstance(value, bool):
+        value = int(value)
+    if not isinstance(value, int):
+        raise Undefined("out-of-bounds", f"member {member!r} is not an integer", path)
+    return value
+
+
+def field_exists(field: Field, opaque, version_id: int) -> bool:
+    """vmstate.c vmstate_field_exists(): field_exists is the solo truth when set."""
+    if field.field_exists is not None:
+        return bool(field.field_exists(opaque, version_id))
+    return field.version_id <= version_id
+
+
+def n_elems(ctx: _Ctx, field: Field, opaque, path: str) -> int:
+    """vmstate.c vmstate_n_elems(): the count lands in a C int."""
+    flags = field.flags
+    n = 1
+    if flags & F.ARRAY:
+        n = field.num
+    elif flags & F.VARRAY_INT32:
+        n = _s32(_read_member(ctx, opaque, field.num_member, path))
+    elif flags & F.VARRAY_UINT32:
+        n = _s32(_read_member(ctx, opaque, field.num_member, path) & 0xFFFFFFFF)
+    elif flags & F.VARRAY_UINT16:
+        n = _read_member(ctx, opaque, field.num_member, path) & 0xFFFF
+    elif flags & F.VARRAY_UINT8:
+        n = _read_member(ctx, opaque, field.num_member, path) & 0xFF
+    if flags & F.MULTIPLY_ELEMENTS:
+        n = _s32(n * field.num)
+    return n
+
+
+def field_size(ctx: _Ctx, field: Field, opaque, path: str) -> int:
+    """vmstate.c vmstate_size(): VBUFFER sizes are read as int32 whatever the member."""
+    size = field.size
+    if field.flags & F.VBUFFER:
+        size = _s32(_read_member(ctx, opaque, field.size_member, path))
+        if field.flags & F.MULTIPLY:
+            size = _s32(size * field.size)
+    return size
+
+
+def _elem_path(path: str, field: Field, i: int) -> str:
+    return f"{path}/{field.name}[{i}]" if field.is_array else f"{path}/{field.name}"
+
+
+def _hook_failed(ctx: _Ctx, ret) -> bool:
+    return ctx.v.post_hook_failed(int(ret or 0))
+
+
+def _call_hook(hook, opaque, *args) -> int:
+    return int(hook(opaque, *args) or 0)
+
+
+# ---------------------------------------------------------------------------------------
+# Element access.  A "first" is what the field's base resolves to: the member value, or
+# the pointee when VMS_POINTER is set.  Element i lives at (container, key).
+
+
+def _elements_container(field: Field, opaque, first):
+    """(container, key-of-element) factory for element i."""
+    if field.is_array:
+        return lambda i: (first, i)
+    if field.flags & F.POINTER:
+        return lambda i: (opaque, field.member)
+    return lambda i: (opaque, field.member)
+
+
+def _get(container, key, path: str):
+    if isinstance(container, list):
+        if not isinstance(key, int) or key >= len(container):
+            raise Undefined("out-of-bounds",
+                            f"element {key} is beyond the {len(container)} the state provides",
+                            path)
+        return container[key]
+    if isinstance(container, dict):
+        return container.get(key)
+    raise Undefined("out-of-bounds", "the member is not an array", path)
+
+
+def _set(container, key, value, path: str) -> None:
+    if isinstance(container, list):
+        if key >= len(container):
+            raise Undefined("out-of-bounds",
+                            f"element {key} is beyond the {len(container)} the state provides",
+                            path)
+        container[key] = value
+    else:
+        container[key] = value
+
+
+# ---------------------------------------------------------------------------------------
+# vmdesc helpers (vmsd_desc_field_start / _end, vmsd_can_compress, vmfield_name_*)
+
+
+def can_compress(field: Field, variant) -> bool:
+    """vmstate.c vmsd_can_compress()."""
+    if field.field_exists is not None:
+        return False
+    if variant.vmdesc_era == "C" and variant.is_auto(field):
+        return False
+    if field.flags & F.STRUCT and field.vmsd is not None:
+        if not all(can_compress(sub, variant) for sub in field.vmsd.fields):
+            return False
+        if field.vmsd.subsections:
+            return False
+    return True
+
+
+def _desc_name(vmsd: Description, field: Field, fake: bool) -> str:
+    """vmfield_name_is_unique / vmfield_name_num: a temporary marker field is not in the
+    list, so a non-unique name gets the index -1."""
+    same = [f for f in vmsd.fields if f.name == field.name]
+    if len(same) <= 1:
+        return field.name
+    if fake:
+        return f"{field.name}[-1]"
+    for k, f in enumerate(same):
+        if f is field:
+            return f"{field.name}[{k}]"
+    return f"{field.name}[-1]"
+
+
+def _type_name(field: Field) -> str:
+    """vmstate.c vmfield_get_type_name()."""
+    if field.flags & F.STRUCT:
+        return "struct"
+    if field.flags & F.VSTRUCT:
+        return "vstruct"
+    return field.info or "unknown"
+
+
+def _desc_start(w: JSONWriter | None, vmsd, field, i, max_elems, *, type_name=None,
+                fake=False, compressible=True) -> None:
+    if w is None:
+        return
+    w.start_object(None)
+    w.str("name", _desc_name(vmsd, field, fake))
+    if max_elems > 1:
+        if compressible:
+            w.int64("array_len", max_elems)
+        else:
+            w.int64("index", i)
+    w.str("type", type_name or _type_name(field))
+    if type_name is None and field.flags & F.STRUCT:
+        w.start_object("struct")
+
+
+def _desc_end(w: JSONWriter | None, field, size: int, *, fake=False) -> None:
+    if w is None:
+        return
+    if not fake and field.flags & F.STRUCT:
+        w.end_object()
+    w.int64("size", size)
+    w.end_object()
+
+
+# ---------------------------------------------------------------------------------------
+# Save: vmstate_save_state_v
+
+
+def _save_vmsd(ctx: _Ctx, vmsd: Description, opaque, w: JSONWriter | None, version_id: int,
+               path: str) -> int:
+    f: QEMUFileWriter = ctx.f
+    v = ctx.v
+    if vmsd.pre_save is not None:
+        ret = _call_hook(vmsd.pre_save, opaque)
+        if _hook_failed(ctx, ret):
+            ctx.report(f"pre-save failed: {vmsd.name}", path)
+            return ret
+    if w is not None:
+        w.str("vmsd_name", vmsd.name)
+        w.int64("version", version_id)
+        w.start_array("fields")
+
+    for field in vmsd.fields:
+        fpath = f"{path}/{field.name}"
+        if field_exists(field, opaque, version_id):
+            ret = _save_field(ctx, vmsd, field, opaque, w, fpath, path)
+            if ret:
+                ctx.report(f"Save of field {vmsd.name}/{field.name} failed", fpath)
+                if vmsd.post_save is not None:
+                    _call_hook(vmsd.post_save, opaque)
+                return ret
+        elif field.flags & F.MUST_EXIST:
+            # vmstate_save_state_v: error_report + assert(!(flags & VMS_MUST_EXIST))
+            ctx.report(f"Output state validation failed: {vmsd.name}/{field.name}", fpath)
+            raise Abort("assertion failed: !(field->flags & VMS_MUST_EXIST)", fpath)
+    _check_terminator(v, vmsd, path)
+    if w is not None:
+        w.end_array()
+
+    ret = _save_subsections(ctx, vmsd, opaque, w, path)
+    if vmsd.post_save is not None:
+        ps_ret = _call_hook(vmsd.post_save, opaque)
+        if not ret and _hook_failed(ctx, ps_ret):
+            ret = ps_ret
+            ctx.report(f"post-save failed: {vmsd.name}", path)
+    return ret
+
+
+def _check_terminator(v, vmsd: Description, path: str) -> None:
+    """assert(field->flags == VMS_END) after the field loop (QEMU >= 8.0 only)."""
+    if v.vms_end is not None and vmsd.terminator is not None and vmsd.terminator != v.vms_end:
+        raise Abort("assertion failed: field->flags == VMS_END", f"{path}/(end)")
+
+
+def _save_field(ctx: _Ctx, vmsd, field: Field, opaque, w, fpath: str, path: str) -> int:
+    f: QEMUFileWriter = ctx.f
+    v = ctx.v
+    n = n_elems(ctx, field, opaque, fpath)
+    size = v.element_size(field, field_size(ctx, field, opaque, fpath))
+    auto = v.is_auto(field)
+    first = opaque.get(field.member) if field.member is not None and isinstance(opaque, dict) else None
+    if field.flags & F.POINTER:
+        if first is INDETERMINATE:
+            raise Undefined("indeterminate-read", "the pointer member is indeterminate", fpath)
+        if first is None and n != 0 and size != 0:
+            raise Abort("assertion failed: first_elem || !n_elems || !size", fpath)
+    cell = _elements_container(field, opaque, first)
+    compressible = can_compress(field, v)
+    era = v.vmdesc_era
+    w_loop = w
+    prev_null = False
+    for i in range(max(n, 0)):
+        epath = _elem_path(path, field, i)
+        container, key = cell(i)
+        elem = _get(container, key, epath)
+        is_null = False
+        if field.flags & F.ARRAY_OF_POINTER:
+            if elem is INDETERMINATE:
+                raise Undefined("indeterminate-read", "pointer slot is indeterminate", epath)
+            is_null = elem is None and size != 0
+        # How many elements this vmdesc entry stands for (vmsd_desc_field_start's max).
+        runs = era == "B" or (era == "C" and compressible)
+        max_elems = n - i if era == "A" or runs else 1
+        if era != "A" and field.flags & F.ARRAY_OF_POINTER and is_null != prev_null:
+            # 2025 "Fix arrays of pointers in JSON writer": a new entry per null/non-null
+            # run; the run is only searched when null-ness changes (prev starts non-NULL)
+            prev_null = is_null
+            w_loop = w
+            if runs:
+                for j in range(i + 1, n):
+                    other = _get(container, j, epath)
+                    if (other is None and size != 0) != is_null:
+                        max_elems = j - i
+                        break
+        start = f.transferred
+        ret = 0
+        if auto:
+            # QEMU 11 use_dynamic_array: a marker first, then the object (size = .size)
+            _desc_start(w_loop, vmsd, field, i, max_elems, type_name="ptr-marker", fake=True)
+            f.put_byte(NULL_MARKER if elem is None else VALID_MARKER)
+            _desc_end(w_loop, field, f.transferred - start, fake=True)
+            if elem is not None:
+                start = f.transferred
+                _desc_start(w_loop, vmsd, field, i, max_elems, compressible=compressible)
+                ret = _save_element(ctx, field, elem, field.size, w_loop, epath, opaque)
+                _desc_end(w_loop, field, f.transferred - start)
+        elif is_null:
+            # vmstate_info_nullptr.put / the fake marker field: one 0x30 byte
+            if era == "A":  # the entry keeps the real field's type (fixed in 2025)
+                _desc_start(w_loop, vmsd, field, i, max_elems, compressible=compressible)
+                f.put_byte(NULL_MARKER)
+                _desc_end(w_loop, field, f.transferred - start)
+            else:
+                _desc_start(w_loop, vmsd, field, i, max_elems, fake=True,
+                            type_name="nullptr" if era == "B" else "ptr-marker")
+                f.put_byte(NULL_MARKER)
+                _desc_end(w_loop, field, f.transferred - start, fake=True)
+        else:
+            _desc_start(w_loop, vmsd, field, i, max_elems, compressible=compressible)
+            if elem is None:
+                # a NULL slot with element size 0, or a NULL single pointer: followed
+                raise Undefined("null-dereference", "the core follows a NULL pointer", epath)
+            ret = _save_element(ctx, field, elem, size, w_loop, epath, opaque)
+            _desc_end(w_loop, field, f.transferred - start)
+        if ret:
+            return ret
+        # "Compressed arrays only care about the first element"
+        if w_loop is not None and (max_elems > 1 if era == "C" else compressible):
+            w_loop = None
+    return 0
+
+
+def _save_element(ctx: _Ctx, field: Field, elem, size: int, w, epath: str, opaque) -> int:
+    """One element: recurse for structs, else the info's put()."""
+    if field.flags & F.STRUCT:
+        return _save_vmsd(ctx, field.vmsd, elem, w, field.vmsd.version_id, epath)
+    if field.flags & F.VSTRUCT:
+        return _save_vmsd(ctx, field.vmsd, elem, w, field.struct_version_id, epath)
+    return _put_info(ctx, field, lookup(field.info), elem, size, w, epath, opaque)
+
+
+def _put_info(ctx: _Ctx, field: Field, info: Info, value, size: int, w, epath: str,
+              opaque) -> int:
+    """The put_* functions of migration/vmstate-types.c."""
+    f: QEMUFileWriter = ctx.f
+    kind = info.kind
+    if kind in ("int", "equal", "le", "timer", "double", "bool"):
+        if is_indeterminate(value):
+            raise Undefined("indeterminate-read", "saving indeterminate memory", epath)
+        if kind == "bool":
+            f.put_byte(1 if value else 0)  # put_bool: a C bool is 0 or 1
+            return 0
+        raw = to_unsigned(info, int(value))
+        f.put_buffer(raw.to_bytes(info.width, "big"))
+        return 0
+    if kind == "buffer":
+        if size < 0:
+            raise Undefined("out-of-bounds", f"negative buffer size {size}", epath)
+        data = _buffer_prefix(value, size, epath)
+        f.put_buffer(data)
+        return 0
+    if kind == "unused":
+        f.put_buffer(bytes(max(size, 0)))  # put_unused_buffer writes zeros
+        return 0
+    if kind == "bitmap":
+        if is_indeterminate(value):
+            raise Undefined("indeterminate-read", "saving an indeterminate bitmap", epath)
+        for k in range(bitmap_words(max(size, 0))):
+            f.put_be64((int(value) >> (64 * k)) & 0xFFFFFFFFFFFFFFFF)
+        return 0
+    if kind == "gbytearray":
+        data = bytes(value)
+        f.put_be32(len(data))
+        f.put_buffer(data)
+        return 0
+    if kind == "capability":
+        name = str(value).encode()
+        f.put_byte(len(name))
+        f.put_buffer(name)
+        return 0
+    if kind == "tmp":
+        # put_tmp: g_malloc (not zeroed) a temporary whose first member is the parent
+        tmp = uninit_struct(field.vmsd)
+        tmp["parent"] = opaque
+        return _save_vmsd(ctx, field.vmsd, tmp, w, field.vmsd.version_id, epath)
+    if kind in ("qtailq", "qlist"):
+        for k, elm in enumerate(value or []):
+            f.put_byte(1)
+            ret = _save_vmsd(ctx, field.vmsd, elm, w, field.vmsd.version_id, f"{epath}[{k}]")
+            if ret:
+                return ret
+        f.put_byte(0)
+        return 0
+    if kind == "gtree":
+        nodes = value or []
+        f.put_be32(len(nodes))
+        for k, (key, val) in enumerate(nodes):
+            f.put_byte(1)
+            if field.key_vmsd is None:
+                f.put_be64(int(key))  # direct key: the pointer value itself
+            else:
+                ret = _save_vmsd(ctx, field.key_vmsd, key, w, field.key_vmsd.version_id,
+                                 f"{epath}[{k}].key")
+                if ret:
+                    ctx.report(f"{field.name} : failed to save gtree ({ret})", epath)
+                    return ret
+            ret = _save_vmsd(ctx, field.vmsd, val, w, field.vmsd.version_id, f"{epath}[{k}]")
+            if ret:
+                ctx.report(f"{field.name} : failed to save gtree ({ret})", epath)
+                return ret
+        f.put_byte(0)
+        return 0
+    if kind == "fd":
+        raise Undefined("out-of-bounds", "an fd travels as SCM_RIGHTS, not in a file stream",
+                        epath)
+    raise Undefined("out-of-bounds", f"info {info.name} cannot be saved directly", epath)
+
+
+def _buffer_prefix(value, size: int, epath: str) -> bytes:
+    if isinstance(value, Uninit) or value is INDETERMINATE:
+        raise Undefined("indeterminate-read", "saving an indeterminate buffer", epath)
+    data = bytes(value)
+    if len(data) < size:
+        raise Undefined("out-of-bounds",
+                        f"the buffer holds {len(data)} bytes but the field saves {size}", epath)
+    return data[:size]
+
+
+def _save_subsections(ctx: _Ctx, vmsd: Description, opaque, w, path: str) -> int:
+    """vmstate.c vmstate_subsection_save()."""
+    f: QEMUFileWriter = ctx.f
+    opened = False
+    ret = 0
+    for sub in vmsd.subsections:
+        if sub.needed is not None and not sub.needed(opaque):
+            continue
+        if w is not None:
+            if not opened:
+                w.start_array("subsections")
+                opened = True
+            w.start_object(None)
+        f.put_byte(0x05)  # QEMU_VM_SUBSECTION
+        name = sub.name.encode()
+        f.put_byte(len(name) & 0xFF)
+        f.put_buffer(name[: len(name) & 0xFF])
+        f.put_be32(sub.version_id)
+        ret = _save_vmsd(ctx, sub, opaque, w, sub.version_id, f"{path}/@{sub.name}")
+        if ret:
+            return ret
+        if w is not None:
+            w.end_object()
+    if opened:
+        w.end_array()
+    return ret
+
+
+# ---------------------------------------------------------------------------------------
+# Load: vmstate_load_state
+
+
+def _load_vmsd(ctx: _Ctx, vmsd: Description, opaque, version_id: int, path: str) -> int:
+    f: QEMUFileReader = ctx.f
+    v = ctx.v
+    if version_id > vmsd.version_id:
+        ctx.report(f"{vmsd.name}: incoming version_id {version_id} is too new for local "
+                   f"version_id {vmsd.version_id}", path)
+        return -EINVAL
+    if version_id < vmsd.minimum_version_id:
+        ctx.report(f"{vmsd.name}: incoming version_id {version_id} is too old for local "
+                   f"minimum version_id  {vmsd.minimum_version_id}", path)
+        return -EINVAL
+    if vmsd.pre_load is not None:
+        ret = _call_hook(vmsd.pre_load, opaque)
+        if ret:
+            ctx.locate(path)
+            return ret
+    for field in vmsd.fields:
+        fpath = f"{path}/{field.name}"
+        if field_exists(field, opaque, version_id):
+            ret = _load_field(ctx, vmsd, field, opaque, fpath, path)
+            if ret:
+                return ret
+        elif field.flags & F.MUST_EXIST:
+            ctx.report(f"Input validation failed: {vmsd.name}/{field.name}", fpath)
+            return -1
+    _check_terminator(v, vmsd, path)
+    ret = _load_subsections(ctx, vmsd, opaque, path)
+    if ret != 0:
+        f.set_error(ret)
+        return ret
+    if vmsd.post_load is not None:
+        ret = _call_hook(vmsd.post_load, opaque, version_id)
+        if _hook_failed(ctx, ret):
+            ctx.locate(path)
+            return ret
+    return 0
+
+
+def _alloc_array(ctx: _Ctx, field: Field, opaque, n: int, size: int, fpath: str) -> None:
+    """vmstate_handle_alloc(): g_malloc(size * n) into the member; the old pointer is
+    overwritten, not freed."""
+    nbytes = ((size & 0xFFFFFFFFFFFFFFFF) * (n & 0xFFFFFFFFFFFFFFFF)) & 0xFFFFFFFFFFFFFFFF
+    if not nbytes:
+        return
+    if nbytes > MALLOC_LIMIT:
+        raise Abort(f"GLib: failed to allocate {nbytes} bytes", fpath)
+    old = opaque.get(field.member)
+    overwrote = old is not None and old is not INDETERMINATE
+    if overwrote:
+        ctx.hazard("leak", fpath, "VMS_ALLOC overwrote a non-NULL pointer")
+    zeroed = bool(ctx.v.decisions.get("array_alloc_zeroed", False))
+    ctx.ledger.append(Allocation(fpath, "array", nbytes, zeroed, overwrote))
+    if field.is_array:
+        if field.flags & F.ARRAY_OF_POINTER:
+            fresh = [None if zeroed else INDETERMINATE for _ in range(n)]
+        elif field.flags & (F.STRUCT | F.VSTRUCT):
+            fresh = [zero_struct(field.vmsd) if zeroed else uninit_struct(field.vmsd)
+                     for _ in range(n)]
+        else:
+            fresh = [0 if zeroed else INDETERMINATE for _ in range(n)]
+    elif field.flags & (F.STRUCT | F.VSTRUCT):
+        fresh = zero_struct(field.vmsd) if zeroed else uninit_struct(field.vmsd)
+    else:
+        fresh = bytes(nbytes) if zeroed else Uninit(nbytes)
+    opaque[field.member] = fresh
+    ctx.allocated.append((fpath, opaque, field.member))
+
+
+def _load_field(ctx: _Ctx, vmsd, field: Field, opaque, fpath: str, path: str) -> int:
+    f: QEMUFileReader = ctx.f
+    v = ctx.v
+    n = n_elems(ctx, field, opaque, fpath)
+    raw_size = field_size(ctx, field, opaque, fpath)
+    size = v.element_size(field, raw_size)
+    if v.allocates_array(field):
+        _alloc_array(ctx, field, opaque, n, size, fpath)
+    first = opaque.get(field.member) if field.member is not None and isinstance(opaque, dict) else None
+    if field.flags & F.POINTER:
+        if first is INDETERMINATE:
+            raise Undefined("indeterminate-read", "the pointer member is indeterminate", fpath)
+        if first is None and n != 0 and size != 0:
+            raise Abort("assertion failed: first_elem || !n_elems || !size", fpath)
+    cell = _elements_container(field, opaque, first)
+    auto = v.is_auto(field)
+    for i in range(max(n, 0)):
+        epath = _elem_path(path, field, i)
+        container, key = cell(i)
+        target = (container, key)
+        if field.flags & F.ARRAY_OF_POINTER:
+            slot = _get(container, key, epath)
+            ret, target = _load_pointer_slot(ctx, field, container, key, slot, size, auto, epath)
+            if ret:
+                ctx.report(f"Failed to load {vmsd.name}:{field.name}", epath)
+                return ret
+            if target is None:
+                continue  # NULL element: skipped (marker consumed)
+        ret = _load_element(ctx, field, target, size, epath, opaque)
+        if ret >= 0:
+            ret = f.error
+        if ret < 0:
+            f.set_error(ret)
+            ctx.report(f"Failed to load {vmsd.name}:{field.name}", epath)
+            return ret
+    return 0
+
+
+def _load_pointer_slot(ctx: _Ctx, field: Field, container, key, slot, size: int, auto: bool,
+                       epath: str):
+    """NULL handling of one ARRAY_OF_POINTER slot; returns (ret, target-or-None).
+
+    Era A/B (vmstate_load_state + get_nullptr): the destination decides; a NULL slot
+    reads one byte that must be 0x30.  QEMU 11 (vmstate_load_next +
+    vmstate_ptr_marker_load): a NULL slot reads a marker, 0x31 allocates when the field
+    is auto-allocating.
+    """
+    f: QEMUFileReader = ctx.f
+    v = ctx.v
+    if slot is INDETERMINATE:
+        raise Undefined("indeterminate-read", "pointer slot is indeterminate (non-zeroed array)",
+                        epath)
+    if auto and slot is not None:
+        policy = v.decisions.get("populated_auto_slot", "assert")
+        if policy == "assert":
+            raise Abort("assertion failed: !auto_alloc || *pptr == NULL", epath)
+        # "overwrite": the marker is still read; a valid one replaces the object (leak)
+        marker = f.get_byte()
+        if marker == NULL_MARKER:
+            ctx.hazard("stale-slot", epath, "source slot is NULL, destination keeps its object")
+            return 0, None
+        if marker == VALID_MARKER:
+            ctx.hazard("leak", epath, "element allocation overwrote a non-NULL slot")
+            return 0, _alloc_element(ctx, field, container, key, epath, overwrote=True)
+        ctx.report(f"Unexpected ptr marker: {marker}", epath)
+        return -EINVAL, None
+    if slot is not None:
+        return 0, (container, key)
+    if v.marker_load == "nullptr":
+        if size == 0:
+            raise Undefined("null-dereference", "NULL slot with element size 0 is followed",
+                            epath)
+        if f.get_byte() == NULL_MARKER:
+            return 0, None
+        ctx.report("vmstate: get_nullptr expected VMS_NULLPTR_MARKER", epath)
+        return -EINVAL, None
+    marker = f.get_byte()
+    if marker == NULL_MARKER:
+        return 0, None
+    if marker == VALID_MARKER:
+        if not auto:
+            raise Abort("assertion failed: auto_alloc", epath)
+        return 0, _alloc_element(ctx, field, container, key, epath, overwrote=False)
+    ctx.report(f"Unexpected ptr marker: {marker}", epath)
+    return -EINVAL, None
+
+
+def _alloc_element(ctx: _Ctx, field: Field, container, key, epath: str, overwrote: bool):
+    """g_malloc0(field->size) into the slot; a zero-size allocation is NULL (skip)."""
+    nbytes = field.size
+    if nbytes == 0:
+        # g_malloc0(0) returns NULL: the element is treated as skipped, its payload stays
+        ctx.hazard("desync", epath, "g_malloc0(0) returned NULL; the payload is not consumed")
+        return None
+    ctx.ledger.append(Allocation(epath, "element", nbytes, True, overwrote))
+    if field.flags & (F.STRUCT | F.VSTRUCT):
+        fresh = zero_struct(field.vmsd)
+    else:
+        info = lookup(field.info)
+        fresh = bytes(nbytes) if info.kind in ("buffer", "unused") else 0
+    container[key] = fresh
+    return (container, key)
+
+
+def _load_element(ctx: _Ctx, field: Field, target, size: int, epath: str, opaque) -> int:
+    container, key = target
+    if field.flags & (F.STRUCT | F.VSTRUCT):
+        elem = _get(container, key, epath)
+        if elem is None:
+            raise Undefined("null-dereference", "the core loads into a NULL struct", epath)
+        if not isinstance(elem, dict):
+            raise Undefined("out-of-bounds", "the struct member is not a struct", epath)
+        version = field.vmsd.version_id if field.flags & F.STRUCT else field.struct_version_id
+        return _load_vmsd(ctx, field.vmsd, elem, version, epath)
+    return _get_info(ctx, field, lookup(field.info), container, key, size, epath, opaque)
+
+
+def _get_info(ctx: _Ctx, field: Field, info: Info, container, key, size: int, epath: str,
+              opaque) -> int:
+    """The get_* functions of migration/vmstate-types.c."""
+    f: QEMUFileReader = ctx.f
+    kind = info.kind
+    if kind == "bool":
+        _set(container, key, f.get_byte() != 0, epath)
+        return 0
+    if kind in ("int", "timer", "double"):
+        raw = int.from_bytes(f.get_bytes(info.width), "big")
+        _set(container, key, from_unsigned(info, raw), epath)
+        return 0
+    if kind == "equal":
+        loaded = from_unsigned(info, int.from_bytes(f.get_bytes(info.width), "big"))
+        current = _get(container, key, epath)
+        if is_indeterminate(current):
+            raise Undefined("indeterminate-read", "comparing with indeterminate memory", epath)
+        if current == loaded:
+            return 0
+        if info.width == 8:
+            text = f"{to_unsigned(info, current):x} != {to_unsigned(info, loaded):x}"
+        else:
+            text = f"{to_unsigned(info, current) & 0xFFFFFFFF:x} != {to_unsigned(info, loaded) & 0xFFFFFFFF:x}"
+        ctx.report(text, epath)
+        return -EINVAL
+    if kind == "le":
+        loaded = from_unsigned(info, int.from_bytes(f.get_bytes(4), "big"))
+        current = _get(container, key, epath)
+        if is_indeterminate(current):
+            raise Undefined("indeterminate-read", "comparing with indeterminate memory", epath)
+        if 0 <= loaded <= current:
+            _set(container, key, loaded, epath)
+            return 0
+        ctx.report(f"Invalid value {loaded} expecting positive value <= {current}", epath)
+        return -EINVAL
+    if kind == "buffer":
+        if size < 0:
+            raise Undefined("out-of-bounds", f"negative buffer size {size}", epath)
+        data, _ = f.get_buffer(size)
+        data = data + bytes(size - len(data))
+        current = _get(container, key, epath)
+        if isinstance(current, Uninit):
+            if current.nbytes < size:
+                raise Undefined("out-of-bounds", "buffer larger than its allocation", epath)
+            _set(container, key, data, epath)
+            return 0
+        if current is None or current is INDETERMINATE:
+            raise Undefined("null-dereference", "loading a buffer into NULL", epath)
+        current = bytes(current)
+        if len(current) < size:
+            raise Undefined("out-of-bounds",
+                            f"the buffer holds {len(current)} bytes but the field loads {size}",
+                            epath)
+        _set(container, key, data + current[size:], epath)
+        return 0
+    if kind == "unused":
+        f.get_buffer(max(size, 0))
+        return 0
+    if kind == "bitmap":
+        value = 0
+        for k in range(bitmap_words(max(size, 0))):
+            value |= f.get_be64() << (64 * k)
+        _set(container, key, value, epath)
+        return 0
+    if kind == "gbytearray":
+        length = f.get_be32()
+        data, _ = f.get_buffer(length)
+        _set(container, key, data, epath)
+        return 0
+    if kind == "capability":
+        length = f.get_byte()
+        data, _ = f.get_buffer(length)
+        _set(container, key, data.decode("latin-1"), epath)
+        return 0
+    if kind == "tmp":
+        tmp = uninit_struct(field.vmsd)
+        tmp["parent"] = opaque
+        return _load_vmsd(ctx, field.vmsd, tmp, field.version_id, epath)
+    if kind in ("qtailq", "qlist"):
+        return _get_queue(ctx, field, container, key, epath, tail=kind == "qtailq")
+    if kind == "gtree":
+        return _get_gtree(ctx, field, container, key, epath)
+    raise Undefined("out-of-bounds", f"info {info.name} cannot be loaded from a file stream",
+                    epath)
+
+
+def _get_queue(ctx: _Ctx, field: Field, container, key, epath: str, tail: bool) -> int:
+    """get_qtailq / get_qlist: elements are g_malloc'd (not zeroed) and loaded with the
+    field's version; qtailq appends, qlist inserts the first at the head."""
+    f: QEMUFileReader = ctx.f
+    vmsd = field.vmsd
+    version_id = field.version_id
+    if version_id > vmsd.version_id:
+        ctx.report(f"{vmsd.name} too new", epath)
+        return -EINVAL
+    if version_id < vmsd.minimum_version_id:
+        ctx.report(f"{vmsd.name} too old", epath)
+        return -EINVAL
+    queue = _get(container, key, epath)
+    if queue is None:
+        queue = []
+        _set(container, key, queue, epath)
+    insert_at = 0
+    k = 0
+    while f.get_byte():
+        elm = uninit_struct(vmsd)
+        ctx.ledger.append(Allocation(f"{epath}[{k}]", "element", field.size, False))
+        ret = _load_vmsd(ctx, vmsd, elm, version_id, f"{epath}[{k}]")
+        if ret:
+            return ret
+        if tail:
+            queue.append(elm)
+        else:
+            queue.insert(insert_at, elm)
+            insert_at += 1
+        ctx.allocated.append((f"{epath}[{k}]", queue, queue.index(elm)))
+        k += 1
+    return 0
+
+
+def _get_gtree(ctx: _Ctx, field: Field, container, key, epath: str) -> int:
+    """get_gtree: versions checked against key and value VMSDs; node count checked."""
+    f: QEMUFileReader = ctx.f
+    version_id = field.version_id
+    key_vmsd, val_vmsd = field.key_vmsd, field.vmsd
+    for d in ((key_vmsd,) if key_vmsd is not None else ()) + (val_vmsd,):
+        if version_id > d.version_id:
+            ctx.report(f"{d.name} too new", epath)
+            return -EINVAL
+        if version_id < d.minimum_version_id:
+            ctx.report(f"{d.name} too old", epath)
+            return -EINVAL
+    nnodes = _s32(f.get_be32())
+    tree = _get(container, key, epath)
+    if tree is None:
+        tree = []
+        _set(container, key, tree, epath)
+    count = 0
+    ret = 0
+    while f.get_byte():
+        count += 1
+        if count > nnodes:
+            ret = -EINVAL
+            break
+        npath = f"{epath}[{count - 1}]"
+        if key_vmsd is None:
+            node_key = f.get_be64()
+        else:
+            node_key = zero_struct(key_vmsd)
+            ctx.ledger.append(Allocation(f"{npath}.key", "element", field.start, True))
+            ret = _load_vmsd(ctx, key_vmsd, node_key, version_id, f"{npath}.key")
+            if ret:
+                return ret
+        value = zero_struct(val_vmsd)
+        ctx.ledger.append(Allocation(npath, "element", field.size, True))
+        ret = _load_vmsd(ctx, val_vmsd, value, version_id, npath)
+        if ret:
+            return ret
+        _gtree_insert(tree, node_key, value)
+    if count != nnodes:
+        ctx.report(f"{field.name} inconsistent stream when loading the gtree", epath)
+        return -EINVAL
+    return ret
+
+
+def _gtree_key(key):
+    if isinstance(key, dict):
+        return tuple(_gtree_key(v) for v in key.values())
+    return key
+
+
+def _gtree_insert(tree: list, key, value) -> None:
+    """g_tree_insert(): replace an equal key, else insert in key order."""
+    k = _gtree_key(key)
+    for idx, (other, _) in enumerate(tree):
+        if _gtree_key(other) == k:
+            tree[idx] = [key, value]
+            return
+    tree.append([key, value])
+    tree.sort(key=lambda pair: _gtree_key(pair[0]))
+
+
+def _load_subsections(ctx: _Ctx, vmsd: Description, opaque, path: str) -> int:
+    """vmstate.c vmstate_subsection_load(): a heuristic peek loop."""
+    f: QEMUFileReader = ctx.f
+    v = ctx.v
+    parent = vmsd.name.encode()
+    while f.peek_byte(0) == 0x05:
+        length = f.peek_byte(1)
+        if length < len(parent) + 1:
+            return 0  # "subsection name has to be section_name/a"
+        idstr = f.peek_buffer(length, 2)
+        if len(idstr) != length:
+            return 0
+        if idstr[: len(parent)] != parent:
+            return 0
+        name = idstr.decode("latin-1")
+        sub = next((s for s in vmsd.subsections if s.name == name), None)
+        if sub is None:
+            if v.vmdesc_era == "A":
+                ctx.locate(f"{path}/@{name}")
+            else:
+                ctx.report(f"VM subsection '{name}' in '{vmsd.name}' does not exist",
+                           f"{path}/@{name}")
+            return -ENOENT if v.vmdesc_era == "A" else -EINVAL
+        f.skip(1)
+        f.skip(1)
+        f.skip(length)
+        version_id = f.get_be32() & 0xFF  # read into a uint8_t
+        ret = _load_vmsd(ctx, sub, opaque, version_id, f"{path}/@{name}")
+        if ret:
+            return ret
+    return 0
+
+
+# ---------------------------------------------------------------------------------------
+# Public API
+
+
+def _rejected(desc: Description, variant, op: str) -> Outcome | None:
+    problems = check_errors(desc, variant)
+    if not problems:
+        return None
+    first = problems[0]
+    return Outcome("rejected", op, message=f"vmstate_check: {first.rule}: {first.message}",
+                   messages=tuple(str(p) for p in problems), path=first.path)
+
+
+def save(desc: Description, state, variant="legacy", *, vmdesc: bool = False,
+         check: bool = True) -> Outcome:
+    """vmstate_save_state(): the bytes ``desc`` writes for ``state`` (not modified)."""
+    v = _variants.get(variant)
+    if check:
+        rejected = _rejected(desc, v, "save")
+        if rejected is not None:
+            return rejected
+    f = QEMUFileWriter()
+    ctx = _Ctx(v, f)
+    w = JSONWriter() if vmdesc else None
+    opaque = clone(state)
+    if w is not None:
+        w.start_object(None)
+    try:
+        ret = _save_vmsd(ctx, desc, opaque, w, desc.version_id, desc.name)
+    except Abort as exc:
+        return _final(ctx, ABORT, "save", f.getvalue(), None, exc.message, exc.path, -1)
+    except Undefined as exc:
+        ctx.hazard(exc.kind, exc.path, exc.message)
+        return _final(ctx, UNDEFINED, "save", f.getvalue(), None, exc.message, exc.path, -1)
+    if ret:
+        return _final(ctx, ERROR, "save", f.getvalue(), None, None, None, ret)
+    text = None
+    if w is not None:
+        w.end_object()
+        text = w.get()
+    out = _final(ctx, OK, "save", f.getvalue(), None, None, None, 0)
+    return Outcome(**{**_fields(out), "vmdesc": text})
+
+
+def load(desc: Description, data: bytes, dest, variant="legacy", *,
+         version_id: int | None = None, check: bool = True) -> Outcome:
+    """vmstate_load_state(): load ``data`` into a copy of ``dest`` (which is not modified)."""
+    v = _variants.get(variant)
+    if check:
+        rejected = _rejected(desc, v, "load")
+        if rejected is not None:
+            return rejected
+    f = QEMUFileReader(data)
+    ctx = _Ctx(v, f)
+    opaque = clone(dest)
+    version = desc.version_id if version_id is None else version_id
+    try:
+        ret = _load_vmsd(ctx, desc, opaque, version, desc.name)
+    except Abort as exc:
+        return _final(ctx, ABORT, "load", f.data[: f.pos], opaque, exc.message, exc.path, -1)
+    except Undefined as exc:
+        ctx.hazard(exc.kind, exc.path, exc.message)
+        return _final(ctx, UNDEFINED, "load", f.data[: f.pos], opaque, exc.message, exc.path, -1)
+    if ret:
+        f.set_error(ret)
+        return _final(ctx, ERROR, "load", f.data[: f.pos], opaque, None, None, ret)
+    _scan_allocations(ctx)
+    return _final(ctx, OK, "load", f.data[: f.pos], opaque, None, None, 0)
+
+
+def _scan_allocations(ctx: _Ctx) -> None:
+    """Core-allocated memory still indeterminate after a successful load is a hazard."""
+    for path, container, key in ctx.allocated:
+        try:
+            value = container[key]
+        except (KeyError, IndexError, TypeError):
+            continue
+        if _contains_indeterminate(value):
+            ctx.hazard("indeterminate-left", path,
+                       "memory the core allocated without zeroing was not fully loaded")
+
+
+def _contains_indeterminate(value) -> bool:
+    if is_indeterminate(value):
+        return True
+    if isinstance(value, dict):
+        return any(_contains_indeterminate(v) for k, v in value.items() if k != "parent")
+    if isinstance(value, list):
+        return any(_contains_indeterminate(v) for v in value)
+    return False
+
+
+def _final(ctx: _Ctx, kind: str, op: str, data, state, message, path, ret) -> Outcome:
+    f = ctx.f
+    if kind == ERROR and message is None:
+        message = ctx.messages[0] if ctx.messages else f"error {ret}"
+    if path is None:
+        path = ctx.err_path
+    offset = None
+    if kind != OK:
+        if kind == ERROR and ctx.err_offset is not None:
+            offset = ctx.err_offset
+        else:
+            offset = f.pos if isinstance(f, QEMUFileReader) else len(f.buf)
+    hazards = list(ctx.hazards)
+    if kind == OK and op == "load" and f.error:
+        hazards.append(Hazard("sticky-eof", ctx.err_path or "", "the subsection peek hit the end"))
+    return Outcome(kind, op, bytes(data), state, message, tuple(ctx.messages), ret, offset,
+                   path if kind != OK else None, tuple(hazards), tuple(ctx.ledger),
+                   f.error)
+
+
+def _fields(outcome: Outcome) -> dict:
+    import attrs
+
+    return attrs.asdict(outcome, recurse=False)

@@ -1,0 +1,331 @@
+"""The state model: what a VMSD reads on save and writes on load.
+
+A C struct is a ``dict`` keyed by member name; everything else follows from the field
+that describes the member:
+
+=========================  =============================================================
+member described by         Python value (JSON in case files)
+=========================  =============================================================
+integer infos, timer        ``int`` (timer: expiry in ns, -1 = not armed)
+bool                        ``bool``
+CPU_Double_U, float64       ``int``: the IEEE-754 bit pattern (the union's ``ll``)
+buffer, GByteArray          ``bytes`` (JSON: lowercase hex string)
+bitmap                      ``int``, bit k of the int = bit k of the bitmap
+capability                  ``str``
+STRUCT / VSTRUCT            ``dict``
+fixed or variable array     ``list`` of elements
+VMS_POINTER                 the pointee, or ``None`` for NULL
+ARRAY_OF_POINTER            ``list`` of pointees or ``None`` (NULL slots)
+qtailq / qlist              ``list`` of element dicts, head first
+gtree                       ``list`` of ``[key, value]`` pairs in key order
+=========================  =============================================================
+
+Counters and sizes (VARRAY, VBUFFER) are ordinary members of the containing struct.
+Memory the core allocates without zeroing holds :data:`INDETERMINATE` (scalars, pointer
+slots) or :class:`Uninit` (byte buffers) until the load writes it; reading it is a
+hazard.  Members a state leaves out are zero (devices start from zeroed structs).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from conformance.flags import ANY_VARRAY, F
+from conformance.infos import lookup
+from conformance.model import Description, Field
+
+
+class _Indeterminate:
+    """The value of memory g_malloc() returned and nothing has written yet."""
+
+    _instance = None
+
+    def __new__(cls):
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "<indeterminate>"
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def __copy__(self):
+        return self
+
+    def __reduce__(self):
+        return (_Indeterminate, ())
+
+
+INDETERMINATE = _Indeterminate()
+INDETERMINATE_JSON = "<indeterminate>"
+
+
+class Uninit:
+    """A non-zeroed byte buffer of ``nbytes`` bytes, not yet written."""
+
+    __slots__ = ("nbytes",)
+
+    def __init__(self, nbytes: int) -> None:
+        self.nbytes = nbytes
+
+    def __repr__(self) -> str:
+        return f"Uninit({self.nbytes})"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Uninit) and other.nbytes == self.nbytes
+
+    def __hash__(self) -> int:
+        return hash(("Uninit", self.nbytes))
+
+
+def is_indeterminate(value) -> bool:
+    return value is INDETERMINATE or isinstance(value, Uninit)
+
+
+class StateError(ValueError):
+    """A state that does not fit its description; ``path`` is a JSON path."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+        self.message = message
+
+
+# ---------------------------------------------------------------------------------------
+# Schema: which field describes which member
+
+
+def member_fields(desc: Description) -> dict[str, Field]:
+    """member -> the first field that describes it, over fields and subsections."""
+    out: dict[str, Field] = {}
+
+    def visit(d: Description) -> None:
+        for field in d.fields:
+            if field.member is not None and field.member not in out:
+                out[field.member] = field
+        for sub in d.subsections:
+            visit(sub)
+
+    visit(desc)
+    return out
+
+
+def zero_struct(desc: Description) -> dict:
+    """A zero-initialised struct for ``desc`` (what a realized device starts from)."""
+    return {member: zero_value(field) for member, field in member_fields(desc).items()}
+
+
+def zero_value(field: Field):
+    flags = field.flags
+    if flags & F.POINTER:
+        return None
+    if flags & F.ARRAY:
+        if flags & F.ARRAY_OF_POINTER:
+            return [None] * field.num
+        return [_zero_element(field) for _ in range(field.num)]
+    if flags & ANY_VARRAY:
+        return []
+    return _zero_element(field)
+
+
+def _zero_element(field: Field):
+    if field.flags & (F.STRUCT | F.VSTRUCT):
+        return zero_struct(field.vmsd)
+    info = lookup(field.info) if field.info else None
+    if info is None:
+        return None
+    kind = info.kind
+    if kind == "bool":
+        return False
+    if kind in ("buffer", "unused"):
+        return bytes(field.size) if not field.flags & F.VBUFFER else b""
+    if kind == "gbytearray":
+        return b""
+    if kind in ("qtailq", "qlist", "gtree"):
+        return []
+    if kind == "capability":
+        return ""
+    return 0
+
+
+def uninit_struct(desc: Description) -> dict:
+    """A struct as g_malloc() returns it: every member indeterminate."""
+    return {member: _uninit_value(field) for member, field in member_fields(desc).items()}
+
+
+def _uninit_value(field: Field):
+    if field.flags & F.POINTER:
+        return INDETERMINATE
+    if field.flags & F.ARRAY:
+        return [_uninit_element(field) for _ in range(field.num)]
+    return _uninit_element(field)
+
+
+def _uninit_element(field: Field):
+    if field.flags & F.ARRAY_OF_POINTER:
+        return INDETERMINATE
+    if field.flags & (F.STRUCT | F.VSTRUCT):
+        return uninit_struct(field.vmsd)
+    info = lookup(field.info) if field.info else None
+    if info is not None and info.kind == "buffer" and not field.flags & F.VBUFFER:
+        return Uninit(field.size)
+    return INDETERMINATE
+
+
+def fill_missing(desc: Description, state: dict) -> dict:
+    """Add zero values for members ``state`` leaves out (recursively for structs)."""
+    for member, field in member_fields(desc).items():
+        if member not in state:
+            state[member] = zero_value(field)
+        elif field.flags & (F.STRUCT | F.VSTRUCT) and field.vmsd is not None:
+            value = state[member]
+            values = value if isinstance(value, list) else [value]
+            for item in values:
+                if isinstance(item, dict):
+                    fill_missing(field.vmsd, item)
+    return state
+
+
+# ---------------------------------------------------------------------------------------
+# Copies and comparison
+
+
+def clone(state):
+    return copy.deepcopy(state)
+
+
+def canonical(value) -> Any:
+    """A hashable, order-stable form for comparing states by value."""
+    if isinstance(value, dict):
+        return ("struct", tuple(sorted((k, canonical(v)) for k, v in value.items())))
+    if isinstance(value, list):
+        return ("list", tuple(canonical(v) for v in value))
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return ("bytes", bytes(value))
+    if value is INDETERMINATE:
+        return ("indeterminate",)
+    if isinstance(value, Uninit):
+        return ("uninit", value.nbytes)
+    if isinstance(value, bool):
+        return ("bool", value)
+    return value
+
+
+def to_plain(value) -> Any:
+    """JSON-ready form: bytes as hex, indeterminate memory as "<indeterminate>"."""
+    if isinstance(value, dict):
+        return {k: to_plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_plain(v) for v in value]
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).hex()
+    if value is INDETERMINATE or isinstance(value, Uninit):
+        return INDETERMINATE_JSON
+    return value
+
+
+# ---------------------------------------------------------------------------------------
+# JSON -> state, guided by the description
+
+
+def from_plain(desc: Description, plain, path: str = "$") -> dict:
+    """Build a state for ``desc`` from its JSON form; StateError names the JSON path."""
+    if not isinstance(plain, dict):
+        raise StateError(path, f"a struct ({desc.name}) must be a JSON object")
+    schema = member_fields(desc)
+    state: dict = {}
+    for member, value in plain.items():
+        field = schema.get(member)
+        sub = f"{path}.{member}"
+        state[member] = _member_from_plain(field, value, sub) if field else _loose(value, sub)
+    return fill_missing(desc, state)
+
+
+def _loose(value, path):
+    """A member no field describes (a counter, a hook's scratch member)."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, list):
+        return [_loose(v, f"{path}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        return {k: _loose(v, f"{path}.{k}") for k, v in value.items()}
+    raise StateError(path, f"unsupported value {value!r}")
+
+
+def _member_from_plain(field: Field, value, path):
+    flags = field.flags
+    if value == INDETERMINATE_JSON:
+        return INDETERMINATE
+    if flags & F.POINTER and value is None:
+        return None
+    if flags & (F.ARRAY | ANY_VARRAY):
+        if not isinstance(value, list):
+            raise StateError(path, f"field {field.name!r} is an array: expected a JSON list")
+        if flags & F.ARRAY_OF_POINTER:
+            return [None if v is None else _element_from_plain(field, v, f"{path}[{i}]")
+                    for i, v in enumerate(value)]
+        return [_element_from_plain(field, v, f"{path}[{i}]") for i, v in enumerate(value)]
+    return _element_from_plain(field, value, path)
+
+
+def _element_from_plain(field: Field, value, path):
+    if value == INDETERMINATE_JSON:
+        return INDETERMINATE
+    if field.flags & (F.STRUCT | F.VSTRUCT):
+        return from_plain(field.vmsd, value, path)
+    info = lookup(field.info) if field.info else None
+    if info is None:
+        return _loose(value, path)
+    kind = info.kind
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise StateError(path, f"{info.name} field {field.name!r} needs true/false")
+        return value
+    if kind in ("int", "equal", "le", "timer", "double"):
+        if isinstance(value, bool) or not isinstance(value, int):
+            if kind == "double" and isinstance(value, float):
+                import struct
+
+                return struct.unpack(">Q", struct.pack(">d", value))[0]
+            raise StateError(path, f"{info.name} field {field.name!r} needs an integer")
+        lo, hi = (info.min, info.max) if kind != "double" else (0, (1 << 64) - 1)
+        if not lo <= value <= hi:
+            raise StateError(path, f"{value} does not fit {info.name} ({lo}..{hi})")
+        return value
+    if kind in ("buffer", "unused", "gbytearray"):
+        if not isinstance(value, str):
+            raise StateError(path, f"{info.name} field {field.name!r} needs a hex string")
+        try:
+            return bytes.fromhex(value)
+        except ValueError:
+            raise StateError(path, f"not a hex string: {value!r}") from None
+    if kind == "bitmap":
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise StateError(path, "a bitmap is a non-negative integer (bit k = bit k)")
+        return value
+    if kind in ("qtailq", "qlist"):
+        if not isinstance(value, list):
+            raise StateError(path, f"{info.name} field {field.name!r} needs a JSON list")
+        return [from_plain(field.vmsd, v, f"{path}[{i}]") for i, v in enumerate(value)]
+    if kind == "gtree":
+        if not isinstance(value, list):
+            raise StateError(path, "a gtree is a list of [key, value] pairs")
+        pairs = []
+        for i, pair in enumerate(value):
+            if not (isinstance(pair, list) and len(pair) == 2):
+                raise StateError(f"{path}[{i}]", "a gtree node is a [key, value] pair")
+            key = pair[0]
+            if field.key_vmsd is not None:
+                key = from_plain(field.key_vmsd, key, f"{path}[{i}][0]")
+            elif isinstance(key, bool) or not isinstance(key, int):
+                raise StateError(f"{path}[{i}][0]", "a direct gtree key is an integer")
+            pairs.append([key, from_plain(field.vmsd, pair[1], f"{path}[{i}][1]")])
+        return pairs
+    if kind == "capability":
+        if not isinstance(value, str):
+            raise StateError(path, "a capability is a string")
+        return value
+    return _loose(value, path)
