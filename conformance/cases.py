@@ -1,0 +1,513 @@
+"""Case files: a description, a source state, a destination pre-state, expectations.
+
+The JSON format is documented in golden/FORMAT.md.  Descriptions read like QEMU's
+``-dump-vmstate`` output (``name``, ``version_id``, ``minimum_version_id``, ``Fields``
+with ``field``/``version_id``/``num``/``size``/``Description``, ``Subsections``) plus
+what it lacks: ``flags``, ``info``, ``member``, ``num_member``, ``size_member``,
+``start``, ``struct_version_id``, ``exists`` (a predicate), hooks and ``terminator``.
+
+Every malformed input raises :class:`CaseError` whose message starts with the JSON path
+(``$.description.Fields[2].flags: unknown VMStateFlags name 'ARRY'``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from conformance import variants as _variants
+from conformance.flags import FlagError, flag_names, parse_flags
+from conformance.infos import INFOS
+from conformance.model import PRED_KINDS, Description, Field, Hook, Pred
+from conformance.state import StateError, from_plain, to_plain, zero_struct
+
+FORMAT_ID = "vmstate-conformance/case/1"
+
+
+class CaseError(ValueError):
+    """A malformed case file; the message names the JSON path (and the file)."""
+
+    def __init__(self, path: str, message: str, source: str | None = None) -> None:
+        self.path = path
+        self.message = message
+        self.source = source
+        where = f"{source}: " if source else ""
+        super().__init__(f"{where}{path}: {message}")
+
+
+@attrs.frozen
+class Case:
+    name: str
+    description: Description
+    source: dict
+    destination: dict | None = None
+    variants: tuple[str, ...] = ("legacy",)
+    load_version: int | None = None
+    trailer: bytes = b"\x00"
+    load_input: bytes | None = None
+    expect: dict = attrs.field(factory=dict)  # {"save": {...}, "load": {...}}
+    expect_by_variant: dict = attrs.field(factory=dict)  # variant -> {"save":..,"load":..}
+    truncation: bool = False
+    notes: str = ""
+    origin: str | None = None  # the file it came from
+
+    def expectation(self, variant: str) -> dict:
+        merged = {op: dict(v) for op, v in self.expect.items()}
+        for op, v in self.expect_by_variant.get(variant, {}).items():
+            merged[op] = dict(v)
+        return merged
+
+    def dest_state(self) -> dict:
+        if self.destination is not None:
+            return self.destination
+        return zero_struct(self.description)
+
+
+# ---------------------------------------------------------------------------------------
+# JSON -> model
+
+
+def _expect_type(value, types, path, what):
+    if not isinstance(value, types) or (isinstance(value, bool) and bool not in
+                                         (types if isinstance(types, tuple) else (types,))):
+        raise CaseError(path, f"{what} must be {_typename(types)}, got {type(value).__name__}")
+    return value
+
+
+def _typename(types) -> str:
+    names = {int: "an integer", str: "a string", list: "a list", dict: "an object",
+             bool: "true/false"}
+    if isinstance(types, tuple):
+        return " or ".join(names.get(t, t.__name__) for t in types)
+    return names.get(types, types.__name__)
+
+
+def parse_pred(obj, path: str) -> Pred:
+    if isinstance(obj, bool):
+        return Pred("const", value=obj)
+    _expect_type(obj, dict, path, "a predicate")
+    if len(obj) != 1:
+        raise CaseError(path, f"a predicate has exactly one key of {', '.join(PRED_KINDS)}")
+    (kind, arg), = obj.items()
+    sub = f"{path}.{kind}"
+    if kind == "const":
+        return Pred("const", value=bool(_expect_type(arg, bool, sub, "const")))
+    if kind == "member":
+        return Pred("member", member=_expect_type(arg, str, sub, "member"))
+    if kind == "equals":
+        if not (isinstance(arg, list) and len(arg) == 2 and isinstance(arg[0], str)):
+            raise CaseError(sub, "equals takes [member, value]")
+        return Pred("equals", member=arg[0], value=arg[1])
+    if kind == "version_at_least":
+        return Pred("version_at_least", value=_expect_type(arg, int, sub, "version"))
+    if kind == "not":
+        return Pred("not", args=(parse_pred(arg, sub),))
+    if kind in ("all", "any"):
+        _expect_type(arg, list, sub, kind)
+        return Pred(kind, args=tuple(parse_pred(a, f"{sub}[{i}]") for i, a in enumerate(arg)))
+    raise CaseError(path, f"unknown predicate {kind!r} (known: {', '.join(PRED_KINDS)})")
+
+
+def parse_hook(obj, path: str) -> Hook:
+    _expect_type(obj, dict, path, "a hook")
+    unknown = set(obj) - {"ret", "set"}
+    if unknown:
+        raise CaseError(path, f"unknown hook key {sorted(unknown)[0]!r} (known: ret, set)")
+    ret = _expect_type(obj.get("ret", 0), int, f"{path}.ret", "ret")
+    assigns = _expect_type(obj.get("set", {}), dict, f"{path}.set", "set")
+    return Hook(ret, tuple(assigns.items()))
+
+
+_FIELD_KEYS = {"field", "name", "member", "flags", "info", "size", "num", "num_member",
+               "size_member", "start", "version_id", "struct_version_id", "exists",
+               "field_exists", "Description", "key_Description", "comment"}
+_DESC_KEYS = {"name", "version_id", "minimum_version_id", "Fields", "Subsections", "needed",
+              "pre_save", "post_save", "pre_load", "post_load", "priority", "terminator",
+              "comment"}
+
+
+def parse_description(obj, path: str = "$.description", vmsds: dict | None = None,
+                      _stack: tuple = ()) -> Description:
+    vmsds = vmsds or {}
+    if isinstance(obj, str):
+        if obj not in vmsds:
+            raise CaseError(path, f"no description named {obj!r} in $.vmsds")
+        if obj in _stack:
+            raise CaseError(path, f"description {obj!r} contains itself")
+        return parse_description(vmsds[obj], f"$.vmsds.{obj}", vmsds, _stack + (obj,))
+    _expect_type(obj, dict, path, "a description")
+    unknown = set(obj) - _DESC_KEYS
+    if unknown:
+        raise CaseError(path, f"unknown description key {sorted(unknown)[0]!r}")
+    if "name" not in obj:
+        raise CaseError(path, "a description needs a name")
+    name = _expect_type(obj["name"], str, f"{path}.name", "name")
+    fields_obj = _expect_type(obj.get("Fields", []), list, f"{path}.Fields", "Fields")
+    fields = tuple(parse_field(f, f"{path}.Fields[{i}]", vmsds, _stack)
+                   for i, f in enumerate(fields_obj))
+    subs_obj = _expect_type(obj.get("Subsections", []), list, f"{path}.Subsections",
+                            "Subsections")
+    subs = tuple(parse_description(s, f"{path}.Subsections[{i}]", vmsds, _stack)
+                 for i, s in enumerate(subs_obj))
+    hooks = {}
+    for hook in ("pre_save", "post_save", "pre_load", "post_load"):
+        if hook in obj:
+            hooks[hook] = parse_hook(obj[hook], f"{path}.{hook}")
+    term = obj.get("terminator")
+    if term is not None:
+        _expect_type(term, int, f"{path}.terminator", "terminator")
+    return Description(
+        name,
+        _expect_type(obj.get("version_id", 0), int, f"{path}.version_id", "version_id"),
+        _expect_type(obj.get("minimum_version_id", 0), int, f"{path}.minimum_version_id",
+                     "minimum_version_id"),
+        fields, subs,
+        needed=parse_pred(obj["needed"], f"{path}.needed") if "needed" in obj else None,
+        priority=_expect_type(obj.get("priority", 0), int, f"{path}.priority", "priority"),
+        terminator=term, **hooks)
+
+
+def parse_field(obj, path: str, vmsds: dict, _stack: tuple = ()) -> Field:
+    _expect_type(obj, dict, path, "a field")
+    unknown = set(obj) - _FIELD_KEYS
+    if unknown:
+        raise CaseError(path, f"unknown field key {sorted(unknown)[0]!r}")
+    name = obj.get("field", obj.get("name"))
+    if not isinstance(name, str):
+        raise CaseError(path, "a field needs a name (\"field\")")
+    try:
+        flags = parse_flags(obj.get("flags", ["SINGLE"]))
+    except FlagError as exc:
+        raise CaseError(f"{path}.flags", str(exc)) from None
+    info = obj.get("info")
+    if info is not None and info not in INFOS:
+        raise CaseError(f"{path}.info", f"unknown VMStateInfo {info!r}")
+    ints = {}
+    for key in ("size", "num", "start", "version_id", "struct_version_id"):
+        ints[key] = _expect_type(obj.get(key, 0), int, f"{path}.{key}", key)
+    member = obj.get("member", name)
+    if member is not None:
+        _expect_type(member, str, f"{path}.member", "member")
+    exists = obj.get("exists")
+    if exists is None and isinstance(obj.get("field_exists"), dict):
+        exists = obj["field_exists"]
+    vmsd = key_vmsd = None
+    if "Description" in obj:
+        vmsd = parse_description(obj["Description"], f"{path}.Description", vmsds, _stack)
+    if "key_Description" in obj:
+        key_vmsd = parse_description(obj["key_Description"], f"{path}.key_Description", vmsds,
+                                     _stack)
+    for key in ("num_member", "size_member"):
+        if obj.get(key) is not None:
+            _expect_type(obj[key], str, f"{path}.{key}", key)
+    if info is None and not flags & (flags.STRUCT | flags.VSTRUCT) and vmsd is None \
+            and not (flags & flags.MUST_EXIST):
+        raise CaseError(path, "a field needs an info, or STRUCT/VSTRUCT with a Description")
+    return Field(name, flags, info, member, ints["size"], ints["num"], obj.get("num_member"),
+                 obj.get("size_member"), ints["start"], ints["version_id"],
+                 ints["struct_version_id"],
+                 parse_pred(exists, f"{path}.exists") if exists is not None else None,
+                 vmsd, key_vmsd)
+
+
+def _hex(value, path: str) -> bytes:
+    _expect_type(value, str, path, "a hex string")
+    try:
+        return bytes.fromhex(value)
+    except ValueError:
+        raise CaseError(path, f"not a hex string: {value[:40]!r}") from None
+
+
+_CASE_KEYS = {"format", "name", "description", "vmsds", "variants", "variant", "source",
+              "destination", "load_version", "trailer", "load_input", "expect",
+              "expect_by_variant", "truncation", "notes"}
+
+
+def parse_case(obj, source: str | None = None) -> Case:
+    try:
+        return _parse_case(obj)
+    except CaseError as exc:
+        raise CaseError(exc.path, exc.message, source) from None
+    except StateError as exc:
+        raise CaseError(exc.path, exc.message, source) from None
+
+
+def _parse_case(obj) -> Case:
+    _expect_type(obj, dict, "$", "a case")
+    unknown = set(obj) - _CASE_KEYS
+    if unknown:
+        raise CaseError("$", f"unknown case key {sorted(unknown)[0]!r}")
+    fmt = obj.get("format", FORMAT_ID)
+    if fmt != FORMAT_ID:
+        raise CaseError("$.format", f"unsupported format {fmt!r} (expected {FORMAT_ID!r})")
+    if "description" not in obj:
+        raise CaseError("$", "a case needs a description")
+    vmsds = _expect_type(obj.get("vmsds", {}), dict, "$.vmsds", "vmsds")
+    desc = parse_description(obj["description"], "$.description", vmsds)
+    name = _expect_type(obj.get("name", desc.name), str, "$.name", "name")
+    if "variant" in obj:
+        variants = [_expect_type(obj["variant"], str, "$.variant", "variant")]
+    else:
+        variants = _expect_type(obj.get("variants", ["legacy"]), list, "$.variants", "variants")
+    for i, v in enumerate(variants):
+        if v not in _variants.VARIANTS:
+            raise CaseError(f"$.variants[{i}]",
+                            f"unknown variant {v!r} (known: {', '.join(_variants.VARIANTS)})")
+    source = from_plain(desc, obj.get("source", {}), "$.source")
+    dest = from_plain(desc, obj["destination"], "$.destination") if "destination" in obj else None
+    expect = _expect_type(obj.get("expect", {}), dict, "$.expect", "expect")
+    _check_expect(expect, "$.expect")
+    by_variant = _expect_type(obj.get("expect_by_variant", {}), dict, "$.expect_by_variant",
+                              "expect_by_variant")
+    for v, exp in by_variant.items():
+        if v not in _variants.VARIANTS:
+            raise CaseError(f"$.expect_by_variant.{v}", f"unknown variant {v!r}")
+        _check_expect(_expect_type(exp, dict, f"$.expect_by_variant.{v}", "expectation"),
+                      f"$.expect_by_variant.{v}")
+    load_version = obj.get("load_version")
+    if load_version is not None:
+        _expect_type(load_version, int, "$.load_version", "load_version")
+    return Case(
+        name, desc, source, dest, tuple(variants), load_version,
+        _hex(obj.get("trailer", "00"), "$.trailer"),
+        _hex(obj["load_input"], "$.load_input") if "load_input" in obj else None,
+        expect, by_variant, bool(obj.get("truncation", False)), str(obj.get("notes", "")))
+
+
+_EXPECT_KEYS = {"kind", "stream", "state", "message", "messages", "offset", "path", "ret",
+                "hazards", "ledger", "file_error", "vmdesc", "consumed"}
+
+
+def _check_expect(expect: dict, path: str) -> None:
+    for op, exp in expect.items():
+        if op not in ("save", "load"):
+            raise CaseError(f"{path}.{op}", "expectations are keyed by 'save' and 'load'")
+        _expect_type(exp, dict, f"{path}.{op}", "an expectation")
+        unknown = set(exp) - _EXPECT_KEYS
+        if unknown:
+            raise CaseError(f"{path}.{op}", f"unknown expectation key {sorted(unknown)[0]!r}")
+        if "kind" in exp and exp["kind"] not in ("ok", "error", "abort", "undefined", "rejected"):
+            raise CaseError(f"{path}.{op}.kind", f"unknown outcome kind {exp['kind']!r}")
+        if "stream" in exp:
+            _hex(exp["stream"], f"{path}.{op}.stream")
+
+
+def load_case_file(path: str | Path) -> Case:
+    """A case from a .json file (or the CASES[0] of a .py file)."""
+    path = Path(path)
+    if path.suffix == ".py":
+        cases = load_python_cases(path)
+        if not cases:
+            raise CaseError("$", "the module defines no CASES", str(path))
+        return cases[0]
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CaseError("$", f"cannot read: {exc.strerror}", str(path)) from None
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CaseError(f"line {exc.lineno} column {exc.colno}", f"invalid JSON: {exc.msg}",
+                        str(path)) from None
+    case = parse_case(obj, str(path))
+    return attrs.evolve(case, origin=str(path))
+
+
+def load_python_cases(path: str | Path) -> list[Case]:
+    """Python-defined cases (hooks with code): a module with a ``CASES`` list."""
+    path = Path(path)
+    spec = importlib.util.spec_from_file_location(f"_vmstate_case_{path.stem}", path)
+    if spec is None or spec.loader is None:
+        raise CaseError("$", "not a Python module", str(path))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    cases = list(getattr(module, "CASES", []))
+    return [attrs.evolve(c, origin=str(path)) for c in cases]
+
+
+# ---------------------------------------------------------------------------------------
+# model -> JSON
+
+
+def dump_pred(pred) -> Any:
+    if not isinstance(pred, Pred):
+        raise TypeError("only declarative predicates can be written to JSON")
+    if pred.kind == "const":
+        return {"const": bool(pred.value)}
+    if pred.kind == "member":
+        return {"member": pred.member}
+    if pred.kind == "equals":
+        return {"equals": [pred.member, pred.value]}
+    if pred.kind == "version_at_least":
+        return {"version_at_least": pred.value}
+    if pred.kind == "not":
+        return {"not": dump_pred(pred.args[0])}
+    return {pred.kind: [dump_pred(a) for a in pred.args]}
+
+
+def dump_hook(hook) -> dict:
+    if not isinstance(hook, Hook):
+        raise TypeError("only declarative hooks can be written to JSON")
+    out: dict[str, Any] = {}
+    if hook.ret:
+        out["ret"] = hook.ret
+    if hook.set:
+        out["set"] = dict(hook.set)
+    return out
+
+
+def dump_description(desc: Description) -> dict:
+    out: dict[str, Any] = {"name": desc.name, "version_id": desc.version_id,
+                           "minimum_version_id": desc.minimum_version_id,
+                           "Fields": [dump_field(f) for f in desc.fields]}
+    if desc.subsections:
+        out["Subsections"] = [dump_description(s) for s in desc.subsections]
+    if desc.needed is not None:
+        out["needed"] = dump_pred(desc.needed)
+    for hook in ("pre_save", "post_save", "pre_load", "post_load"):
+        if getattr(desc, hook) is not None:
+            out[hook] = dump_hook(getattr(desc, hook))
+    if desc.priority:
+        out["priority"] = desc.priority
+    if desc.terminator is not None:
+        out["terminator"] = desc.terminator
+    return out
+
+
+def dump_field(field: Field) -> dict:
+    out: dict[str, Any] = {"field": field.name}
+    if field.member != field.name:
+        out["member"] = field.member
+    out["flags"] = flag_names(field.flags)
+    if field.info is not None:
+        out["info"] = field.info
+    for key in ("size", "num", "start", "version_id", "struct_version_id"):
+        if getattr(field, key):
+            out[key] = getattr(field, key)
+    for key in ("num_member", "size_member"):
+        if getattr(field, key) is not None:
+            out[key] = getattr(field, key)
+    if field.field_exists is not None:
+        out["exists"] = dump_pred(field.field_exists)
+    if field.vmsd is not None:
+        out["Description"] = dump_description(field.vmsd)
+    if field.key_vmsd is not None:
+        out["key_Description"] = dump_description(field.key_vmsd)
+    return out
+
+
+def dump_case(case: Case) -> dict:
+    out: dict[str, Any] = {"format": FORMAT_ID, "name": case.name}
+    if case.notes:
+        out["notes"] = case.notes
+    out["variants"] = list(case.variants)
+    out["description"] = dump_description(case.description)
+    out["source"] = to_plain(case.source)
+    if case.destination is not None:
+        out["destination"] = to_plain(case.destination)
+    if case.load_version is not None:
+        out["load_version"] = case.load_version
+    if case.trailer != b"\x00":
+        out["trailer"] = case.trailer.hex()
+    if case.load_input is not None:
+        out["load_input"] = case.load_input.hex()
+    if case.truncation:
+        out["truncation"] = True
+    if case.expect:
+        out["expect"] = case.expect
+    if case.expect_by_variant:
+        out["expect_by_variant"] = case.expect_by_variant
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# Running a case
+
+
+@attrs.frozen
+class CaseRun:
+    case: Case
+    variant: str
+    engine: str
+    save: Any  # Outcome
+    load: Any  # Outcome | None
+    mismatches: tuple[str, ...]
+
+    @property
+    def passed(self) -> bool:
+        return not self.mismatches
+
+
+def run_case(case: Case, variant: str | None = None, engine: str = "reference") -> CaseRun:
+    """Save the source, load (stream + trailer, or load_input) into the destination, and
+    compare every expectation the case states for this variant."""
+    from conformance.engines import get as get_engine
+
+    eng = get_engine(engine)
+    variant = variant or case.variants[0]
+    exp = case.expectation(variant)
+    want_vmdesc = "vmdesc" in exp.get("save", {})
+    saved = eng.save(case.description, case.source, variant, vmdesc=want_vmdesc)
+    mismatches = _compare("save", saved, exp.get("save", {}))
+    loaded = None
+    if case.load_input is not None or saved.ok:
+        data = case.load_input if case.load_input is not None else saved.data + case.trailer
+        loaded = eng.load(case.description, data, case.dest_state(), variant,
+                          version_id=case.load_version)
+        mismatches += _compare("load", loaded, exp.get("load", {}))
+    elif "load" in exp:
+        mismatches.append(f"load: expected {exp['load'].get('kind', 'an outcome')}, but the "
+                          f"save did not succeed ({saved.summary()})")
+    if case.truncation and saved.ok:
+        mismatches += truncation_protocol(eng, case, variant, saved.data + case.trailer)
+    return CaseRun(case, variant, engine, saved, loaded, tuple(mismatches))
+
+
+def _compare(op: str, outcome, exp: dict) -> list[str]:
+    out = []
+    got = outcome.to_json()
+    for key, want in exp.items():
+        if key == "stream":
+            have = got.get("stream")
+        elif key == "hazards":
+            have = sorted(h["kind"] for h in got.get("hazards", []))
+            want = sorted(want)
+        elif key == "vmdesc":
+            have = outcome.vmdesc
+        elif key == "file_error":
+            have = outcome.file_error
+        elif key == "ledger":
+            have = got.get("ledger", [])
+        else:
+            have = got.get(key)
+        if have != want:
+            out.append(f"{op}.{key}: expected {json.dumps(want)[:300]}, got "
+                       f"{json.dumps(have)[:300]}")
+    return out
+
+
+def truncation_protocol(eng, case: Case, variant: str, wire: bytes) -> list[str]:
+    """tests/unit/test-vmstate.c load_vmstate(): 0 bytes, n-2, first half and second half
+    must fail (ret != 0 and the file error set); the whole input must succeed."""
+    n = len(wire)
+    attempts = [("0 bytes", b"")]
+    if n > 3:
+        attempts += [("n-2 bytes", wire[: n - 2]), ("first half", wire[: n // 2]),
+                     ("second half", wire[n // 2: n // 2 + n // 2])]
+    problems = []
+    for label, data in attempts:
+        out = eng.load(case.description, data, case.dest_state(), variant,
+                       version_id=case.load_version)
+        if out.kind == "ok":
+            problems.append(f"truncation: loading {label} succeeded, QEMU's test expects failure")
+        elif out.kind == "error" and not out.file_error:
+            problems.append(f"truncation: loading {label} failed without setting the file error")
+    full = eng.load(case.description, wire, case.dest_state(), variant,
+                    version_id=case.load_version)
+    if not full.ok:
+        problems.append(f"truncation: the full load failed: {full.summary()}")
+    return problems

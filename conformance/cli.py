@@ -1,0 +1,201 @@
+"""The ``vmstate-conformance`` command.
+
+Exit status: 0 success, 1 when the outcome is an error / abort (or a check fails),
+2 on usage errors.  Every failure is one line on stderr naming where it happened.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from conformance import variants as _variants
+from conformance.cases import CaseError, load_case_file, run_case
+from conformance.engines import ENGINE_NAMES
+from conformance.engines import get as get_engine
+from conformance.state import to_plain
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+EXAMPLES = Path(__file__).parent / "data" / "examples"
+DEFAULT_CASE = EXAMPLES / "pointer-array-auto-alloc.json"
+
+
+class UsageError(Exception):
+    pass
+
+
+def _fail(message: str) -> int:
+    print(f"vmstate-conformance: {message}", file=sys.stderr)
+    return EXIT_FAIL
+
+
+def _variant_for(case, requested: str | None) -> str:
+    if requested:
+        return _variants.get(requested).name
+    return case.variants[0]
+
+
+def _read_stream(arg: str) -> bytes:
+    path = Path(arg)
+    if path.exists():
+        data = path.read_bytes()
+        text = data.strip()
+        try:
+            if text and all(chr(c) in "0123456789abcdefABCDEF \n\t" for c in text):
+                return bytes.fromhex(text.decode())
+        except ValueError:
+            pass
+        return data
+    try:
+        return bytes.fromhex(arg.replace(" ", ""))
+    except ValueError:
+        raise UsageError(f"STREAM {arg[:40]!r} is neither a file nor a hex string") from None
+
+
+def cmd_encode(args) -> int:
+    case = load_case_file(args.case)
+    variant = _variant_for(case, args.variant)
+    out = get_engine(args.engine).save(case.description, case.source, variant,
+                                       vmdesc=args.vmdesc)
+    if not out.ok:
+        return _fail(f"{args.case}: save {out.summary()}")
+    print(out.data.hex())
+    if args.vmdesc:
+        print(out.vmdesc)
+    return EXIT_OK
+
+
+def _is_migration_file(arg: str) -> bool:
+    try:
+        with open(arg, "rb") as fh:
+            return fh.read(4) == b"QEVM"
+    except OSError:
+        return False
+
+
+def cmd_decode(args) -> int:
+    if _is_migration_file(args.target):
+        try:
+            from conformance import migcli
+        except ImportError:
+            return _fail("migration-file decoding is not available in this build")
+        return migcli.run_decode(args.target, args.format, args.desc, args.sections, sys.stdout)
+    if args.stream is None:
+        raise UsageError("decode CASE.json STREAM: STREAM (hex or file) is missing")
+    case = load_case_file(args.target)
+    variant = _variant_for(case, args.variant)
+    data = _read_stream(args.stream)
+    out = get_engine(args.engine).load(case.description, data, case.dest_state(), variant,
+                                       version_id=case.load_version)
+    if out.kind in ("ok",):
+        print(json.dumps(to_plain(out.state), indent=2, sort_keys=False))
+        if out.file_error:
+            print(f"note: QEMU would leave the sticky error {out.file_error} (the subsection "
+                  f"peek hit the end of the {len(data)}-byte stream)", file=sys.stderr)
+        for hazard in out.hazards:
+            if hazard.kind != "sticky-eof":
+                print(f"hazard: {hazard.kind} at {hazard.path}: {hazard.detail}",
+                      file=sys.stderr)
+        return EXIT_OK
+    return _fail(f"{args.target}: load {out.summary()}")
+
+
+def cmd_check(args) -> int:
+    from conformance.check import check
+
+    case = load_case_file(args.case)
+    variant = _variant_for(case, args.variant)
+    findings = check(case.description, variant)
+    for f in findings:
+        print(f)
+    errors = [f for f in findings if f.severity == "error"]
+    if not findings:
+        print(f"{case.description.name}: passes vmstate_check ({variant})")
+    return EXIT_FAIL if errors else EXIT_OK
+
+
+def cmd_run(args) -> int:
+    from conformance.campaign import run_campaign
+
+    return run_campaign(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vmstate-conformance",
+        description="Conformance harness for QEMU's VMState migration format.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    engines = list(ENGINE_NAMES)
+    variants = list(_variants.VARIANTS)
+
+    p = sub.add_parser("encode", help="print the stream a case's source state saves to (hex)")
+    p.add_argument("case", help="case file (.json or .py)")
+    p.add_argument("--engine", choices=engines, default="reference")
+    p.add_argument("--variant", choices=variants)
+    p.add_argument("--vmdesc", action="store_true", help="also print the vmdesc JSON")
+    p.set_defaults(func=cmd_encode)
+
+    p = sub.add_parser("decode", help="load a stream into a case's destination (JSON), "
+                                      "or decode a migration file")
+    p.add_argument("target", help="case file, or a migration file (QEVM magic)")
+    p.add_argument("stream", nargs="?", help="stream as hex or a file (with a case)")
+    p.add_argument("--engine", choices=engines, default="reference")
+    p.add_argument("--variant", choices=variants)
+    p.add_argument("--format", choices=["json", "analyze-migration"], default="json",
+                   help="migration files: output format")
+    p.add_argument("--desc", action="store_true", help="migration files: print the vmdesc")
+    p.add_argument("--sections", action="store_true", help="migration files: list records")
+    p.set_defaults(func=cmd_decode)
+
+    p = sub.add_parser("check", help="run vmstate_check (and documented rules) on a case")
+    p.add_argument("case")
+    p.add_argument("--variant", choices=variants)
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("run", help="the conformance campaign: cases x variants x engines")
+    p.add_argument("paths", nargs="*", help="case files or directories (default: the "
+                                            "bundled examples, plus golden/ when present)")
+    p.add_argument("--engine", action="append", choices=engines,
+                   help="engines to run (default: every available one)")
+    p.add_argument("--variant", action="append", choices=variants,
+                   help="restrict to these variants (default: each case's own)")
+    p.add_argument("--json", action="store_true", help="machine-readable results")
+    p.set_defaults(func=cmd_run)
+
+    for module, hook in (("migcli", "add_subcommands"), ("bench", "add_subcommand"),
+                         ("variantcli", "add_subcommands"), ("golden", "add_subcommands")):
+        try:
+            mod = __import__(f"conformance.{module}", fromlist=[hook])
+        except ImportError:
+            continue
+        getattr(mod, hook, lambda _sub: None)(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return EXIT_USAGE if exc.code not in (0, None) else EXIT_OK
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return int(args.func(args) or 0)
+    except UsageError as exc:
+        print(f"vmstate-conformance: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except CaseError as exc:
+        return _fail(str(exc))
+    except BrokenPipeError:
+        return EXIT_OK
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
