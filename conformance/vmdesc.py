@@ -1,0 +1,683 @@
+"""The vmdesc JSON trailer of a migration stream, and device state decoded through it.
+
+Three jobs, all modelled on QEMU behaviour (no QEMU code is reproduced):
+
+* **Reading** the vmdesc text with duplicate keys kept (``JsonObject``): nested savers
+  (tmp, qtailq, qlist, gtree) write their child's ``vmsd_name``/``version``/``fields``
+  keys once per element into one object (migration/vmstate.c vmstate_save_state_v,
+  vmstate-types.c put_qtailq/put_gtree), and re-encoding must repeat them.
+* **Writing** it byte-exact with QEMU's JSONWriter (qobject/json-writer.c) for each era:
+  QEMU 7.2 builds ``{"page_size", "devices"}`` at completion time
+  (migration/savevm.c qemu_savevm_state_complete_precopy_non_iterable); QEMU 8.x+ starts
+  the JSON in the header and puts ``"configuration"`` first (qemu_savevm_state_header).
+  Writers older than QEMU 5.2 (migration/qjson.c) are the ``qjson`` style.
+* **Decoding** a section body using its vmdesc entry, the way
+  scripts/analyze-migration.py does (each field reads exactly ``size`` bytes; compressed
+  ``array_len`` entries expand into ``index`` 0..n-1; listed subsections must follow in
+  order), into a model (``Body``/``Field``) that re-encodes to the same bytes, plus the
+  exact ``analyze-migration.py -d state`` rendering of that model.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from typing import Any
+
+import attrs
+
+from conformance.infos import INFOS, packer
+from conformance.jsonwriter import JSONWriter
+
+
+class FormatError(ValueError):
+    """Malformed input; ``str()`` is one line naming where (offset, section, JSON path)."""
+
+
+QEMU_VM_SUBSECTION = 0x05
+
+_BE32 = struct.Struct(">I")
+_BE64 = struct.Struct(">Q")
+_SUBSECTION_TAIL = struct.Struct(">I")
+
+
+# --------------------------------------------------------------------------- JSON text
+
+
+class JsonObject(list):
+    """A JSON object as its ``(key, value)`` pairs in text order, duplicate keys kept.
+
+    ``get``/``[]`` look keys up like ``dict(pairs)`` would: the last value of a repeated
+    key (this is also what analyze-migration.py's OrderedDict hook sees).
+    """
+
+    __slots__ = ("_map",)
+
+    def _lookup(self) -> dict:
+        try:
+            return self._map
+        except AttributeError:
+            self._map = dict(list.__iter__(self))
+            return self._map
+
+    def get(self, key, default=None):
+        return self._lookup().get(key, default)
+
+    def __contains__(self, key) -> bool:  # type: ignore[override]
+        return key in self._lookup()
+
+    def __getitem__(self, key):  # type: ignore[override]
+        if isinstance(key, str):
+            return self._lookup()[key]
+        return list.__getitem__(self, key)
+
+    def groups(self, first_key: str = "vmsd_name") -> list[JsonObject]:
+        """Split the pairs into runs that each start at ``first_key``.
+
+        A qtailq field object holds one ``vmsd_name, version, fields[, subsections]``
+        run per element; this returns those runs as separate objects.
+        """
+        runs: list[JsonObject] = []
+        current: JsonObject | None = None
+        for key, value in self:
+            if key == first_key:
+                current = JsonObject()
+                runs.append(current)
+            if current is not None and key in ("vmsd_name", "version", "fields", "subsections"):
+                current.append((key, value))
+        return runs
+
+    def to_plain(self) -> dict:
+        """Nested plain dicts, duplicates collapsed the way json.loads collapses them."""
+        return {k: _plain(v) for k, v in self._lookup().items()}
+
+
+def _plain(value):
+    if isinstance(value, JsonObject):
+        return value.to_plain()
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def loads(text: str) -> Any:
+    """Parse vmdesc text keeping duplicate keys (objects become ``JsonObject``)."""
+    return json.loads(text, object_pairs_hook=JsonObject, parse_constant=_reject_constant)
+
+
+def write_json(value: Any, style: str = "json-writer") -> str:
+    """Emit a parsed JSON tree with conformance.jsonwriter (QEMU's JSONWriter)."""
+    writer = JSONWriter(style)
+    _emit(writer, None, value)
+    return writer.get()
+
+
+def _emit(writer: JSONWriter, name: str | None, value: Any) -> None:
+    if isinstance(value, JsonObject):
+        writer.start_object(name)
+        for key, item in value:
+            _emit(writer, key, item)
+        writer.end_object()
+    elif isinstance(value, list):
+        writer.start_array(name)
+        for item in value:
+            _emit(writer, None, item)
+        writer.end_array()
+    elif isinstance(value, bool):
+        writer.bool(name, value)
+    elif isinstance(value, int):
+        writer.int64(name, value)
+    elif isinstance(value, str):
+        writer.str(name, value)
+    elif value is None:
+        writer.null(name)
+    else:  # floats: QEMU's vmdesc never holds one
+        raise FormatError(f"vmdesc value {value!r} has no JSONWriter encoding")
+
+
+# --------------------------------------------------------------------------- vmdesc model
+
+ERA_72 = "qemu-7.2"  # {"page_size", "devices"}
+ERA_2024 = "qemu-8+"  # {"configuration", "page_size", "devices"}
+
+
+@attrs.frozen
+class Vmdesc:
+    """The parsed vmdesc trailer.
+
+    ``root`` is the full parsed tree (duplicates kept). ``style`` is the writer that
+    reproduces ``text`` byte for byte, or None when neither does (then the text is
+    kept opaque and ``note`` says why).
+    """
+
+    root: JsonObject
+    text: bytes
+    style: str | None
+    note: str | None = None
+
+    @property
+    def era(self) -> str:
+        return ERA_2024 if "configuration" in self.root else ERA_72
+
+    @property
+    def page_size(self) -> int | None:
+        value = self.root.get("page_size")
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    @property
+    def configuration(self) -> JsonObject | None:
+        value = self.root.get("configuration")
+        return value if isinstance(value, JsonObject) else None
+
+    @property
+    def devices(self) -> list:
+        value = self.root.get("devices")
+        return value if isinstance(value, list) else []
+
+    def device_map(self) -> dict[tuple[str, int], JsonObject]:
+        """(idstr, instance_id) -> device entry; a repeated key keeps the last entry,
+        like analyze-migration.py's section table."""
+        table: dict[tuple[str, int], JsonObject] = {}
+        for device in self.devices:
+            if isinstance(device, JsonObject):
+                table[(device.get("name"), device.get("instance_id"))] = device
+        return table
+
+    def encode(self) -> bytes:
+        """The JSON text rebuilt from ``root`` (or the opaque text when no writer fits)."""
+        if self.style is None:
+            return self.text
+        return write_json(self.root, self.style).encode("utf-8")
+
+
+def parse_vmdesc(text: bytes, where: str = "vmdesc") -> Vmdesc:
+    """Parse vmdesc text; FormatError names the JSON line/column and file offset."""
+    try:
+        decoded = text.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise FormatError(f"{where}: not UTF-8 at JSON byte {exc.start}") from None
+    try:
+        root = loads(decoded)
+    except ValueError as exc:
+        raise FormatError(f"{where}: bad JSON: {exc}") from None
+    if not isinstance(root, JsonObject):
+        raise FormatError(f"{where}: JSON top level is not an object")
+    _check_schema(root, where)
+    for style in ("json-writer", "qjson"):
+        try:
+            if write_json(root, style).encode("utf-8") == text:
+                return Vmdesc(root, text, style)
+        except FormatError:
+            break
+    return Vmdesc(root, text, None, "no QEMU JSON writer style reproduces the text: kept opaque")
+
+
+def _check_schema(root: JsonObject, where: str) -> None:
+    devices = root.get("devices")
+    if not isinstance(devices, list):
+        raise FormatError(f"{where}: $.devices is missing or not an array")
+    for i, device in enumerate(devices):
+        path = f"{where}: $.devices[{i}]"
+        if not isinstance(device, JsonObject):
+            raise FormatError(f"{path} is not an object")
+        if not isinstance(device.get("name"), str) or not isinstance(device.get("instance_id"), int):
+            raise FormatError(f"{path} lacks a string name or an integer instance_id")
+        if not isinstance(device.get("fields"), list):
+            raise FormatError(f"{path} ({device.get('name')}) has no fields array")
+    page_size = root.get("page_size")
+    if page_size is not None and (not isinstance(page_size, int) or page_size <= 0 or page_size & (page_size - 1)):
+        raise FormatError(f"{where}: $.page_size {page_size!r} is not a power of two")
+
+
+def build_vmdesc(
+    page_size: int,
+    devices: list[JsonObject],
+    configuration: JsonObject | None = None,
+    era: str = ERA_2024,
+) -> JsonObject:
+    """A vmdesc root in the member order QEMU's savevm.c writes for ``era``."""
+    root = JsonObject()
+    if era == ERA_2024:
+        if configuration is None:
+            raise ValueError("the QEMU 8+ vmdesc starts with a configuration member")
+        root.append(("configuration", configuration))
+    elif era != ERA_72:
+        raise ValueError(f"unknown vmdesc era {era!r}")
+    root.append(("page_size", page_size))
+    root.append(("devices", list(devices)))
+    return root
+
+
+# --------------------------------------------------------------------------- decoded state
+
+
+@attrs.frozen(slots=True)
+class Subsection:
+    name: bytes  # as on the wire (counted string)
+    version: int  # be32 on the wire
+    body: Body
+
+
+@attrs.frozen(slots=True)
+class Body:
+    """One VMSD's bytes: its fields in vmdesc order, then its subsections."""
+
+    vmsd_name: str | None
+    version: int | None
+    fields: tuple
+    subsections: tuple = ()
+
+
+@attrs.frozen(slots=True)
+class GTree:
+    count: int  # the be32 node count on the wire
+    direct_key: bool  # direct keys are be64 integers; others are VMSD bodies
+    nodes: tuple  # ((key int | Body), value Body) per node
+
+
+# Field.kind: how ``value`` is held.
+#   "int"    int, fixed-width per the info catalogue (also timer / CPU_Double_U bit patterns)
+#   "bool"   bool (byte 0x00 / 0x01)
+#   "raw"    bytes kept as they are (buffers, bitmaps, unknown types, or anything whose
+#            structure did not match its vmdesc entry; ``note`` says which)
+#   "struct" Body            ("struct" entries)
+#   "inline" Body            (vstruct / tmp: the child's keys sit in the field object)
+#   "list"   tuple[Body,...] (qtailq / qlist: 0x01 + element ... 0x00)
+#   "gtree"  GTree
+@attrs.frozen(slots=True)
+class Field:
+    name: str
+    type: str
+    index: int | None
+    size: int  # vmdesc "size" of this element
+    kind: str
+    value: Any
+    note: str | None = None
+
+
+_INT_KINDS = ("int", "equal", "le", "timer", "double")
+
+
+class _Mismatch(Exception):
+    """The bytes do not follow the vmdesc entry (caught: the field is kept raw)."""
+
+
+@attrs.frozen(slots=True)
+class _Plan:
+    """A vmdesc field entry compiled for decoding (array_len already expanded)."""
+
+    name: str
+    type: str
+    index: int | None
+    size: int
+    kind: str
+    struct_desc: Any = None  # JsonObject for struct / inline; list of runs for list/gtree
+    codec: Any = None  # struct.Struct for ints
+
+
+class Decoder:
+    """Decodes section bodies of one stream; caches compiled vmdesc entries."""
+
+    def __init__(self, data: bytes | memoryview) -> None:
+        self.data = data
+        self._plans: dict[int, tuple[tuple, list, JsonObject]] = {}
+
+    # -- compile
+    def _compile(self, desc: JsonObject, path: str) -> tuple[tuple, list]:
+        cached = self._plans.get(id(desc))
+        if cached is not None and cached[2] is desc:
+            return cached[0], cached[1]
+        fields = desc.get("fields")
+        if not isinstance(fields, list):
+            raise FormatError(f"vmdesc {path}: no fields array")
+        plans = []
+        for i, entry in enumerate(fields):
+            if not isinstance(entry, JsonObject):
+                raise FormatError(f"vmdesc {path}.fields[{i}]: not an object")
+            name, ftype, size = entry.get("name"), entry.get("type"), entry.get("size")
+            if not isinstance(name, str) or not isinstance(ftype, str) or not isinstance(size, int) or size < 0:
+                raise FormatError(f"vmdesc {path}.fields[{i}]: needs a name, a type and a size >= 0")
+            plan = self._plan_for(entry, name, ftype, size)
+            array_len = entry.get("array_len")
+            if array_len is not None:
+                if not isinstance(array_len, int) or array_len < 0:
+                    raise FormatError(f"vmdesc {path}.fields[{i}] ({name}): bad array_len {array_len!r}")
+                plans.extend(attrs.evolve(plan, index=k) for k in range(array_len))
+            else:
+                index = entry.get("index")
+                if index is not None and not isinstance(index, int):
+                    raise FormatError(f"vmdesc {path}.fields[{i}] ({name}): bad index {index!r}")
+                plans.append(attrs.evolve(plan, index=index) if index is not None else plan)
+        subsections = desc.get("subsections") or []
+        if not isinstance(subsections, list):
+            raise FormatError(f"vmdesc {path}: subsections is not an array")
+        result = (tuple(plans), subsections)
+        self._plans[id(desc)] = (result[0], result[1], desc)
+        return result
+
+    @staticmethod
+    def _plan_for(entry: JsonObject, name: str, ftype: str, size: int) -> _Plan:
+        info = INFOS.get(ftype)
+        if info is not None and info.kind in _INT_KINDS and info.width == size:
+            return _Plan(name, ftype, None, size, "int", codec=packer(info))
+        if ftype == "bool" and size == 1:
+            return _Plan(name, ftype, None, size, "bool")
+        if ftype == "struct" and isinstance(entry.get("struct"), JsonObject) and "fields" in entry["struct"]:
+            return _Plan(name, ftype, None, size, "struct", struct_desc=entry["struct"])
+        if ftype in ("vstruct", "tmp") and "fields" in entry:
+            return _Plan(name, ftype, None, size, "inline", struct_desc=entry.groups()[-1])
+        if ftype in ("qtailq", "qlist"):
+            return _Plan(name, ftype, None, size, "list", struct_desc=entry.groups())
+        if ftype == "gtree":
+            return _Plan(name, ftype, None, size, "gtree", struct_desc=entry.groups())
+        return _Plan(name, ftype, None, size, "raw")
+
+    # -- decode
+    def body(self, desc: JsonObject, pos: int, end: int, path: str) -> tuple[Body, int]:
+        """Decode one VMSD body at ``pos``; FormatError on truncation / missing subsection."""
+        plans, subsection_descs = self._compile(desc, path)
+        data = self.data
+        fields = []
+        append = fields.append
+        for plan in plans:
+            size = plan.size
+            if pos + size > end:
+                where = f"{plan.name}[{plan.index}]" if plan.index is not None else plan.name
+                raise FormatError(f"offset {pos:#x}: {path}/{where}: truncated ({size} bytes needed, {end - pos} left)")
+            kind = plan.kind
+            if kind == "int":
+                append(Field(plan.name, plan.type, plan.index, size, "int", plan.codec.unpack_from(data, pos)[0]))
+                pos += size
+            elif kind == "bool":
+                byte = data[pos]
+                if byte > 1:  # QEMU writes exactly 0/1; keep anything else verbatim
+                    append(Field(plan.name, plan.type, plan.index, size, "raw", bytes(data[pos : pos + 1]), "bool byte is not 0/1"))
+                else:
+                    append(Field(plan.name, plan.type, plan.index, size, "bool", byte == 1))
+                pos += 1
+            elif kind == "raw":
+                append(Field(plan.name, plan.type, plan.index, size, "raw", bytes(data[pos : pos + size])))
+                pos += size
+            else:
+                append(self._compound(plan, pos, path))
+                pos += size
+        subsections = []
+        for i, sub_desc in enumerate(subsection_descs):
+            if not isinstance(sub_desc, JsonObject):
+                raise FormatError(f"vmdesc {path}.subsections[{i}]: not an object")
+            want = sub_desc.get("vmsd_name")
+            if pos >= end or data[pos] != QEMU_VM_SUBSECTION:
+                raise FormatError(f"offset {pos:#x}: {path}: subsection {want} not found (vmdesc lists it)")
+            name_len = data[pos + 1] if pos + 1 < end else 0
+            name_end = pos + 2 + name_len
+            if name_end + 4 > end:
+                raise FormatError(f"offset {pos:#x}: {path}: truncated subsection header")
+            name = bytes(data[pos + 2 : name_end])
+            if name.decode("utf-8", "replace") != want:
+                raise FormatError(f"offset {pos:#x}: {path}: subsection {name!r} where the vmdesc lists {want}")
+            (version,) = _SUBSECTION_TAIL.unpack_from(data, name_end)
+            body, pos = self.body(sub_desc, name_end + 4, end, f"{path}/{want}")
+            subsections.append(Subsection(name, version, body))
+        return Body(desc.get("vmsd_name"), desc.get("version"), tuple(fields), tuple(subsections)), pos
+
+    def _compound(self, plan: _Plan, pos: int, path: str) -> Field:
+        """struct / vstruct / tmp / qtailq / qlist / gtree, checked against ``size``."""
+        end = pos + plan.size
+        label = f"{plan.name}[{plan.index}]" if plan.index is not None else plan.name
+        sub_path = f"{path}/{label}"
+        try:
+            if plan.kind in ("struct", "inline"):
+                value, stop = self.body(plan.struct_desc, pos, end, sub_path)
+            elif plan.kind == "list":
+                value, stop = self._list(plan.struct_desc, pos, end, sub_path)
+            else:
+                value, stop = self._gtree(plan.struct_desc, pos, end, sub_path)
+            if stop != end:
+                raise _Mismatch(f"decoded {stop - pos} bytes, vmdesc size is {plan.size}")
+            return Field(plan.name, plan.type, plan.index, plan.size, plan.kind, value)
+        except (_Mismatch, FormatError) as exc:
+            raw = bytes(self.data[pos:end])
+            return Field(plan.name, plan.type, plan.index, plan.size, "raw", raw, f"kept raw: {exc}")
+
+    def _list(self, runs: list, pos: int, end: int, path: str) -> tuple[tuple, int]:
+        # migration/vmstate-types.c put_qtailq / put_qlist: 0x01 + element, ..., 0x00
+        data = self.data
+        items = []
+        for k, run in enumerate(runs):
+            if pos >= end or data[pos] != 1:
+                raise _Mismatch(f"element {k} marker missing")
+            body, pos = self.body(run, pos + 1, end, f"{path}[{k}]")
+            items.append(body)
+        if pos >= end or data[pos] != 0:
+            raise _Mismatch("list terminator missing")
+        return tuple(items), pos + 1
+
+    def _gtree(self, runs: list, pos: int, end: int, path: str) -> tuple[GTree, int]:
+        # migration/vmstate-types.c put_gtree: be32 count, per node 0x01 key value, 0x00
+        data = self.data
+        if pos + 4 > end:
+            raise _Mismatch("truncated node count")
+        (count,) = _BE32.unpack_from(data, pos)
+        pos += 4
+        if len(runs) == count:
+            direct = True
+        elif len(runs) == 2 * count:
+            direct = False
+        else:
+            raise _Mismatch(f"{len(runs)} vmdesc runs for {count} nodes")
+        nodes = []
+        for k in range(count):
+            if pos >= end or data[pos] != 1:
+                raise _Mismatch(f"node {k} marker missing")
+            pos += 1
+            if direct:
+                if pos + 8 > end:
+                    raise _Mismatch("truncated key")
+                key = _BE64.unpack_from(data, pos)[0]
+                pos += 8
+                value, pos = self.body(runs[k], pos, end, f"{path}[{k}]")
+            else:
+                key, pos = self.body(runs[2 * k], pos, end, f"{path}[{k}].key")
+                value, pos = self.body(runs[2 * k + 1], pos, end, f"{path}[{k}]")
+            nodes.append((key, value))
+        if pos >= end or data[pos] != 0:
+            raise _Mismatch("tree terminator missing")
+        return GTree(count, direct, tuple(nodes)), pos + 1
+
+
+# --------------------------------------------------------------------------- re-encoding
+
+
+def encode_body(body: Body, out: list) -> None:
+    """Append the wire bytes of ``body`` (fields, then subsections) to ``out``."""
+    for field in body.fields:
+        encode_field(field, out)
+    for sub in body.subsections:
+        out.append(bytes((QEMU_VM_SUBSECTION, len(sub.name))) + sub.name + _BE32.pack(sub.version))
+        encode_body(sub.body, out)
+
+
+def encode_field(field: Field, out: list) -> None:
+    kind = field.kind
+    if kind == "int":
+        out.append(packer(INFOS[field.type]).pack(field.value))
+    elif kind == "bool":
+        out.append(b"\x01" if field.value else b"\x00")
+    elif kind == "raw":
+        out.append(field.value)
+    elif kind in ("struct", "inline"):
+        encode_body(field.value, out)
+    elif kind == "list":
+        for item in field.value:
+            out.append(b"\x01")
+            encode_body(item, out)
+        out.append(b"\x00")
+    elif kind == "gtree":
+        tree: GTree = field.value
+        out.append(_BE32.pack(tree.count))
+        for key, value in tree.nodes:
+            out.append(b"\x01")
+            if tree.direct_key:
+                out.append(_BE64.pack(key))
+            else:
+                encode_body(key, out)
+            encode_body(value, out)
+        out.append(b"\x00")
+    else:
+        raise ValueError(f"unknown field kind {kind!r}")
+
+
+def field_bytes(field: Field) -> bytes:
+    out: list = []
+    encode_field(field, out)
+    return b"".join(out)
+
+
+def body_bytes(body: Body) -> bytes:
+    out: list = []
+    encode_body(body, out)
+    return b"".join(out)
+
+
+def locate_in_body(body: Body, offset: int, path: str) -> str:
+    """The path of the field holding byte ``offset`` (relative to the body start)."""
+    pos = 0
+    for field in body.fields:
+        size = len(field_bytes(field))
+        if offset < pos + size:
+            label = f"{field.name}[{field.index}]" if field.index is not None else field.name
+            if field.kind in ("struct", "inline"):
+                return locate_in_body(field.value, offset - pos, f"{path}/{label}")
+            return f"{path}/{label}"
+        pos += size
+    for sub in body.subsections:
+        head = 2 + len(sub.name) + 4
+        size = head + len(body_bytes(sub.body))
+        if offset < pos + size:
+            name = sub.name.decode("utf-8", "replace")
+            if offset < pos + head:
+                return f"{path}/{name} (subsection header)"
+            return locate_in_body(sub.body, offset - pos - head, f"{path}/{name}")
+        pos += size
+    return f"{path} (past the last field)"
+
+
+# --------------------------------------------------------------------------- renderings
+
+# analyze-migration.py's reader table: which vmdesc types it prints as integers, and
+# with which signedness (its own quirks: "uint8 equal"/"uint16 equal"/"int64 equal" are
+# read signed there, and "int32 le" big-endian).  Widths come from the vmdesc size.
+_ANALYZE_SIGNED = frozenset(
+    ["int8", "int16", "int32", "int32 equal", "int32 le", "int64", "int64 equal", "uint8 equal", "uint16 equal"]
+)
+_ANALYZE_UNSIGNED = frozenset(["uint8", "uint16", "uint32", "uint32 equal", "uint64"])
+
+
+def _analyze_int(raw: bytes, signed: bool) -> str:
+    width = len(raw)
+    unsigned = int.from_bytes(raw, "big")
+    text = "0x%0*x" % (2 * width, unsigned)
+    if signed and width and raw[0] & 0x80:
+        return "%s (%d)" % (text, int.from_bytes(raw, "big", signed=True))
+    return text
+
+
+def analyze_field(field: Field) -> Any:
+    ftype = field.type
+    if ftype in _ANALYZE_SIGNED or ftype in _ANALYZE_UNSIGNED:
+        if field.kind == "int":
+            value, bits = field.value, 8 * field.size
+            if value < 0:  # catalogue-signed types are analyze-signed too
+                return "0x%0*x (%d)" % (2 * field.size, value & ((1 << bits) - 1), value)
+            if ftype in _ANALYZE_SIGNED and value >> (bits - 1):
+                return "0x%0*x (%d)" % (2 * field.size, value, value - (1 << bits))
+            return "0x%0*x" % (2 * field.size, value)
+        return _analyze_int(field_bytes(field), ftype in _ANALYZE_SIGNED)
+    if ftype == "bool":
+        if field.kind == "bool":
+            return field.value
+        raw = field_bytes(field)
+        if not raw:
+            raise FormatError(f"{field.name}: a bool of size 0 (analyze-migration.py fails here)")
+        return raw[0] != 0
+    if ftype == "struct" and field.kind == "struct":
+        return analyze_body(field.value)
+    return field_bytes(field).hex(" ")
+
+
+def analyze_body(body: Body) -> dict:
+    """The OrderedDict analyze-migration.py builds for one VMSD (VMSDFieldStruct.read)."""
+    out: dict = {}
+    for field in body.fields:
+        value = analyze_field(field)
+        if field.index is not None:
+            items = out.get(field.name)
+            if items is None:
+                items = out[field.name] = []
+            elif not isinstance(items, list):
+                raise FormatError(f"{field.name}: indexed entry after a plain one (analyze-migration.py fails here)")
+            if len(items) != field.index:
+                raise FormatError(
+                    f"{field.name}: internal index of data field unmatched ({len(items)}/{field.index})"
+                )
+            items.append(value)
+        else:
+            out[field.name] = value
+    for sub in body.subsections:
+        out[sub.name.decode("utf-8")] = analyze_body(sub.body)
+    return out
+
+
+def state_field(field: Field) -> Any:
+    """Our own JSON rendering: ints and bools as JSON values, bytes as hex."""
+    kind = field.kind
+    if kind in ("int", "bool"):
+        return field.value
+    if kind == "raw":
+        return field.value.hex()
+    if kind in ("struct", "inline"):
+        return state_body(field.value)
+    if kind == "list":
+        return [state_body(item) for item in field.value]
+    tree: GTree = field.value
+    return [
+        {"key": key if tree.direct_key else state_body(key), "value": state_body(value)}
+        for key, value in tree.nodes
+    ]
+
+
+def state_body(body: Body) -> dict:
+    out: dict = {}
+    for field in body.fields:
+        value = state_field(field)
+        if field.index is not None:
+            items = out.get(field.name)
+            if not isinstance(items, list):
+                items = out[field.name] = []
+            items.append(value)
+        elif field.name in out:  # repeated name: keep every value
+            previous = out[field.name]
+            out[field.name] = previous + [value] if isinstance(previous, list) else [previous, value]
+        else:
+            out[field.name] = value
+    for sub in body.subsections:
+        out[sub.name.decode("utf-8", "replace")] = state_body(sub.body)
+    return out
+
+
+def raw_notes(body: Body, path: str) -> list[str]:
+    """Where a structured entry had to be kept raw, and why."""
+    notes = []
+    for field in body.fields:
+        label = f"{field.name}[{field.index}]" if field.index is not None else field.name
+        if field.note:
+            notes.append(f"{path}/{label}: {field.note}")
+        if field.kind in ("struct", "inline"):
+            notes.extend(raw_notes(field.value, f"{path}/{label}"))
+    for sub in body.subsections:
+        notes.extend(raw_notes(sub.body, f"{path}/{sub.name.decode('utf-8', 'replace')}"))
+    return notes
