@@ -168,16 +168,28 @@ def _call_hook(hook, opaque, *args) -> int:
 # the pointee when VMS_POINTER is set.  Element i lives at (container, key).
 
 
+class _Self:
+    """The container of a field with no member of its own (offset 0: VMSTATE_UNUSED,
+    VMSTATE_WITH_TMP): its element is the opaque itself."""
+
+    __slots__ = ("opaque",)
+
+    def __init__(self, opaque) -> None:
+        self.opaque = opaque
+
+
 def _elements_container(field: Field, opaque, first):
     """(container, key-of-element) factory for element i."""
+    if field.member is None:
+        return lambda i: (_Self(opaque), None)
     if field.is_array:
         return lambda i: (first, i)
-    if field.flags & F.POINTER:
-        return lambda i: (opaque, field.member)
     return lambda i: (opaque, field.member)
 
 
 def _get(container, key, path: str):
+    if isinstance(container, _Self):
+        return container.opaque
     if isinstance(container, list):
         if not isinstance(key, int) or key >= len(container):
             raise Undefined("out-of-bounds",
