@@ -76,6 +76,7 @@ class _Ctx:
         self.err_path: str | None = None
         self.err_offset: int | None = None
         self.allocated: list[tuple[str, Any, Any]] = []  # (path, container, key)
+        self.root = ""
 
     def report(self, message: str, path: str) -> None:
         """error_report(): remember the message; the first one locates the failure."""
@@ -988,6 +989,7 @@ def load(desc: Description, data: bytes, dest, variant="legacy", *,
             return rejected
     f = QEMUFileReader(data)
     ctx = _Ctx(v, f)
+    ctx.root = desc.name
     opaque = clone(dest)
     version = desc.version_id if version_id is None else version_id
     try:
@@ -1040,7 +1042,7 @@ def _final(ctx: _Ctx, kind: str, op: str, data, state, message, path, ret) -> Ou
             offset = f.pos if isinstance(f, QEMUFileReader) else len(f.buf)
     hazards = list(ctx.hazards)
     if kind == OK and op == "load" and f.error:
-        hazards.append(Hazard("sticky-eof", ctx.err_path or "", "the subsection peek hit the end"))
+        hazards.append(Hazard("sticky-eof", ctx.root, "a peek at the end of the stream set -EIO"))
     return Outcome(kind, op, bytes(data), state, message, tuple(ctx.messages), ret, offset,
                    path if kind != OK else None, tuple(hazards), tuple(ctx.ledger),
                    f.error)
