@@ -89,10 +89,10 @@ def _table(rows, out) -> None:
              "pass" if r["passed"] else "FAIL"] for r in rows]
     widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h)
               for i, h in enumerate(headers)]
-    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths))
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
     print(line, file=out)
     print("  ".join("-" * w for w in widths), file=out)
-    for b, r in zip(body, rows):
-        print("  ".join(c.ljust(w) for c, w in zip(b, widths)), file=out)
+    for b, r in zip(body, rows, strict=True):
+        print("  ".join(c.ljust(w) for c, w in zip(b, widths, strict=True)), file=out)
         for m in r["mismatches"]:
             print(f"    {m}", file=out)

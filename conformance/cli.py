@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from conformance import variants as _variants
-from conformance.cases import CaseError, load_case_file, run_case
+from conformance.cases import CaseError, load_case_file
 from conformance.engines import ENGINE_NAMES
 from conformance.engines import get as get_engine
 from conformance.state import to_plain

@@ -14,8 +14,8 @@ from conformance.macros import (
     VMSTATE_BOOL,
     VMSTATE_BUFFER,
     VMSTATE_INT32,
-    VMSTATE_INT32_EQUAL,
     VMSTATE_INT32_POSITIVE_LE,
+    VMSTATE_SINGLE,
     VMSTATE_STRUCT,
     VMSTATE_STRUCT_VARRAY_ALLOC,
     VMSTATE_UINT8,
@@ -31,7 +31,6 @@ from conformance.macros import (
     VMSTATE_VBUFFER_MULTIPLY,
     VMSTATE_VSTRUCT,
     VMSTATE_WITH_TMP,
-    VMSTATE_SINGLE,
 )
 from conformance.model import Description, Field, Hook, Pred
 from conformance.state import INDETERMINATE

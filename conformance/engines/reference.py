@@ -285,7 +285,6 @@ def _desc_end(w: JSONWriter | None, field, size: int, *, fake=False) -> None:
 
 def _save_vmsd(ctx: _Ctx, vmsd: Description, opaque, w: JSONWriter | None, version_id: int,
                path: str) -> int:
-    f: QEMUFileWriter = ctx.f
     v = ctx.v
     if vmsd.pre_save is not None:
         ret = _call_hook(vmsd.pre_save, opaque)
