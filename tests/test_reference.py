@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.cases import load_case_file, run_case
+from conformance.cases import load_case_file, load_python_cases, run_case
 from conformance.engines import reference as R
 from conformance.flags import F
 from conformance.macros import (
@@ -36,16 +36,17 @@ from conformance.model import Description, Field, Hook, Pred
 from conformance.state import INDETERMINATE
 
 CASES = Path(__file__).parent / "cases" / "qemu-unit"
-CASE_FILES = sorted(CASES.glob("*.json"))
+CASE_FILES = sorted(p for p in CASES.iterdir() if p.suffix in (".json", ".py"))
 VARIANTS = ("qemu-7.2", "legacy", "auto-alloc", "alloc")
 
 
 @pytest.mark.parametrize("path", CASE_FILES, ids=[p.stem for p in CASE_FILES])
 def test_qemu_unit_vector(path):
-    case = load_case_file(path)
-    for variant in case.variants:
-        result = run_case(case, variant, "reference")
-        assert result.passed, (variant, result.mismatches)
+    cases = load_python_cases(path) if path.suffix == ".py" else [load_case_file(path)]
+    for case in cases:
+        for variant in case.variants:
+            result = run_case(case, variant, "reference")
+            assert result.passed, (variant, result.mismatches)
 
 
 def one(info, name="x", **kw):
