@@ -34,6 +34,7 @@ from conformance.state import (
     INDETERMINATE,
     Uninit,
     clone,
+    fill_missing,
     is_indeterminate,
     uninit_struct,
     zero_struct,
@@ -958,7 +959,7 @@ def save(desc: Description, state, variant="legacy", *, vmdesc: bool = False,
     f = QEMUFileWriter()
     ctx = _Ctx(v, f)
     w = JSONWriter() if vmdesc else None
-    opaque = clone(state)
+    opaque = fill_missing(desc, clone(state))
     if w is not None:
         w.start_object(None)
     try:
@@ -989,7 +990,7 @@ def load(desc: Description, data: bytes, dest, variant="legacy", *,
     f = QEMUFileReader(data)
     ctx = _Ctx(v, f)
     ctx.root = desc.name
-    opaque = clone(dest)
+    opaque = fill_missing(desc, clone(dest))
     version = desc.version_id if version_id is None else version_id
     try:
         ret = _load_vmsd(ctx, desc, opaque, version, desc.name)
