@@ -1,0 +1,225 @@
+"""CLI glue for real migration files: decode, reencode, verify, bench-decode.
+
+``conformance.cli`` calls ``run_decode`` for ``decode FILE.mig`` and
+``add_subcommands`` for the rest.  ``python -m conformance.migcli`` is a lean entry
+point with the same subcommands (it imports only the migration-file modules).
+Every failure is one line on stderr and exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+def _fail(message: str) -> int:
+    print(f"vmstate-conformance: {message}", file=sys.stderr)
+    return EXIT_FAIL
+
+
+def _guarded(path: str, action):
+    """Run ``action()``; bad input or I/O trouble becomes one line, never a traceback."""
+    from conformance.vmdesc import FormatError
+
+    try:
+        return action()
+    except FormatError as exc:
+        return _fail(f"{path}: {exc}")
+    except OSError as exc:
+        return _fail(f"{path}: {exc.strerror or exc}")
+    except RecursionError:
+        return _fail(f"{path}: nesting too deep to decode")
+    except Exception as exc:  # noqa: BLE001 - the CLI promises one line, not a traceback
+        return _fail(f"{path}: internal error: {type(exc).__name__}: {exc}")
+
+
+def _read(path: str):
+    from conformance import migfile
+
+    with open(path, "rb") as fh:
+        data = fh.read()
+    return data, migfile.read_migration(data)
+
+
+def run_decode(path: str, fmt: str = "json", desc: bool = False, sections: bool = False, out=None) -> int:
+    """``decode FILE.mig``: state as our JSON, or exactly as analyze-migration.py prints it."""
+    out = out or sys.stdout
+
+    def action() -> int:
+        import json
+
+        from conformance import migfile
+
+        _, mf = _read(path)
+        if sections:
+            out.write("\n".join(migfile.list_records(mf)) + "\n")
+            for note in mf.notes:
+                print(f"note: {note}", file=sys.stderr)
+            return EXIT_OK
+        if desc:
+            out.write(migfile.render_json(migfile.analyze_desc(mf)))
+            return EXIT_OK
+        if fmt == "analyze-migration":
+            if mf.vmdesc is None:
+                return _fail(f"{path}: analyze-migration.py needs the vmdesc trailer, which this file lacks "
+                             "(No Debug Migration device found); try --format json or --sections")
+            out.write(migfile.render_json(migfile.analyze_state(mf)))
+            return EXIT_OK
+        out.write(json.dumps(migfile.state_json(mf), indent=2) + "\n")
+        if mf.vmdesc is None:
+            print(f"note: {path}: no vmdesc trailer: device state cannot be decoded, sections are listed",
+                  file=sys.stderr)
+        return EXIT_OK
+
+    return _guarded(path, action)
+
+
+def run_reencode(path: str, output: str) -> int:
+    def action() -> int:
+        from conformance import migfile
+
+        data, mf = _read(path)
+        rebuilt = migfile.encode(mf)
+        with open(output, "wb") as fh:
+            fh.write(rebuilt)
+        if rebuilt != data:
+            return _fail(f"{path}: re-encoded file differs from the input ({_first_difference(mf, data, rebuilt)})")
+        return EXIT_OK
+
+    return _guarded(path, action)
+
+
+def _first_difference(mf, data: bytes, rebuilt: bytes) -> str:
+    from conformance import migfile
+
+    limit = min(len(data), len(rebuilt))
+    offset, step = 0, 65536
+    while offset < limit and data[offset : offset + step] == rebuilt[offset : offset + step]:
+        offset += step
+    offset = next((i for i in range(offset, min(limit, offset + step)) if data[i] != rebuilt[i]), limit)
+    return (f"first difference at offset {offset:#x}: {migfile.locate(mf, offset)}; "
+            f"input {len(data)} bytes, re-encoded {len(rebuilt)} bytes")
+
+
+def opaque_summary(mf) -> list[str]:
+    """What the model keeps as bytes instead of parsed structure."""
+    from conformance import migfile
+    from conformance.vmdesc import Body, raw_notes
+
+    notes = []
+    for record in migfile.walk(mf.records):
+        if isinstance(record, migfile.Section):
+            if isinstance(record.body, migfile.Opaque):
+                notes.append(f"section {record.section_id} ({migfile._label_of(mf, record)}) opaque: "
+                             f"{record.body.reason}")
+            elif isinstance(record.body, Body):
+                notes.extend(raw_notes(record.body, record.label))
+        elif isinstance(record, migfile.Opaque):
+            notes.append(f"{len(record.data)} opaque bytes: {record.reason}")
+    if mf.vmdesc is not None and mf.vmdesc.vmdesc.style is None:
+        notes.append(f"vmdesc text opaque: {mf.vmdesc.vmdesc.note}")
+    if mf.tail is not None:
+        notes.append(f"tail opaque: {mf.tail.reason}")
+    return notes
+
+
+def run_verify(path: str, out=None) -> int:
+    """Decode, re-encode, compare; name the first differing offset, section and field."""
+    out = out or sys.stdout
+
+    def action() -> int:
+        from conformance import migfile
+
+        data, mf = _read(path)
+        rebuilt = migfile.encode(mf)
+        if rebuilt != data:
+            return _fail(f"{path}: NOT byte-exact: {_first_difference(mf, data, rebuilt)}")
+        sections = mf.sections()
+        decoded = sum(1 for s in sections if isinstance(s.body, migfile.Body))
+        ram = sum(1 for s in sections if isinstance(s.body, migfile.RamBody))
+        opaque = opaque_summary(mf)
+        print(f"{path}: {len(data)} bytes re-encoded byte-exact from the model: "
+              f"{len(sections)} sections ({decoded} device state via vmdesc, {ram} RAM, "
+              f"{len(sections) - decoded - ram} opaque), "
+              f"vmdesc {mf.vmdesc.vmdesc.era + ' (' + (mf.vmdesc.vmdesc.style or 'opaque') + ')' if mf.vmdesc else 'absent'}, "
+              f"footers {'yes' if mf.footers else 'no'}", file=out)
+        for note in opaque:
+            print(f"  opaque: {note}", file=out)
+        return EXIT_OK
+
+    return _guarded(path, action)
+
+
+def _cmd_decode(args) -> int:
+    return run_decode(args.file, args.format, args.desc, args.sections, sys.stdout)
+
+
+def _cmd_reencode(args) -> int:
+    return run_reencode(args.file, args.output)
+
+
+def _cmd_verify(args) -> int:
+    status = EXIT_OK
+    for path in args.files:
+        status = max(status, run_verify(path))
+    return status
+
+
+def _cmd_bench(args) -> int:
+    from conformance import migbench
+
+    try:
+        return migbench.run(args.files, analyze_migration=args.analyze_migration, repeat=args.repeat,
+                            out=sys.stdout, as_json=args.json)
+    except migbench.BenchError as exc:
+        return _fail(str(exc))
+
+
+def add_subcommands(subparsers) -> None:
+    p = subparsers.add_parser("reencode", help="rebuild a migration file from its decoded model")
+    p.add_argument("file", help="migration file (QEVM)")
+    p.add_argument("-o", "--output", required=True, help="where to write the re-encoded file")
+    p.set_defaults(func=_cmd_reencode)
+
+    p = subparsers.add_parser("verify", help="decode + re-encode a migration file and compare byte for byte")
+    p.add_argument("files", nargs="+", metavar="file")
+    p.set_defaults(func=_cmd_verify)
+
+    p = subparsers.add_parser("bench-decode", help="time migration-file decoding (optionally against "
+                                                   "QEMU's analyze-migration.py)")
+    p.add_argument("files", nargs="+", metavar="file")
+    p.add_argument("--analyze-migration", metavar="PATH",
+                   help="QEMU checkout or scripts/analyze-migration.py to compare with")
+    p.add_argument("--repeat", type=int, default=5, help="runs per measurement (best is reported)")
+    p.add_argument("--json", action="store_true", help="machine-readable results")
+    p.set_defaults(func=_cmd_bench)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="vmstate-conformance",
+                                     description="QEMU migration files: decode, re-encode, verify.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    p = sub.add_parser("decode", help="decode a migration file")
+    p.add_argument("file")
+    p.add_argument("--format", choices=["json", "analyze-migration"], default="json")
+    p.add_argument("--desc", action="store_true", help="print the vmdesc")
+    p.add_argument("--sections", action="store_true", help="list records")
+    p.set_defaults(func=_cmd_decode)
+    add_subcommands(sub)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return EXIT_USAGE if exc.code not in (0, None) else EXIT_OK
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return int(args.func(args) or 0)
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
