@@ -340,8 +340,13 @@ class _Parser:
                 if pos < len(data):
                     self.tail = Opaque(data[pos:], f"{len(data) - pos} bytes after the end of the stream (QEMU never reads them)")
                     self.notes.append(f"offset {pos:#x}: {self.tail.reason}")
-            elif self.trailer is not None and pos != self.trailer.offset:
-                raise FormatError(f"offset {pos:#x}: EOF record ends before the vmdesc trailer at {self.trailer.offset:#x}")
+            elif self.trailer is not None:
+                if pos != self.trailer.offset:
+                    raise FormatError(f"offset {pos:#x}: EOF record ends before the vmdesc trailer at {self.trailer.offset:#x}")
+                after = self.trailer.offset + 5 + self.trailer.length
+                if after < len(data):
+                    self.tail = Opaque(data[after:], f"{len(data) - after} bytes after the vmdesc trailer (QEMU never reads them)")
+                    self.notes.append(f"offset {after:#x}: {self.tail.reason}")
         return MigrationFile(
             size=len(data),
             version=QEMU_VM_FILE_VERSION,
@@ -522,8 +527,12 @@ class _Parser:
                 raise
             return self._opaque_body(section_id, pos, end, label, f"vmdesc does not match the bytes: {exc}")
         if stop < end and self.data[stop] != QEMU_VM_SECTION_FOOTER and self.footers:
-            return self._opaque_body(section_id, pos, end, label, f"vmdesc entry ends at {stop:#x}, before the footer")
-        return body, stop
+            hit = self._find_footer(section_id, pos, end)
+            if hit is not None:  # the vmdesc entry is shorter than the body: trust the footer
+                reason = f"vmdesc entry ends at {stop:#x}, before the footer at {hit:#x}"
+                self.notes.append(f"offset {pos:#x}: section {section_id} ({label}) kept opaque: {reason}")
+                return Opaque(self.data[pos:hit], reason), hit
+        return body, stop  # without a footer after it, _section reports the missing footer
 
     _stop_reason = ""
 
@@ -532,17 +541,24 @@ class _Parser:
         if self.footers is False:
             self._stop_reason = f"section {section_id} ({label}): {reason}, and without section footers its end cannot be found"
             return None, pos
+        hit = self._find_footer(section_id, pos, end)
+        if hit is not None:
+            self.notes.append(f"offset {pos:#x}: section {section_id} ({label}) kept opaque: {reason}")
+            return Opaque(self.data[pos:hit], reason), hit
+        self._stop_reason = f"section {section_id} ({label}): {reason}, and no footer was found after it"
+        return None, pos
+
+    def _find_footer(self, section_id: int, pos: int, end: int) -> int | None:
+        """The first ``7e be32(section_id)`` followed by a record start (or the end)."""
         needle = b"\x7e" + _BE32.pack(section_id)
         data = self.data
         hit = data.find(needle, pos, end)
         while hit != -1:
             after = hit + 5
             if after == end or data[after] in _RECORD_TYPES:
-                self.notes.append(f"offset {pos:#x}: section {section_id} ({label}) kept opaque: {reason}")
-                return Opaque(data[pos:hit], reason), hit
+                return hit
             hit = data.find(needle, hit + 1, end)
-        self._stop_reason = f"section {section_id} ({label}): {reason}, and no footer was found after it"
-        return None, pos
+        return None
 
     # -- RAM (ram.c ram_load_precopy / ram_save_setup)
     def _ram_body(self, pos: int, end: int, label: str) -> tuple[RamBody, int]:
