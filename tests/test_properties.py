@@ -1,0 +1,37 @@
+"""The property suite (strategies/properties.py) and the engine regressions it found."""
+
+from __future__ import annotations
+
+from conformance.engines import reference
+from conformance.flags import F
+from conformance.model import Description, Field
+
+# ---------------------------------------------------------------------------------------
+# Regressions: minimal reproducers of engine bugs the properties found
+
+
+def _vbuffer_desc(extra=F(0)):
+    return Description("dev", 0, 0, [
+        Field("len", F.SINGLE, "uint32", size=4),
+        Field("vb", F.VBUFFER | F.POINTER | extra, "buffer", size_member="len"),
+    ])
+
+
+def test_null_vbuffer_of_size_zero_round_trips():
+    """vmstate_save_state_v asserts ``first_elem || !n_elems || !size``: a NULL VBUFFER
+    whose size member is 0 passes and put_buffer copies 0 bytes.  The reference engine
+    used to call this a null dereference (found by the round-trip property)."""
+    for variant in ("qemu-7.2", "legacy", "auto-alloc", "alloc"):
+        for extra in (F(0), F.ALLOC):
+            desc = _vbuffer_desc(extra)
+            out = reference.save(desc, {"len": 0, "vb": None}, variant)
+            assert out.kind == "ok", out.summary()
+            assert out.data == b"\x00\x00\x00\x00"
+            back = reference.load(desc, out.data + b"\x00", {"len": 7, "vb": None}, variant)
+            assert back.kind == "ok", back.summary()
+            assert back.state == {"len": 0, "vb": None}
+
+
+def test_null_scalar_pointer_is_still_an_assertion():
+    desc = Description("dev", 0, 0, [Field("p", F.SINGLE | F.POINTER, "uint32", size=4)])
+    assert reference.save(desc, {"p": None}, "legacy").kind == "abort"
