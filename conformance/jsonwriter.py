@@ -26,6 +26,8 @@ _SIMPLE_ESCAPES = {
 
 def quote(text: str) -> str:
     """Quote ``text`` the way qobject/json-writer.c quoted_str() does."""
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return '"' + text + '"'  # fast path: nothing to escape (0x20..0x7E only)
     out = ['"']
     for ch in text:
         cp = ord(ch)

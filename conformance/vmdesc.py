@@ -20,6 +20,7 @@ Three jobs, all modelled on QEMU behaviour (no QEMU code is reproduced):
 
 from __future__ import annotations
 
+import functools
 import json
 import struct
 from typing import Any
@@ -27,7 +28,6 @@ from typing import Any
 import attrs
 
 from conformance.infos import INFOS, packer
-from conformance.jsonwriter import JSONWriter
 
 
 class FormatError(ValueError):
@@ -111,12 +111,14 @@ def loads(text: str) -> Any:
 
 def write_json(value: Any, style: str = "json-writer") -> str:
     """Emit a parsed JSON tree with conformance.jsonwriter (QEMU's JSONWriter)."""
+    from conformance.jsonwriter import JSONWriter  # only re-encoding needs it
+
     writer = JSONWriter(style)
     _emit(writer, None, value)
     return writer.get()
 
 
-def _emit(writer: JSONWriter, name: str | None, value: Any) -> None:
+def _emit(writer, name: str | None, value: Any) -> None:
     if isinstance(value, JsonObject):
         writer.start_object(name)
         for key, item in value:
@@ -145,19 +147,34 @@ ERA_72 = "qemu-7.2"  # {"page_size", "devices"}
 ERA_2024 = "qemu-8+"  # {"configuration", "page_size", "devices"}
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Vmdesc:
     """The parsed vmdesc trailer.
 
-    ``root`` is the full parsed tree (duplicates kept). ``style`` is the writer that
-    reproduces ``text`` byte for byte, or None when neither does (then the text is
-    kept opaque and ``note`` says why).
+    ``root`` is the full parsed tree (duplicates kept).  ``style`` is the JSON writer
+    that reproduces ``text`` byte for byte, or None when neither does (then the text is
+    kept opaque and ``note`` says why).  It is worked out on first use: decoding does
+    not need it, re-encoding does.
     """
 
     root: JsonObject
     text: bytes
-    style: str | None
-    note: str | None = None
+
+    @functools.cached_property
+    def style(self) -> str | None:
+        for style in ("json-writer", "qjson"):
+            try:
+                if write_json(self.root, style).encode("utf-8") == self.text:
+                    return style
+            except FormatError:
+                break
+        return None
+
+    @property
+    def note(self) -> str | None:
+        if self.style is None:
+            return "no QEMU JSON writer style reproduces the text: kept opaque"
+        return None
 
     @property
     def era(self) -> str:
@@ -202,18 +219,14 @@ def parse_vmdesc(text: bytes, where: str = "vmdesc") -> Vmdesc:
         raise FormatError(f"{where}: not UTF-8 at JSON byte {exc.start}") from None
     try:
         root = loads(decoded)
+    except RecursionError:
+        raise FormatError(f"{where}: JSON nested too deeply") from None
     except ValueError as exc:
         raise FormatError(f"{where}: bad JSON: {exc}") from None
     if not isinstance(root, JsonObject):
         raise FormatError(f"{where}: JSON top level is not an object")
     _check_schema(root, where)
-    for style in ("json-writer", "qjson"):
-        try:
-            if write_json(root, style).encode("utf-8") == text:
-                return Vmdesc(root, text, style)
-        except FormatError:
-            break
-    return Vmdesc(root, text, None, "no QEMU JSON writer style reproduces the text: kept opaque")
+    return Vmdesc(root, bytes(text))
 
 
 def _check_schema(root: JsonObject, where: str) -> None:
@@ -281,6 +294,8 @@ class GTree:
 
 # Field.kind: how ``value`` is held.
 #   "int"    int, fixed-width per the info catalogue (also timer / CPU_Double_U bit patterns)
+#   "ints"   tuple[int, ...]: a compressed ("array_len") integer array; ``index`` is 0 and
+#            element k stands for the vmdesc element ``index`` k ("size" is per element)
 #   "bool"   bool (byte 0x00 / 0x01)
 #   "raw"    bytes kept as they are (buffers, bitmaps, unknown types, or anything whose
 #            structure did not match its vmdesc entry; ``note`` says which)
@@ -319,6 +334,17 @@ class _Plan:
     codec: Any = None  # struct.Struct for ints
 
 
+_ARRAY_CODECS: dict[tuple[str, int], struct.Struct] = {}
+
+
+def _array_codec(element: struct.Struct, count: int) -> struct.Struct:
+    key = (element.format, count)
+    codec = _ARRAY_CODECS.get(key)
+    if codec is None:
+        codec = _ARRAY_CODECS[key] = struct.Struct(f">{count}{element.format[-1]}")
+    return codec
+
+
 class Decoder:
     """Decodes section bodies of one stream; caches compiled vmdesc entries."""
 
@@ -346,12 +372,16 @@ class Decoder:
             if array_len is not None:
                 if not isinstance(array_len, int) or array_len < 0:
                     raise FormatError(f"vmdesc {path}.fields[{i}] ({name}): bad array_len {array_len!r}")
-                plans.extend(attrs.evolve(plan, index=k) for k in range(array_len))
+                if plan.kind == "int" and array_len > 1:
+                    # a compressed array of integers: one unpack for all its elements
+                    plans.append(_Plan(name, ftype, 0, size, "ints", None, _array_codec(plan.codec, array_len)))
+                    continue
+                plans.extend(_Plan(name, ftype, k, size, plan.kind, plan.struct_desc, plan.codec) for k in range(array_len))
             else:
                 index = entry.get("index")
                 if index is not None and not isinstance(index, int):
                     raise FormatError(f"vmdesc {path}.fields[{i}] ({name}): bad index {index!r}")
-                plans.append(attrs.evolve(plan, index=index) if index is not None else plan)
+                plans.append(_Plan(name, ftype, index, size, plan.kind, plan.struct_desc, plan.codec) if index is not None else plan)
         subsections = desc.get("subsections") or []
         if not isinstance(subsections, list):
             raise FormatError(f"vmdesc {path}: subsections is not an array")
@@ -389,6 +419,13 @@ class Decoder:
                 where = f"{plan.name}[{plan.index}]" if plan.index is not None else plan.name
                 raise FormatError(f"offset {pos:#x}: {path}/{where}: truncated ({size} bytes needed, {end - pos} left)")
             kind = plan.kind
+            if kind == "ints":
+                codec = plan.codec
+                if pos + codec.size > end:
+                    raise FormatError(f"offset {pos:#x}: {path}/{plan.name}: truncated ({codec.size} bytes needed, {end - pos} left)")
+                append(Field(plan.name, plan.type, 0, size, "ints", codec.unpack_from(data, pos)))
+                pos += codec.size
+                continue
             if kind == "int":
                 append(Field(plan.name, plan.type, plan.index, size, "int", plan.codec.unpack_from(data, pos)[0]))
                 pos += size
@@ -505,6 +542,8 @@ def encode_field(field: Field, out: list) -> None:
     kind = field.kind
     if kind == "int":
         out.append(packer(INFOS[field.type]).pack(field.value))
+    elif kind == "ints":
+        out.append(_array_codec(packer(INFOS[field.type]), len(field.value)).pack(*field.value))
     elif kind == "bool":
         out.append(b"\x01" if field.value else b"\x00")
     elif kind == "raw":
@@ -549,6 +588,8 @@ def locate_in_body(body: Body, offset: int, path: str) -> str:
     for field in body.fields:
         size = len(field_bytes(field))
         if offset < pos + size:
+            if field.kind == "ints":
+                return f"{path}/{field.name}[{(offset - pos) // field.size}]"
             label = f"{field.name}[{field.index}]" if field.index is not None else field.name
             if field.kind in ("struct", "inline"):
                 return locate_in_body(field.value, offset - pos, f"{path}/{label}")
@@ -609,10 +650,41 @@ def analyze_field(field: Field) -> Any:
     return field_bytes(field).hex(" ")
 
 
+def _analyze_ints(field: Field, out: dict) -> None:
+    items = out.get(field.name)
+    if items is None:
+        items = out[field.name] = []
+    elif not isinstance(items, list):
+        raise FormatError(f"{field.name}: indexed entry after a plain one (analyze-migration.py fails here)")
+    if items:
+        raise FormatError(f"{field.name}: internal index of data field unmatched ({len(items)}/0)")
+    width, bits = 2 * field.size, 8 * field.size
+    signed = field.type in _ANALYZE_SIGNED
+    if field.type not in _ANALYZE_SIGNED and field.type not in _ANALYZE_UNSIGNED:
+        items.extend(f.hex(" ") for f in (field_bytes(_element(field, v)) for v in field.value))
+        return
+    fmt = "0x%%0%dx" % width
+    mask, top = (1 << bits) - 1, 1 << (bits - 1)
+    for value in field.value:
+        if value < 0:
+            items.append("%s (%d)" % (fmt % (value & mask), value))
+        elif signed and value & top:
+            items.append("%s (%d)" % (fmt % value, value - (1 << bits)))
+        else:
+            items.append(fmt % value)
+
+
+def _element(field: Field, value: int) -> Field:
+    return Field(field.name, field.type, None, field.size, "int", value)
+
+
 def analyze_body(body: Body) -> dict:
     """The OrderedDict analyze-migration.py builds for one VMSD (VMSDFieldStruct.read)."""
     out: dict = {}
     for field in body.fields:
+        if field.kind == "ints":
+            _analyze_ints(field, out)
+            continue
         value = analyze_field(field)
         if field.index is not None:
             items = out.get(field.name)
@@ -637,6 +709,8 @@ def state_field(field: Field) -> Any:
     kind = field.kind
     if kind in ("int", "bool"):
         return field.value
+    if kind == "ints":
+        return list(field.value)
     if kind == "raw":
         return field.value.hex()
     if kind in ("struct", "inline"):
@@ -658,7 +732,10 @@ def state_body(body: Body) -> dict:
             items = out.get(field.name)
             if not isinstance(items, list):
                 items = out[field.name] = []
-            items.append(value)
+            if field.kind == "ints":
+                items.extend(value)
+            else:
+                items.append(value)
         elif field.name in out:  # repeated name: keep every value
             previous = out[field.name]
             out[field.name] = previous + [value] if isinstance(previous, list) else [previous, value]

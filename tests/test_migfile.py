@@ -151,6 +151,7 @@ def test_pc_min_own_json(pc_min):
     cpu = next(r for r in state["records"] if r.get("idstr") == "cpu")
     assert cpu["state"]["env.eip"] == 0xFFF0
     assert len(cpu["state"]["env.regs"]) == 16
+    assert cpu["state"]["env.regs"][2] == 0x60FB1
     ram = state["records"][1]["ram"]
     assert ram["blocks"]["pc.ram"] == 16 << 20
 
@@ -326,7 +327,8 @@ def test_verify_reports_first_difference_with_section_and_field(pc_min):
     index = next(i for i, r in enumerate(records) if isinstance(r, migfile.Section) and r.idstr == b"cpu")
     cpu = records[index]
     fields = list(cpu.body.fields)
-    fields[16] = attrs.evolve(fields[16], value=fields[16].value ^ 1)  # env.eip
+    eip = next(i for i, f in enumerate(fields) if f.name == "env.eip")
+    fields[eip] = attrs.evolve(fields[eip], value=fields[eip].value ^ 1)
     records[index] = attrs.evolve(cpu, body=attrs.evolve(cpu.body, fields=tuple(fields)))
     changed = migfile.encode(attrs.evolve(pc_min, records=tuple(records)))
     message = migcli._first_difference(pc_min, data, changed)
@@ -340,3 +342,16 @@ def test_full_cli_wiring(tmp_path, capsys):
     copy = tmp_path / "copy.mig"
     shutil.copy(PC_MIN, copy)
     assert cli.main(["verify", str(copy)]) == 0
+
+
+def test_zero_page_runs_are_columns_and_reencode_exact():
+    zeros = b"".join(be64((i << 12) | 0x22) + bytes((i % 3,)) for i in range(1, 40))
+    part_body = be64(0x02) + counted(b"pc.ram") + b"\x00" + zeros + be64(0x10)
+    data = (HEADER + full(2, b"ram", RAM_SETUP, ver=4, kind=1) + part(2, part_body) + b"\x00"
+            + trailer('{"page_size": 4096, "devices": []}'))
+    mf = roundtrip(data)
+    records = mf.sections()[1].body.records
+    run = next(r for r in records if isinstance(r, migfile.ZeroRun))
+    assert len(run) == 39 and run.words[0] == 0x1022 and run.fills[:3] == b"\x01\x02\x00"
+    assert migfile.state_json(mf)["records"][1]["ram"]["records"]["ZERO"] == 40
+    assert "RAM zero-page record" in migfile.locate(mf, run.offset + 9 * 5 + 3)

@@ -197,3 +197,19 @@ def test_locate_in_body_names_nested_fields():
     body = roundtrip(d, bytes(7))
     assert vmdesc.locate_in_body(body, 2, "dev") == "dev/a"
     assert vmdesc.locate_in_body(body, 5, "dev") == "dev/s/y"
+
+
+def test_compressed_integer_arrays_decode_in_one_piece():
+    d = desc('{"vmsd_name": "dev", "version": 1, "fields": ['
+             '{"name": "r", "array_len": 3, "type": "int16", "size": 2},'
+             '{"name": "u", "array_len": 2, "type": "uint8 equal", "size": 1},'
+             '{"name": "t", "array_len": 2, "type": "timer", "size": 8}]}')
+    data = struct.pack(">hhh", -1, 2, 3) + b"\x80\x01" + struct.pack(">qq", -1, 5)
+    body = roundtrip(d, data)
+    assert body.fields[0].kind == "ints"
+    assert vmdesc.state_body(body) == {"r": [-1, 2, 3], "u": [128, 1], "t": [-1, 5]}
+    assert vmdesc.analyze_body(body) == {
+        "r": ["0xffff (-1)", "0x0002", "0x0003"], "u": ["0x80 (-128)", "0x01"],
+        "t": ["ff ff ff ff ff ff ff ff", "00 00 00 00 00 00 00 05"],
+    }
+    assert vmdesc.locate_in_body(body, 4, "dev") == "dev/r[2]"
