@@ -352,6 +352,6 @@ def test_zero_page_runs_are_columns_and_reencode_exact():
     mf = roundtrip(data)
     records = mf.sections()[1].body.records
     run = next(r for r in records if isinstance(r, migfile.ZeroRun))
-    assert len(run) == 39 and run.words[0] == 0x1022 and run.fills[:3] == b"\x01\x02\x00"
+    assert len(run) == 39 and run.word(0) == 0x1022 and run.fills[:3] == b"\x01\x02\x00"
     assert migfile.state_json(mf)["records"][1]["ram"]["records"]["ZERO"] == 40
     assert "RAM zero-page record" in migfile.locate(mf, run.offset + 9 * 5 + 3)
