@@ -35,16 +35,28 @@ def _guarded(path: str, action):
         return _fail(f"{path}: internal error: {type(exc).__name__}: {exc}")
 
 
-def _read(path: str):
+def _read(path: str, vmdesc_from: str | None = None):
     from conformance import migfile
+    from conformance.vmdesc import FormatError
 
+    external = None
+    if vmdesc_from:
+        with open(vmdesc_from, "rb") as fh:
+            try:
+                external = migfile.vmdesc_of(fh.read())
+            except FormatError as exc:
+                raise FormatError(f"--vmdesc-from {vmdesc_from}: {exc}") from None
     with open(path, "rb") as fh:
         data = fh.read()
-    return data, migfile.read_migration(data)
+    return data, migfile.read_migration(data, vmdesc=external)
 
 
-def run_decode(path: str, fmt: str = "json", desc: bool = False, sections: bool = False, out=None) -> int:
-    """``decode FILE.mig``: state as our JSON, or exactly as analyze-migration.py prints it."""
+def run_decode(path: str, fmt: str = "json", desc: bool = False, sections: bool = False, out=None,
+               vmdesc_from: str | None = None) -> int:
+    """``decode FILE.mig``: state as our JSON, or exactly as analyze-migration.py prints it.
+
+    ``vmdesc_from``: another migration file whose vmdesc decodes this one's device state
+    (for streams without a trailer, e.g. postcopy)."""
     out = out or sys.stdout
 
     def action() -> int:
@@ -52,7 +64,7 @@ def run_decode(path: str, fmt: str = "json", desc: bool = False, sections: bool 
 
         from conformance import migfile
 
-        _, mf = _read(path)
+        _, mf = _read(path, vmdesc_from)
         if sections:
             out.write("\n".join(migfile.list_records(mf)) + "\n")
             for note in mf.notes:
@@ -62,15 +74,15 @@ def run_decode(path: str, fmt: str = "json", desc: bool = False, sections: bool 
             out.write(migfile.render_json(migfile.analyze_desc(mf)))
             return EXIT_OK
         if fmt == "analyze-migration":
-            if mf.vmdesc is None:
+            if mf.vmdesc is None and not vmdesc_from:
                 return _fail(f"{path}: analyze-migration.py needs the vmdesc trailer, which this file lacks "
                              "(No Debug Migration device found); try --format json or --sections")
             out.write(migfile.render_json(migfile.analyze_state(mf)))
             return EXIT_OK
         out.write(json.dumps(migfile.state_json(mf), indent=2) + "\n")
-        if mf.vmdesc is None:
-            print(f"note: {path}: no vmdesc trailer: device state cannot be decoded, sections are listed",
-                  file=sys.stderr)
+        if mf.vmdesc is None and not vmdesc_from:
+            print(f"note: {path}: no vmdesc trailer: device state cannot be decoded, sections are listed "
+                  "(--vmdesc-from OTHER.mig decodes it with another stream's vmdesc)", file=sys.stderr)
         return EXIT_OK
 
     return _guarded(path, action)
@@ -125,14 +137,14 @@ def opaque_summary(mf) -> list[str]:
     return notes
 
 
-def run_verify(path: str, out=None) -> int:
+def run_verify(path: str, out=None, vmdesc_from: str | None = None) -> int:
     """Decode, re-encode, compare; name the first differing offset, section and field."""
     out = out or sys.stdout
 
     def action() -> int:
         from conformance import migfile
 
-        data, mf = _read(path)
+        data, mf = _read(path, vmdesc_from)
         rebuilt = migfile.encode(mf)
         if rebuilt != data:
             return _fail(f"{path}: NOT byte-exact: {_first_difference(mf, data, rebuilt)}")
@@ -153,7 +165,7 @@ def run_verify(path: str, out=None) -> int:
 
 
 def _cmd_decode(args) -> int:
-    return run_decode(args.file, args.format, args.desc, args.sections, sys.stdout)
+    return run_decode(args.file, args.format, args.desc, args.sections, sys.stdout, args.vmdesc_from)
 
 
 def _cmd_reencode(args) -> int:
@@ -163,7 +175,7 @@ def _cmd_reencode(args) -> int:
 def _cmd_verify(args) -> int:
     status = EXIT_OK
     for path in args.files:
-        status = max(status, run_verify(path))
+        status = max(status, run_verify(path, vmdesc_from=args.vmdesc_from))
     return status
 
 
@@ -185,6 +197,8 @@ def add_subcommands(subparsers) -> None:
 
     p = subparsers.add_parser("verify", help="decode + re-encode a migration file and compare byte for byte")
     p.add_argument("files", nargs="+", metavar="file")
+    p.add_argument("--vmdesc-from", metavar="OTHER.mig",
+                   help="decode device state with another stream's vmdesc (files without a trailer)")
     p.set_defaults(func=_cmd_verify)
 
     p = subparsers.add_parser("bench-decode", help="time migration-file decoding (optionally against "
@@ -206,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--format", choices=["json", "analyze-migration"], default="json")
     p.add_argument("--desc", action="store_true", help="print the vmdesc")
     p.add_argument("--sections", action="store_true", help="list records")
+    p.add_argument("--vmdesc-from", metavar="OTHER.mig",
+                   help="decode device state with another stream's vmdesc (files without a trailer)")
     p.set_defaults(func=_cmd_decode)
     add_subcommands(sub)
     try:

@@ -273,8 +273,13 @@ def walk(records):
 # --------------------------------------------------------------------------- reading
 
 
-def read_migration(data: bytes, *, decode_state: bool = True) -> MigrationFile:
-    """Parse a migration file; FormatError (one line, with the offset) on bad input."""
+def read_migration(data: bytes, *, decode_state: bool = True, vmdesc: Vmdesc | None = None) -> MigrationFile:
+    """Parse a migration file; FormatError (one line, with the offset) on bad input.
+
+    ``vmdesc`` decodes device state of a file that has no trailer of its own (a
+    postcopy stream, suppress-vmdesc) with the vmdesc of another stream of the same
+    machine configuration; a trailer in the file itself always wins.
+    """
     data = bytes(data)
     if len(data) < 8:
         raise FormatError(f"offset 0x0: truncated file header ({len(data)} bytes, need 8)")
@@ -286,11 +291,19 @@ def read_migration(data: bytes, *, decode_state: bool = True) -> MigrationFile:
     if version != QEMU_VM_FILE_VERSION:
         raise FormatError(f"offset 0x4: unsupported file version {version} (QEMU reads version 3)")
     trailer = _find_vmdesc(data)
-    parsed = _Parser(data, trailer, decode_state).run()
+    parsed = _Parser(data, trailer, decode_state, vmdesc).run()
     if trailer is None and parsed.vmdesc is not None and decode_state:
         # The trailer was found only structurally, after EOF: parse again with it.
         parsed = _Parser(data, parsed.vmdesc, decode_state).run()
     return parsed
+
+
+def vmdesc_of(data: bytes) -> Vmdesc:
+    """The vmdesc trailer of a migration file (for decoding another file with it)."""
+    trailer = _find_vmdesc(bytes(data))
+    if trailer is None:
+        raise FormatError("no vmdesc trailer at the end of the file")
+    return trailer.vmdesc
 
 
 def _find_vmdesc(data: bytes) -> VmdescTrailer | None:
@@ -358,11 +371,13 @@ def _zero_run_bytes(run: ZeroRun) -> bytes:
 
 
 class _Parser:
-    def __init__(self, data: bytes, trailer: VmdescTrailer | None, decode_state: bool) -> None:
+    def __init__(self, data: bytes, trailer: VmdescTrailer | None, decode_state: bool,
+                 external: Vmdesc | None = None) -> None:
         self.data = data
         self.view = memoryview(data)
         self.trailer = trailer
-        desc = trailer.vmdesc if trailer else None
+        self.external = external if trailer is None else None
+        desc = trailer.vmdesc if trailer else self.external
         self.devices = desc.device_map() if (desc and decode_state) else {}
         self.decoder = _vmdesc.Decoder(data)
         self.handlers: dict[int, tuple[bytes, int, int]] = {}
@@ -576,12 +591,13 @@ class _Parser:
         if kind != QEMU_VM_SECTION_FULL:
             return self._opaque_body(section_id, pos, end, label, f"iterative section of handler {label} (not RAM): not modelled")
         if not self.devices:
-            reason = "the stream has no vmdesc trailer" if self.trailer is None else "state decoding was not asked for"
+            reason = "the stream has no vmdesc trailer" if self.trailer is None and self.external is None else "state decoding was not asked for"
             return self._opaque_body(section_id, pos, end, label, reason)
         key = (idstr.decode("utf-8", "replace"), instance_id)
         desc = self.devices.get(key)
         if desc is None:
-            return self._opaque_body(section_id, pos, end, label, f"no vmdesc entry for {key[0]} instance {instance_id}")
+            where = "the external vmdesc" if self.external is not None else "the vmdesc"
+            return self._opaque_body(section_id, pos, end, label, f"no entry for {key[0]} instance {instance_id} in {where}")
         try:
             body, stop = self.decoder.body(desc, pos, end, label)
         except FormatError as exc:
