@@ -23,6 +23,7 @@ except what the model says is opaque.
 
 from __future__ import annotations
 
+import re
 import struct
 from typing import Any
 
@@ -94,6 +95,8 @@ RAM_FLAG_NAMES = {
 }
 DEFAULT_PAGE_SIZE = 4096  # x86 TARGET_PAGE_SIZE, used only when nothing in the file says
 
+_FULL_HEADER = re.compile(rb"\x04\x00\x00[\x00-\xff][\x00-\xff][\x01-\xff]")
+_IDSTR_CHARS = re.compile(rb"[A-Za-z0-9_./:@ -]+")
 _HEADER = struct.Struct(">II")
 _BE16 = struct.Struct(">H")
 _BE32 = struct.Struct(">I")
@@ -616,7 +619,17 @@ class _Parser:
 
     def _opaque_body(self, section_id, pos, end, label, reason):
         """Delimit a body we cannot parse by its footer (7e be32 section_id)."""
-        if self.footers is False:
+        if self.footers is None:  # no section seen yet: a footer, if any, says where it ends
+            hit = self._find_footer(section_id, pos, end)
+            if hit is not None:
+                self.notes.append(f"offset {pos:#x}: section {section_id} ({label}) kept opaque: {reason}")
+                return Opaque(self.data[pos:hit], reason), hit
+        if not self.footers:
+            stop = self._find_next_header(pos, end)
+            if stop is not None:
+                reason += "; delimited by the next plausible record header (no footers: a heuristic)"
+                self.notes.append(f"offset {pos:#x}: section {section_id} ({label}) kept opaque: {reason}")
+                return Opaque(self.data[pos:stop], reason), stop
             self._stop_reason = f"section {section_id} ({label}): {reason}, and without section footers its end cannot be found"
             return None, pos
         hit = self._find_footer(section_id, pos, end)
@@ -625,6 +638,25 @@ class _Parser:
             return Opaque(self.data[pos:hit], reason), hit
         self._stop_reason = f"section {section_id} ({label}): {reason}, and no footer was found after it"
         return None, pos
+
+    def _find_next_header(self, pos: int, end: int) -> int | None:
+        """Old framing without footers nor vmdesc: where the next FULL section header
+        (a new section id, a printable idstr, small instance and version) or the final
+        EOF byte is.  Only used to list such streams; the bodies stay opaque."""
+        data = self.data
+        for match in _FULL_HEADER.finditer(data, pos, end):
+            at = match.start()
+            (section_id,) = _BE32.unpack_from(data, at + 1)
+            n = data[at + 5]
+            if section_id in self.handlers or at + 6 + n + 8 > end:
+                continue
+            idstr = data[at + 6 : at + 6 + n]
+            instance_id, version_id = _IDS.unpack_from(data, at + 6 + n)
+            if _IDSTR_CHARS.fullmatch(idstr) and instance_id < 0x10000 and version_id < 0x100:
+                return at
+        if end - 1 >= pos and data[end - 1] == QEMU_VM_EOF:
+            return end - 1
+        return None
 
     def _find_footer(self, section_id: int, pos: int, end: int) -> int | None:
         """The first ``7e be32(section_id)`` followed by a record start (or the end)."""

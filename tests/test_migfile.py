@@ -220,8 +220,17 @@ def test_missing_vmdesc_lists_sections_and_keeps_device_state_opaque(capsys):
     assert state["undecoded"][0]["section"] == "FULL 5 (dev)"
 
 
+def test_missing_vmdesc_and_no_footers_delimits_by_the_next_header():
+    data = (HEADER + full(5, b"dev", DEV_BODY + b"\x04", footer=False) + full(6, b"dev", DEV_BODY, inst=1, footer=False)
+            + b"\x00")
+    mf = roundtrip(data)
+    sections = mf.sections()
+    assert [s.section_id for s in sections] == [5, 6] and mf.tail is None
+    assert sections[0].body.data == DEV_BODY + b"\x04" and "heuristic" in sections[0].body.reason
+
+
 def test_missing_vmdesc_and_no_footers_keeps_the_rest_opaque():
-    data = simple_stream(footer=False, with_vmdesc=False)
+    data = simple_stream(footer=False, with_vmdesc=False)[:-1]  # and no EOF to stop at
     mf = roundtrip(data)
     assert mf.tail is not None and "without section footers" in mf.tail.reason
     assert len(mf.sections()) == 3  # the RAM sections before the undelimitable device

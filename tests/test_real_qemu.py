@@ -102,3 +102,16 @@ def test_postcopy_stream_commands_and_package(tmp_path):
     assert migfile.encode(decoded) == data
     assert not [s for s in decoded.sections() if isinstance(s.body, migfile.Opaque)]
     migfile.render_json(migfile.analyze_state(decoded))
+
+
+def test_oldest_framing_without_vmdesc_nor_footers_is_listed(tmp_path):
+    """pc-i440fx-2.2 suppresses the vmdesc and sends no footers: device sections are
+    found by their headers, kept opaque, and the file still re-encodes byte-exact."""
+    path = make_stream(tmp_path / "pc-2.2.mig", machine="pc-i440fx-2.2")
+    data = path.read_bytes()
+    mf = migfile.read_migration(data)
+    assert migfile.encode(mf) == data
+    assert mf.vmdesc is None and mf.footers is False and mf.tail is None
+    labels = [s.label for s in mf.sections() if s.idstr is not None]
+    assert labels[:4] == ["ram", "timer", "cpu_common", "cpu"] and "globalstate" in labels
+    assert all("heuristic" in s.body.reason for s in mf.sections() if isinstance(s.body, migfile.Opaque))
