@@ -76,8 +76,13 @@ def make_stream(
     parameters: dict | None = None,
     extra: tuple[str, ...] = (),
     timeout: float = 30.0,
+    running: bool = False,
 ) -> Path:
-    """Start a paused QEMU, migrate it to ``path``, quit; returns ``path``."""
+    """Start a paused QEMU, migrate it to ``path``, quit; returns ``path``.
+
+    ``running``: let the guest (the BIOS) run during migration, so RAM is dirtied
+    and iterations (with XBZRLE when enabled) follow; such streams are not
+    reproducible byte for byte."""
     binary = qemu_binary()
     if binary is None:
         raise QemuError(skip_reason())
@@ -96,6 +101,9 @@ def make_stream(
                         capabilities=[{"capability": k, "state": v} for k, v in capabilities.items()])
         if parameters:
             qmp.execute("migrate-set-parameters", **parameters)
+        if running:
+            qmp.execute("cont")
+            time.sleep(0.2)
         qmp.execute("migrate", uri=f"exec:cat > {path}")
         deadline = time.monotonic() + timeout
         while True:

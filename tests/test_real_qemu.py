@@ -33,6 +33,12 @@ CONFIGS = {
     # configuration subsections: capabilities (x-ignore-shared) and uuid (validate-uuid)
     "q35-capabilities": dict(machine="q35", capabilities={"x-ignore-shared": True, "validate-uuid": True},
                              extra=("-uuid", "12345678-1234-5678-1234-567812345678")),
+    # COMPRESS_PAGE records
+    "pc-compress": dict(machine="pc", capabilities={"compress": True}),
+    # the BIOS runs during migration: several RAM iterations (PART sections)
+    "pc-running-iterations": dict(machine="pc", capabilities={"xbzrle": True}, running=True,
+                                  parameters={"max-bandwidth": 2 << 20, "downtime-limit": 1}),
+    "microvm": dict(machine="microvm", devices=("virtio-net-device",)),
 }
 
 
