@@ -364,3 +364,19 @@ def test_zero_page_runs_are_columns_and_reencode_exact():
     assert len(run) == 39 and run.word(0) == 0x1022 and run.fills[:3] == b"\x01\x02\x00"
     assert migfile.state_json(mf)["records"][1]["ram"]["records"]["ZERO"] == 40
     assert "RAM zero-page record" in migfile.locate(mf, run.offset + 9 * 5 + 3)
+
+
+def test_bench_decode_side_by_side_with_a_stand_in_script(tmp_path):
+    from conformance import migbench
+
+    # A stand-in for analyze-migration.py that prints the pinned output of pc-min.
+    script = tmp_path / "scripts" / "analyze-migration.py"
+    script.parent.mkdir()
+    script.write_text("import sys\nsys.stdout.write(open(%r).read())\n" % str(DATA / "pc-min.state.json"))
+    out = io.StringIO()
+    assert migbench.run([str(PC_MIN)], analyze_migration=str(tmp_path), repeat=1, out=out, as_json=True) == 0
+    result = json.loads(out.getvalue())["results"][0]
+    assert result["same_output"] is True
+    assert result["speedup_process"] > 0 and result["ours_process"]["peak_kib"] > 0
+    with pytest.raises(migbench.BenchError, match="analyze-migration.py not found"):
+        migbench.run([str(PC_MIN)], analyze_migration=str(tmp_path / "nowhere"), repeat=1, out=io.StringIO())
