@@ -112,10 +112,12 @@ MigFileError = FormatError
 
 @attrs.frozen
 class Opaque:
-    """Bytes kept verbatim; ``reason`` says why they could not be parsed further."""
+    """Bytes kept verbatim; ``reason`` says why they could not be parsed further.
+    As a record (in a record list), ``offset`` says where it starts."""
 
     data: bytes
     reason: str
+    offset: int | None = None
 
 
 @attrs.frozen
@@ -404,7 +406,8 @@ class _Parser:
         stream_end = self.trailer.offset if self.trailer else len(data)
         records, pos, saw_eof = self._records(8, stream_end, 0)
         vmdesc_record = self.trailer
-        if self.tail is None:
+        stopped = bool(records) and isinstance(records[-1], Opaque)
+        if not stopped:
             if not saw_eof:
                 raise FormatError(f"offset {pos:#x}: truncated stream: no EOF record")
             if self.trailer is None and pos < len(data):
@@ -450,7 +453,9 @@ class _Parser:
                 return records, pos + 1, True
             if kind in SECTION_NAMES:
                 section = self._section(pos, end, kind)
-                if section is None:  # could not delimit: the rest is kept opaque
+                if section is None:  # could not delimit: the rest (of this package) is opaque
+                    records.append(Opaque(data[pos:end], self._stop_reason, pos))
+                    self.notes.append(f"offset {pos:#x}: {self._stop_reason}")
                     return records, end, False
                 records.append(section)
                 pos = section.body_offset + section.body_length + (5 if section.footer else 0)
@@ -556,8 +561,6 @@ class _Parser:
         body_offset = pos
         body, pos = self._section_body(kind, section_id, handler_idstr, handler_instance, handler_version, pos, end, label)
         if body is None:
-            self.tail = Opaque(data[start:end], self._stop_reason)
-            self.notes.append(f"offset {start:#x}: {self._stop_reason}")
             return None
         body_length = pos - body_offset
         footer = False
@@ -810,11 +813,9 @@ class _Parser:
             self._need(inner_start, size, end, "PACKAGED contents")
             inner_end = inner_start + size
             records, stop, _ = self._records(inner_start, inner_end, depth + 1)
-            if self.tail is not None:
-                raise FormatError(f"{where}: {self.tail.reason}")
             if stop != inner_end:
                 self.notes.append(f"offset {stop:#x}: {inner_end - stop} package bytes after its EOF (QEMU never reads them)")
-                records.append(Opaque(data[stop:inner_end], "package bytes after its EOF"))
+                records.append(Opaque(data[stop:inner_end], "package bytes after its EOF", stop))
             return Command(pos, cmd, length, size, tuple(records), size)
         return Command(pos, cmd, length, ())
 
@@ -962,6 +963,11 @@ def _line(offset, kind, sid="", text="", inst="", ver="", length=0) -> str:
     return f"0x{offset:07x} {kind:<16}{sid!s:<5}{text:<41}{inst!s:<6}{ver!s:<5}{length}"
 
 
+def _clip(text: str, width: int = 40) -> str:
+    text = "".join(c if c.isprintable() else "?" for c in text)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
 def list_records(mf: MigrationFile) -> list[str]:
     """One line per record: offset, type, section id, idstr, instance, version, length."""
     lines = [_line(0, "HEADER", "", f"magic=0x{QEMU_VM_FILE_MAGIC:08x} version={mf.version}", length=8)]
@@ -998,7 +1004,7 @@ def list_records(mf: MigrationFile) -> list[str]:
             elif isinstance(record, Eof):
                 lines.append(_line(record.offset, indent + "EOF", length=1))
             elif isinstance(record, Opaque):
-                lines.append(f"# {len(record.data)} opaque bytes: {record.reason}")
+                lines.append(_line(record.offset or 0, indent + "OPAQUE", "", _clip(record.reason), length=len(record.data)))
 
     emit(mf.records, "")
     trailer = 0
@@ -1006,7 +1012,7 @@ def list_records(mf: MigrationFile) -> list[str]:
         trailer = 5 + mf.vmdesc.length
         lines.append(_line(mf.vmdesc.offset, "TRAILER(vmdesc)", length=trailer))
     if mf.tail is not None:
-        lines.append(_line(mf.size - len(mf.tail.data), "OPAQUE", "", "unparsed: " + mf.tail.reason[:60], length=len(mf.tail.data)))
+        lines.append(_line(mf.size - len(mf.tail.data), "TAIL", "", _clip(mf.tail.reason), length=len(mf.tail.data)))
     lines.append(f"# total={mf.size} ram_sections={ram} vmdesc_trailer={trailer} non_ram_stream={mf.size - ram - trailer}")
     return lines
 
@@ -1187,7 +1193,7 @@ def _records_json(records) -> list:
                 config[key] = value
             out.append(config)
         elif isinstance(record, Opaque):
-            out.append({"record": "OPAQUE", "length": len(record.data), "reason": record.reason})
+            out.append({"record": "OPAQUE", "offset": record.offset, "length": len(record.data), "reason": record.reason})
     return out
 
 

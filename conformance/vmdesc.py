@@ -31,7 +31,15 @@ from conformance.infos import INFOS, packer
 
 
 class FormatError(ValueError):
-    """Malformed input; ``str()`` is one line naming where (offset, section, JSON path)."""
+    """Malformed input; ``str()`` is one line naming where (offset, section, JSON path).
+
+    Names taken from the input (idstrs, JSON keys) may hold control characters: they
+    are shown escaped so that the message stays one printable line."""
+
+    def __init__(self, message: str) -> None:
+        if not message.isprintable():
+            message = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in message)
+        super().__init__(message)
 
 
 QEMU_VM_SUBSECTION = 0x05
