@@ -125,7 +125,8 @@ class ConfigSubsection:
     """One subsection of the configuration record (savevm.c vmstate_configuration).
 
     ``value``: target-page-bits -> int; capabilities -> tuple of names (bytes);
-    uuid -> 16 bytes; anything else -> Opaque.
+    uuid -> 16 bytes; a subsection this module does not know -> ``vmdesc.Body``,
+    decoded through the vmdesc's "configuration" entry (QEMU 8+ streams).
     """
 
     name: bytes
@@ -384,6 +385,7 @@ class _Parser:
         self.external = external if trailer is None else None
         desc = trailer.vmdesc if trailer else self.external
         self.devices = desc.device_map() if (desc and decode_state) else {}
+        self.vmdesc_config = desc.configuration if desc else None
         self.decoder = _vmdesc.Decoder(data)
         self.handlers: dict[int, tuple[bytes, int, int]] = {}
         self.footers: bool | None = None
@@ -533,7 +535,19 @@ class _Parser:
         if name == b"configuration/uuid":
             self._need(pos, 16, end, where)
             return data[pos : pos + 16], pos + 16
+        desc = self._config_subsection_desc(name)
+        if desc is not None:
+            return self.decoder.body(desc, pos, end, where)
         raise FormatError(f"offset {pos:#x}: unknown configuration subsection {where} (VM subsection does not exist)")
+
+    def _config_subsection_desc(self, name: bytes):
+        config = self.vmdesc_config
+        if config is None:
+            return None
+        for sub in config.get("subsections") or ():
+            if isinstance(sub, _vmdesc.JsonObject) and sub.get("vmsd_name") == name.decode("utf-8", "replace"):
+                return sub
+        return None
 
     # -- sections
     def _section(self, pos: int, end: int, kind: int) -> Section | None:
@@ -916,6 +930,8 @@ def configuration_bytes(config: Configuration) -> bytes:
         elif sub.name == b"configuration/capabilities":
             parts.append(_BE32.pack(len(value)))
             parts.extend(bytes((len(cap),)) + cap for cap in value)
+        elif isinstance(value, Body):
+            parts.append(_vmdesc.body_bytes(value))
         else:
             parts.append(value)
     return b"".join(parts)
@@ -1188,6 +1204,8 @@ def _records_json(records) -> list:
                 value = sub.value
                 if isinstance(value, tuple):
                     value = [_text(v) for v in value]
+                elif isinstance(value, Body):
+                    value = _vmdesc.state_body(value)
                 elif isinstance(value, bytes):
                     value = value.hex()
                 config[key] = value

@@ -305,6 +305,7 @@ class GTree:
 #   "ints"   tuple[int, ...]: a compressed ("array_len") integer array; ``index`` is 0 and
 #            element k stands for the vmdesc element ``index`` k ("size" is per element)
 #   "bool"   bool (byte 0x00 / 0x01)
+#   "capability" bytes: a configuration capability name (length byte + name on the wire)
 #   "raw"    bytes kept as they are (buffers, bitmaps, unknown types, or anything whose
 #            structure did not match its vmdesc entry; ``note`` says which)
 #   "struct" Body            ("struct" entries)
@@ -404,6 +405,10 @@ class Decoder:
             return _Plan(name, ftype, None, size, "int", codec=packer(info))
         if ftype == "bool" and size == 1:
             return _Plan(name, ftype, None, size, "bool")
+        if ftype == "capability":
+            # savevm.c put_capability: length byte + name; a compressed array of them
+            # carries element 0's size only, so the length byte is what counts.
+            return _Plan(name, ftype, None, size, "capability")
         if ftype == "struct" and isinstance(entry.get("struct"), JsonObject) and "fields" in entry["struct"]:
             return _Plan(name, ftype, None, size, "struct", struct_desc=entry["struct"])
         if ftype in ("vstruct", "tmp") and "fields" in entry:
@@ -447,6 +452,12 @@ class Decoder:
             elif kind == "raw":
                 append(Field(plan.name, plan.type, plan.index, size, "raw", bytes(data[pos : pos + size])))
                 pos += size
+            elif kind == "capability":
+                n = data[pos] if size else 0
+                if not size or pos + 1 + n > end:
+                    raise FormatError(f"offset {pos:#x}: {path}/{plan.name}: truncated capability")
+                append(Field(plan.name, plan.type, plan.index, size, "capability", bytes(data[pos + 1 : pos + 1 + n])))
+                pos += 1 + n
             else:
                 append(self._compound(plan, pos, path))
                 pos += size
@@ -556,6 +567,8 @@ def encode_field(field: Field, out: list) -> None:
         out.append(b"\x01" if field.value else b"\x00")
     elif kind == "raw":
         out.append(field.value)
+    elif kind == "capability":
+        out.append(bytes((len(field.value),)) + field.value)
     elif kind in ("struct", "inline"):
         encode_body(field.value, out)
     elif kind == "list":
@@ -655,6 +668,8 @@ def analyze_field(field: Field) -> Any:
         return raw[0] != 0
     if ftype == "struct" and field.kind == "struct":
         return analyze_body(field.value)
+    if field.kind == "capability":  # VMSDFieldCap's str()
+        return field.value.decode("utf-8")
     return field_bytes(field).hex(" ")
 
 
@@ -721,6 +736,8 @@ def state_field(field: Field) -> Any:
         return list(field.value)
     if kind == "raw":
         return field.value.hex()
+    if kind == "capability":
+        return field.value.decode("utf-8", "replace")
     if kind in ("struct", "inline"):
         return state_body(field.value)
     if kind == "list":

@@ -411,3 +411,20 @@ def test_mutated_streams_parse_exactly_or_fail_with_one_line():
         assert migfile.encode(mf) == data
         migfile.list_records(mf)
         json.dumps(migfile.state_json(mf))
+
+
+def test_unknown_configuration_subsection_decoded_through_the_vmdesc():
+    config = (b"\x07" + be32(3) + b"pc9"
+              + b"\x05" + counted(b"configuration/capabilities") + be32(1) + be32(2)
+              + counted(b"x-ignore-shared") + counted(b"mapped-ramX")
+              + b"\x05" + counted(b"configuration/future") + be32(1) + be16(7) + counted(b"ab"))
+    desc = ('{"configuration": {"vmsd_name": "configuration", "version": 1, "fields": [], "subsections": ['
+            '{"vmsd_name": "configuration/future", "version": 1, "fields": [{"name": "x", "type": "uint16", "size": 2},'
+            '{"name": "c", "array_len": 1, "type": "capability", "size": 3}]}]}, "page_size": 4096, "devices": []}')
+    data = HEADER + config + b"\x00" + trailer(desc)
+    mf = roundtrip(data)
+    future = mf.configuration.get("configuration/future")
+    assert vmdesc.state_body(future) == {"x": 7, "c": ["ab"]}
+    assert mf.configuration.get("configuration/capabilities") == (b"x-ignore-shared", b"mapped-ramX")
+    with pytest.raises(FormatError, match="unknown configuration subsection configuration/future"):
+        migfile.read_migration(HEADER + config + b"\x00")
