@@ -10,9 +10,9 @@ import json
 from pathlib import Path
 
 import pytest
+from qemu_helpers import make_postcopy_stream, make_stream, skip_reason
 
 from conformance import migcli, migfile
-from qemu_helpers import make_postcopy_stream, make_stream, skip_reason
 
 pytestmark = [pytest.mark.qemu, pytest.mark.skipif(skip_reason() is not None, reason=skip_reason() or "")]
 
