@@ -217,7 +217,11 @@ class Section:
 
     @property
     def label(self) -> str:
-        return self.idstr.decode("utf-8", "replace") if self.idstr is not None else f"section {self.section_id}"
+        """The idstr for messages and listings (control characters escaped)."""
+        if self.idstr is None:
+            return f"section {self.section_id}"
+        text = self.idstr.decode("utf-8", "replace")
+        return text if text.isprintable() else "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
 
 
 @attrs.frozen
@@ -1007,7 +1011,7 @@ def list_records(mf: MigrationFile) -> list[str]:
                 if record.footer:
                     lines.append(_line(record.offset + length, indent + "FOOTER", record.section_id, length=5))
             elif isinstance(record, Configuration):
-                lines.append(_line(record.offset, indent + "CONFIGURATION", "", record.machine.decode("utf-8", "replace"), length=record.length))
+                lines.append(_line(record.offset, indent + "CONFIGURATION", "", _clip(_text(record.machine), 200), length=record.length))
             elif isinstance(record, Command):
                 detail = record.name
                 if record.cmd == 2:
@@ -1180,7 +1184,7 @@ def _records_json(records) -> list:
         if isinstance(record, Section):
             item: dict = {"record": record.name, "offset": record.offset, "section_id": record.section_id}
             if record.idstr is not None:
-                item.update(idstr=record.label, instance_id=record.instance_id, version_id=record.version_id)
+                item.update(idstr=_text(record.idstr), instance_id=record.instance_id, version_id=record.version_id)
             body = record.body
             if isinstance(body, Body):
                 item["vmsd_name"] = body.vmsd_name
