@@ -1,0 +1,1451 @@
+"""The golden stream corpus: pinned bytes, loaded states and vmdesc texts per variant.
+
+``golden/FORMAT.md`` documents the layout.  In short: every case file under the corpus
+sources (:data:`SOURCES`) is run under every variant; each distinct byte sequence a case
+saves to is pinned once as ``golden/streams/<case-id>.<hash>.bin`` together with an
+annotated hex view (``.hex.txt``), the loaded states (``.state.json``) and, per distinct
+vmdesc text, ``.vmdesc.json``.  ``golden/manifest.json`` maps case -> variant -> files
+and ``golden/divergences.json`` lists where the variants disagree and why.
+
+Two operations:
+
+* :func:`verify` never writes.  It reruns every case x variant x available engine and
+  compares with the pinned files; a stream mismatch is reported as a field-level diff
+  of the annotated hex view.
+* :func:`regen` writes only what the reference engine produces, atomically (temporary
+  file + rename), only files whose content changes, and prints what was added, changed
+  and removed.  It refuses to run when ``CI`` is set unless forced.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import hashlib
+import json
+import os
+import re
+import struct
+import sys
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from conformance import variants as _variants
+from conformance.cases import Case, CaseError, load_case_file, load_python_cases
+from conformance.flags import F
+from conformance.infos import from_unsigned, lookup
+from conformance.state import to_plain
+
+FORMAT_ID = "vmstate-conformance/golden/1"
+STATE_FORMAT_ID = "vmstate-conformance/golden-state/1"
+GOLDEN = "golden"
+MANIFEST = "manifest.json"
+DIVERGENCES = "divergences.json"
+STREAMS = "streams"
+#: (id base, directory) pairs, relative to the repository root.  A case's id is its
+#: path relative to the id base, without the suffix (plus ``#k`` for the k-th case of
+#: a Python module that defines several).
+SOURCES = (
+    ("golden/cases", "golden/cases"),
+    ("tests/cases", "tests/cases"),
+    ("conformance/data", "conformance/data/examples"),
+)
+VARIANTS = tuple(_variants.VARIANTS)
+DOCS = "docs/variants.md"
+HASH_LEN = 8
+#: annotated views show at most this many bytes of one field (the .bin has them all)
+HEX_SHOW = 32
+#: runs of at least this many identical array elements collapse to one line
+COLLAPSE_MIN = 8
+
+
+class GoldenError(Exception):
+    """A malformed golden file or a refused operation: one line, naming the file."""
+
+
+# ---------------------------------------------------------------------------------------
+# Small helpers
+
+
+def find_root(start: str | Path | None = None) -> Path:
+    """The repository root: the nearest ancestor of ``start`` (default: the current
+    directory) holding ``golden/``, else the checkout this package lives in."""
+    here = Path(start or Path.cwd()).resolve()
+    for cand in (here, *here.parents):
+        if (cand / GOLDEN).is_dir() and (cand / "conformance").is_dir():
+            return cand
+    return Path(__file__).resolve().parent.parent
+
+
+def short_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:HASH_LEN]
+
+
+def dumps(obj: Any) -> str:
+    """Deterministic JSON: 2-space indentation, lists of scalars on one line."""
+    return _dumps(obj, 0) + "\n"
+
+
+def _dumps(obj: Any, level: int) -> str:
+    pad = "  " * (level + 1)
+    end = "  " * level
+    if isinstance(obj, dict):
+        if not obj:
+            return "{}"
+        items = [f"{pad}{json.dumps(str(k))}: {_dumps(v, level + 1)}" for k, v in obj.items()]
+        return "{\n" + ",\n".join(items) + "\n" + end + "}"
+    if isinstance(obj, (list, tuple)):
+        if not obj:
+            return "[]"
+        if all(not isinstance(v, (dict, list, tuple)) for v in obj):
+            return "[" + ", ".join(json.dumps(v) for v in obj) + "]"
+        return "[\n" + ",\n".join(pad + _dumps(v, level + 1) for v in obj) + "\n" + end + "]"
+    return json.dumps(obj)
+
+
+def atomic_write(path: Path, data: bytes) -> bool:
+    """Write ``data`` to ``path`` through a temporary file and a rename; a file that
+    already holds exactly ``data`` is left alone (its mtime too).  True if written."""
+    try:
+        if path.read_bytes() == data:
+            return False
+    except OSError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return True
+
+
+def _jpath(path: str, key) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", str(key)):
+        return f"{path}.{key}"
+    return f"{path}[{json.dumps(str(key))}]"
+
+
+# ---------------------------------------------------------------------------------------
+# Discovery
+
+
+@attrs.frozen
+class CaseRef:
+    id: str
+    file: str  # repository-relative, POSIX
+    index: int | None
+    case: Case
+
+    @property
+    def stem(self) -> str:
+        """streams/<stem>.<hash>.*: the id with '#k' spelled '-k'."""
+        return self.id.replace("#", "-")
+
+
+def discover(root: Path) -> tuple[list[CaseRef], list[str]]:
+    """Every case of the corpus sources, and one-line errors for files that do not load."""
+    refs: list[CaseRef] = []
+    errors: list[str] = []
+    seen: dict[str, str] = {}
+    for base, directory in SOURCES:
+        top = root / directory
+        if not top.is_dir():
+            continue
+        for path in sorted(top.rglob("*")):
+            if path.suffix not in (".json", ".py") or path.name.startswith(("_", ".")):
+                continue
+            if any(part.startswith(("_", ".")) for part in path.relative_to(top).parts[:-1]):
+                continue
+            rel = path.relative_to(root).as_posix()
+            cid = path.relative_to(root / base).with_suffix("").as_posix()
+            try:
+                if path.suffix == ".py":
+                    cases = load_python_cases(path)
+                    if not cases:
+                        raise CaseError("$", "the module defines no CASES", rel)
+                else:
+                    cases = [load_case_file(path)]
+            except CaseError as exc:
+                errors.append(str(exc).replace(str(path), rel))
+                continue
+            except Exception as exc:  # a Python case module that does not import
+                errors.append(f"{rel}: cannot load: {type(exc).__name__}: {exc}")
+                continue
+            for k, case in enumerate(cases):
+                one = cid if len(cases) == 1 else f"{cid}#{k}"
+                if one in seen:
+                    errors.append(f"{rel}: case id {one!r} is also used by {seen[one]}")
+                    continue
+                seen[one] = rel
+                refs.append(CaseRef(one, rel, None if len(cases) == 1 else k, case))
+    return refs, errors
+
+
+def select(refs: Iterable[CaseRef], pattern: str | None) -> list[CaseRef]:
+    """Cases whose id, file or name matches ``pattern`` (fnmatch; a pattern without
+    wildcards matches as a substring)."""
+    if not pattern:
+        return list(refs)
+    pat = pattern if any(c in pattern for c in "*?[") else f"*{pattern}*"
+    return [r for r in refs
+            if fnmatch.fnmatchcase(r.id, pat) or fnmatch.fnmatchcase(r.file, pat)
+            or fnmatch.fnmatchcase(r.case.name, pat)]
+
+
+# ---------------------------------------------------------------------------------------
+# Observing a case: what an engine does with it under one variant
+
+
+@attrs.frozen
+class Observation:
+    variant: str
+    engine: str
+    save: Any  # Outcome | None
+    load: Any  # Outcome | None
+    crash: str | None = None  # the engine raised instead of returning an Outcome
+
+
+def observe(case: Case, variant: str, engine: str = "reference") -> Observation:
+    from conformance.engines import get as get_engine
+
+    eng = get_engine(engine)
+    try:
+        saved = eng.save(case.description, case.source, variant, vmdesc=True)
+        loaded = None
+        if case.load_input is not None or saved.ok:
+            data = case.load_input if case.load_input is not None else saved.data + case.trailer
+            loaded = eng.load(case.description, data, case.dest_state(), variant,
+                              version_id=case.load_version)
+    except Exception as exc:
+        return Observation(variant, engine, None, None, f"{type(exc).__name__}: {exc}")
+    return Observation(variant, engine, saved, loaded)
+
+
+def save_summary(outcome) -> dict:
+    """What the manifest pins of a save (the bytes themselves go to a .bin file)."""
+    out: dict[str, Any] = {"kind": outcome.kind, "bytes": len(outcome.data)}
+    if outcome.kind != "ok":
+        out.update(message=outcome.message, path=outcome.path, offset=outcome.offset)
+        if outcome.hazards:
+            out["hazards"] = [f"{h.kind} at {h.path}" for h in outcome.hazards]
+    return out
+
+
+def load_record(outcome) -> dict:
+    """What a .state.json pins of a load."""
+    out: dict[str, Any] = {"kind": outcome.kind, "consumed": len(outcome.data)}
+    if outcome.kind != "ok":
+        out.update(message=outcome.message, path=outcome.path, offset=outcome.offset)
+    if outcome.file_error:
+        out["file_error"] = outcome.file_error
+    out["hazards"] = [f"{h.kind} at {h.path}" for h in outcome.hazards]
+    out["ledger"] = [a.to_json() for a in outcome.ledger]
+    out["state"] = to_plain(outcome.state)
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# Annotation: which field wrote which bytes
+
+
+@attrs.frozen
+class Span:
+    offset: int
+    length: int
+    path: str
+    value: str = ""
+
+
+def annotate(desc, state, variant: str) -> list[Span]:
+    """Per-field byte spans of the reference save, covering every byte.
+
+    Uses ``conformance.annotate.annotate`` when that module exists; otherwise records
+    the reference engine's own writes (see :func:`_record_save`)."""
+    try:
+        from conformance import annotate as _ann  # type: ignore[attr-defined]
+    except ImportError:
+        _ann = None
+    if _ann is not None and hasattr(_ann, "annotate"):
+        try:
+            spans = [Span(s.offset, s.length, str(s.path), _fmt_value(s.value))
+                     for s in _ann.annotate(desc, state, variant)]
+            return spans
+        except Exception:
+            pass
+    return _record_save(desc, state, variant)[1]
+
+
+def _fmt_value(value) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bytes, bytearray)):
+        return _short_hex(bytes(value))
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(to_plain(value)) if not isinstance(value, int) else str(value)
+
+
+def _short_hex(data: bytes) -> str:
+    if len(data) <= HEX_SHOW:
+        return data.hex()
+    return data[:HEX_SHOW].hex() + f"…({len(data)} bytes)"
+
+
+class _Frame:
+    __slots__ = ("kind", "path", "field", "info", "elem", "links")
+
+    def __init__(self, kind, path, field=None, info=None) -> None:
+        self.kind = kind
+        self.path = path
+        self.field = field
+        self.info = info
+        self.elem = None
+        self.links = 0
+
+
+class _Recorder:
+    """Attributes each write of the reference engine to the innermost field frame."""
+
+    def __init__(self) -> None:
+        self.stack: list[_Frame] = []
+        self.spans: list[Span] = []
+
+    def note(self, start: int, data: bytes, call: str) -> None:
+        frame = self.stack[-1] if self.stack else None
+        path, value = self._label(frame, data, call)
+        self.spans.append(Span(start, len(data), path, value))
+
+    def _label(self, frame, data: bytes, call: str) -> tuple[str, str]:
+        if frame is None:
+            return "?", ""
+        if frame.kind == "field":  # written by the core itself: a pointer marker
+            where = frame.elem or frame.path
+            if call == "byte" and data in (b"\x30", b"\x31"):
+                return f"{where}#marker", "NULL (0x30)" if data == b"\x30" else "VALID (0x31)"
+            return f"{where}#core", ""
+        if frame.kind == "subsections":
+            if call == "byte" and data == b"\x05" and frame.links == 0:
+                frame.links = 1
+                return f"{frame.path}/@?#subsection", "QEMU_VM_SUBSECTION"
+            if call == "byte" and frame.links == 1:
+                frame.links = 2
+                return f"{frame.path}/@?#len", str(data[0])
+            if call == "buffer" and frame.links == 2:
+                frame.links = 3
+                name = data.decode("latin-1")
+                for back in (1, 2):  # name the marker and the length byte now
+                    s = self.spans[-back]
+                    self.spans[-back] = attrs.evolve(s, path=s.path.replace("@?", "@" + name))
+                return f"{frame.path}/@{name}#idstr", json.dumps(name)
+            if call == "be32" and frame.links == 3:
+                frame.links = 0
+                name = self.spans[-1].path.rsplit("/@", 1)[1].split("#")[0]
+                return f"{frame.path}/@{name}#version_id", str(int.from_bytes(data, "big"))
+            return f"{frame.path}#subsections", ""
+        # an info's put()
+        info = frame.info
+        kind = info.kind
+        path = frame.path
+        if kind in ("qtailq", "qlist"):
+            if data == b"\x00":
+                return f"{path}#end", "end of list"
+            frame.links += 1
+            return f"{path}[{frame.links - 1}]#link", "another element"
+        if kind == "gtree":
+            if call == "be32":
+                return f"{path}#nnodes", str(int.from_bytes(data, "big"))
+            if call == "byte":
+                if data == b"\x00":
+                    return f"{path}#end", "end of tree"
+                frame.links += 1
+                return f"{path}[{frame.links - 1}]#link", "another node"
+            return f"{path}[{frame.links - 1}].key", str(int.from_bytes(data, "big"))
+        if kind == "gbytearray":
+            if call == "be32":
+                return f"{path}#len", str(int.from_bytes(data, "big"))
+            return path, _short_hex(data)
+        if kind == "capability":
+            if call == "byte":
+                return f"{path}#len", str(data[0])
+            return path, json.dumps(data.decode("latin-1"))
+        if kind == "bitmap":
+            frame.links += 1
+            return f"{path}#word{frame.links - 1}", f"0x{int.from_bytes(data, 'big'):016x}"
+        return path, decode_value(info, data)
+
+
+def decode_value(info, data: bytes) -> str:
+    """A leaf value as the annotated view shows it."""
+    kind = info.kind
+    if kind == "bool":
+        return {b"\x00": "false", b"\x01": "true"}.get(data, f"true (0x{data.hex()})")
+    if kind in ("int", "equal", "le", "timer") and len(data) == info.width:
+        value = from_unsigned(info, int.from_bytes(data, "big"))
+        if kind == "timer" and value == -1:
+            return "-1 (not armed)"
+        return str(value)
+    if kind == "double" and len(data) == 8:
+        return f"{struct.unpack('>d', data)[0]!r} (0x{data.hex()})"
+    if kind == "unused":
+        return "(unused)"
+    return _short_hex(data)
+
+
+def _record_save(desc, state, variant: str):
+    """Run the reference save with its writes attributed to field paths.
+
+    The reference engine's field, info and subsection functions are wrapped for the
+    duration of the call (single-threaded; each xdist worker is its own process)."""
+    from conformance.engines import reference as ref
+
+    rec = _Recorder()
+    base_writer = ref.QEMUFileWriter
+
+    class RecordingWriter(base_writer):
+        __slots__ = ()
+
+        def put_byte(self, v):
+            start = len(self.buf)
+            super().put_byte(v)
+            rec.note(start, bytes(self.buf[start:]), "byte")
+
+        def put_be16(self, v):
+            start = len(self.buf)
+            super().put_be16(v)
+            rec.note(start, bytes(self.buf[start:]), "be16")
+
+        def put_be32(self, v):
+            start = len(self.buf)
+            super().put_be32(v)
+            rec.note(start, bytes(self.buf[start:]), "be32")
+
+        def put_be64(self, v):
+            start = len(self.buf)
+            super().put_be64(v)
+            rec.note(start, bytes(self.buf[start:]), "be64")
+
+        def put_buffer(self, data):
+            start = len(self.buf)
+            super().put_buffer(data)
+            if len(self.buf) > start:
+                rec.note(start, bytes(self.buf[start:]), "buffer")
+
+    orig = {name: getattr(ref, name) for name in
+            ("QEMUFileWriter", "_save_field", "_put_info", "_save_subsections", "_elem_path")}
+
+    def save_field(ctx, vmsd, field, opaque, w, fpath, path):
+        rec.stack.append(_Frame("field", fpath, field))
+        try:
+            return orig["_save_field"](ctx, vmsd, field, opaque, w, fpath, path)
+        finally:
+            rec.stack.pop()
+
+    def put_info(ctx, field, info, value, size, w, epath, opaque):
+        rec.stack.append(_Frame("info", epath, field, info))
+        try:
+            return orig["_put_info"](ctx, field, info, value, size, w, epath, opaque)
+        finally:
+            rec.stack.pop()
+
+    def save_subsections(ctx, vmsd, opaque, w, path):
+        rec.stack.append(_Frame("subsections", path))
+        try:
+            return orig["_save_subsections"](ctx, vmsd, opaque, w, path)
+        finally:
+            rec.stack.pop()
+
+    def elem_path(path, field, i):
+        out = orig["_elem_path"](path, field, i)
+        if rec.stack and rec.stack[-1].kind == "field":
+            rec.stack[-1].elem = out
+        return out
+
+    patched = {"QEMUFileWriter": RecordingWriter, "_save_field": save_field,
+               "_put_info": put_info, "_save_subsections": save_subsections,
+               "_elem_path": elem_path}
+    for name, fn in patched.items():
+        setattr(ref, name, fn)
+    try:
+        out = ref.save(desc, state, variant)
+    finally:
+        for name, fn in orig.items():
+            setattr(ref, name, fn)
+    return out, _fill_gaps(rec.spans, len(out.data))
+
+
+def _fill_gaps(spans: list[Span], total: int) -> list[Span]:
+    out: list[Span] = []
+    pos = 0
+    for s in sorted(spans, key=lambda s: s.offset):
+        if s.offset > pos:
+            out.append(Span(pos, s.offset - pos, "?", ""))
+        out.append(s)
+        pos = max(pos, s.offset + s.length)
+    if pos < total:
+        out.append(Span(pos, total - pos, "?", ""))
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# The annotated hex view (.hex.txt)
+
+_INDEXED = re.compile(r"^(.*)\[(\d+)\]$")
+_RANGE = re.compile(r"^(.*)\[(\d+)\.\.(\d+)\]$")
+
+
+def _quote_path(path: str) -> str:
+    return path.replace("%", "%25").replace(" ", "%20").replace("\t", "%09")
+
+
+def _unquote_path(path: str) -> str:
+    return path.replace("%09", "\t").replace("%20", " ").replace("%25", "%")
+
+
+def _collapse(spans: list[Span], data: bytes) -> list[tuple[Span, int, str, int]]:
+    """(first span, run length, path shown, total length): identical consecutive
+    elements of one array (``x[i]``, ``x[i+1]``...) become one line."""
+    rows = []
+    i = 0
+    while i < len(spans):
+        s = spans[i]
+        m = _INDEXED.match(s.path)
+        j = i + 1
+        if m:
+            prefix, first = m.group(1), int(m.group(2))
+            chunk = data[s.offset:s.offset + s.length]
+            while j < len(spans):
+                t = spans[j]
+                mt = _INDEXED.match(t.path)
+                if not (mt and mt.group(1) == prefix and int(mt.group(2)) == first + (j - i)
+                        and t.length == s.length
+                        and data[t.offset:t.offset + t.length] == chunk):
+                    break
+                j += 1
+        n = j - i
+        if n >= COLLAPSE_MIN:
+            rows.append((s, n, f"{m.group(1)}[{first}..{first + n - 1}]", s.length * n))
+        else:
+            for k in range(i, j):
+                rows.append((spans[k], 1, spans[k].path, spans[k].length))
+        i = j
+    return rows
+
+
+def render_hex(data: bytes, spans: list[Span], header: list[str]) -> str:
+    rows = _collapse(spans, data)
+    cells = []
+    for s, n, path, total in rows:
+        chunk = data[s.offset:s.offset + s.length]
+        shown = _short_hex(chunk).split("…")[0] + ("…" if s.length > HEX_SHOW else "")
+        if n > 1:
+            shown += f"×{n}"
+        value = s.value if n == 1 else f"{s.value} (each)"
+        cells.append((s.offset, total, shown or "-", _quote_path(path), value or "-"))
+    width = max([len(c[2]) for c in cells] + [5])
+    pwidth = min(max([len(c[3]) for c in cells] + [5]), 64)
+    lines = [f"# {h}" for h in header]
+    lines.append(f"# offset    length  {'bytes':<{width}}  {'field':<{pwidth}}  value")
+    for off, total, shown, path, value in cells:
+        lines.append(f"{off:08x}  {total:>6}  {shown:<{width}}  {path:<{pwidth}}  {value}")
+    return "\n".join(lines) + "\n"
+
+
+def parse_hex(text: str, source: str = "hex view") -> list[Span]:
+    """Spans back from a .hex.txt (collapsed runs expanded); GoldenError on bad lines."""
+    spans: list[Span] = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        parts = line.split(None, 4)
+        try:
+            off, total = int(parts[0], 16), int(parts[1])
+            shown, path = parts[2], _unquote_path(parts[3])
+            value = parts[4] if len(parts) > 4 else ""
+        except (ValueError, IndexError):
+            raise GoldenError(f"{source}: line {lineno}: not an annotated hex line") from None
+        m = _RANGE.match(path)
+        if m and "×" in shown:
+            lo, hi = int(m.group(2)), int(m.group(3))
+            n = hi - lo + 1
+            each = total // max(n, 1)
+            value = value.removesuffix(" (each)")
+            for k in range(n):
+                spans.append(Span(off + k * each, each, f"{m.group(1)}[{lo + k}]", value))
+        else:
+            spans.append(Span(off, total, path, "" if value == "-" else value))
+    return spans
+
+
+# ---------------------------------------------------------------------------------------
+# Field-level diffs
+
+
+def field_diff(old: bytes, old_spans: list[Span], new: bytes, new_spans: list[Span],
+               limit: int = 24) -> list[str]:
+    """Which fields changed between two streams: path, old and new bytes and values."""
+    def tokens(data, spans):
+        return [(s.path, data[s.offset:s.offset + s.length]) for s in spans]
+
+    a, b = tokens(old, old_spans), tokens(new, new_spans)
+    lines: list[str] = []
+    first = next((i for i in range(min(len(old), len(new))) if old[i] != new[i]),
+                 None if len(old) == len(new) else min(len(old), len(new)))
+    if first is not None:
+        where = next((s.path for s in new_spans if s.offset <= first < s.offset + s.length),
+                     next((s.path for s in old_spans
+                           if s.offset <= first < s.offset + s.length), "?"))
+        lines.append(f"{len(old)} -> {len(new)} bytes; first difference at offset "
+                     f"0x{first:x} in field {where}")
+
+    def show(spans, k):
+        s = spans[k]
+        return s, s.value
+
+    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        if op == "equal":
+            continue
+        olds, news = list(range(i1, i2)), list(range(j1, j2))
+        while olds and news and a[olds[0]][0] == b[news[0]][0]:
+            so, vo = show(old_spans, olds.pop(0))
+            sn, vn = show(new_spans, news.pop(0))
+            lines.append(f"  changed {sn.path} @0x{sn.offset:x}: "
+                         f"{_short_hex(old[so.offset:so.offset + so.length]) or '(none)'}"
+                         f" ({vo or '-'}) -> "
+                         f"{_short_hex(new[sn.offset:sn.offset + sn.length]) or '(none)'}"
+                         f" ({vn or '-'})")
+        for k in olds:
+            s, v = show(old_spans, k)
+            lines.append(f"  removed {s.path} @0x{s.offset:x}: "
+                         f"{_short_hex(old[s.offset:s.offset + s.length])} ({v or '-'})")
+        for k in news:
+            s, v = show(new_spans, k)
+            lines.append(f"  added   {s.path} @0x{s.offset:x}: "
+                         f"{_short_hex(new[s.offset:s.offset + s.length])} ({v or '-'})")
+    if len(lines) > limit + 1:
+        more = len(lines) - limit - 1
+        lines = lines[: limit + 1] + [f"  ... {more} more field(s)"]
+    return lines
+
+
+def value_diff(old, new, path: str = "$", limit: int = 12) -> list[str]:
+    """JSON-path differences between two plain values."""
+    out: list[str] = []
+
+    def walk(x, y, p):
+        if len(out) > limit:
+            return
+        if isinstance(x, dict) and isinstance(y, dict):
+            for k in list(x) + [k for k in y if k not in x]:
+                if k not in y:
+                    out.append(f"  {_jpath(p, k)}: {_brief(x[k])} -> (absent)")
+                elif k not in x:
+                    out.append(f"  {_jpath(p, k)}: (absent) -> {_brief(y[k])}")
+                else:
+                    walk(x[k], y[k], _jpath(p, k))
+        elif isinstance(x, list) and isinstance(y, list) and len(x) == len(y):
+            for k, (u, v) in enumerate(zip(x, y, strict=True)):
+                walk(u, v, _jpath(p, k))
+        elif x != y or type(x) is not type(y):
+            out.append(f"  {p}: {_brief(x)} -> {_brief(y)}")
+
+    walk(old, new, path)
+    if len(out) > limit:
+        out = out[:limit] + ["  ..."]
+    return out
+
+
+def _brief(value) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+# ---------------------------------------------------------------------------------------
+# Rendering one case's golden files (what regen writes, what verify expects)
+
+
+@attrs.frozen
+class Rendered:
+    ref: CaseRef
+    files: dict  # golden-relative path -> bytes
+    entry: dict  # the manifest entry
+    problems: tuple = ()  # why something could not be pinned
+
+
+def _variant_groups(keyed: dict) -> list[tuple[Any, list[str]]]:
+    """[(key, [variants...])] in variant order, grouping equal keys."""
+    groups: list[tuple[Any, list[str]]] = []
+    for variant, key in keyed.items():
+        for k, vs in groups:
+            if k == key:
+                vs.append(variant)
+                break
+        else:
+            groups.append((key, [variant]))
+    return groups
+
+
+def render_case(ref: CaseRef, engine: str = "reference") -> Rendered:
+    case = ref.case
+    stem = f"{STREAMS}/{ref.stem}"
+    files: dict[str, bytes] = {}
+    variants: dict[str, dict] = {}
+    problems: list[str] = []
+    observations = {v: observe(case, v, engine) for v in VARIANTS}
+    streams: dict[str, bytes] = {}
+    for v, obs in observations.items():
+        if obs.crash:
+            problems.append(f"{ref.id} [{v}]: the {engine} engine raised {obs.crash}")
+            variants[v] = {"save": {"kind": "crash", "message": obs.crash}, "load": None}
+            continue
+        save = save_summary(obs.save)
+        if obs.save.ok:
+            name = f"{stem}.{short_hash(obs.save.data)}.bin"
+            save["stream"] = name
+            streams[name] = obs.save.data
+            if obs.save.vmdesc is not None:
+                text = obs.save.vmdesc.encode() + b"\n"
+                vname = f"{stem}.{short_hash(text)}.vmdesc.json"
+                save["vmdesc"] = vname
+                files[vname] = text
+        entry: dict[str, Any] = {"save": save, "load": None}
+        if obs.load is not None:
+            if case.load_input is not None:
+                entry["load"] = {"kind": obs.load.kind,
+                                 "state": f"{stem}.input-{short_hash(case.load_input)}"
+                                          f".state.json"}
+            else:
+                entry["load"] = {"kind": obs.load.kind,
+                                 "state": save["stream"].removesuffix(".bin") + ".state.json"}
+        variants[v] = entry
+    # streams, their annotated views
+    by_stream = _variant_groups({v: e["save"].get("stream") for v, e in variants.items()})
+    for name, vs in by_stream:
+        if name is None:
+            continue
+        data = streams[name]
+        _, spans = _record_save(case.description, case.source, vs[0])
+        files[name] = data
+        header = [f"golden stream {name}",
+                  f"case {ref.id} ({ref.file}): {case.name}",
+                  f"variants: {' '.join(vs)}",
+                  f"{len(data)} bytes, sha256 {hashlib.sha256(data).hexdigest()}",
+                  f"annotated by the reference engine under {vs[0]}; one field per line"]
+        files[name.removesuffix(".bin") + ".hex.txt"] = render_hex(data, spans, header).encode()
+    # loaded states, grouped per state file
+    by_state: dict[str, dict] = {}
+    for v, obs in observations.items():
+        e = variants[v]
+        if e.get("load") is None:
+            continue
+        by_state.setdefault(e["load"]["state"], {})[v] = load_record(obs.load)
+    for name, per_variant in by_state.items():
+        loads = [{"variants": vs, **rec} for rec, vs in _variant_groups(per_variant)]
+        doc = {"format": STATE_FORMAT_ID, "case": ref.id,
+               "input": ("load_input (the case file's bytes)" if case.load_input is not None
+                         else f"the stream + trailer {case.trailer.hex() or '(none)'}"),
+               "destination": to_plain(case.dest_state()),
+               "load_version": case.load_version,
+               "loads": loads}
+        files[name] = dumps(doc).encode()
+    entry = {"file": ref.file}
+    if ref.index is not None:
+        entry["index"] = ref.index
+    entry["name"] = case.name
+    entry["declared_variants"] = list(case.variants)
+    entry["variants"] = variants
+    return Rendered(ref, files, entry, tuple(problems))
+
+
+# ---------------------------------------------------------------------------------------
+# Divergences
+
+
+def _describe_save(save: dict) -> str:
+    if save["kind"] == "ok":
+        return f"ok, {save['bytes']} bytes ({save['stream']})"
+    return f"{save['kind']}: {save.get('message')}"
+
+
+def _describe_load(load: dict | None, state_docs: dict) -> str:
+    if load is None:
+        return "not loaded (the save failed)"
+    return f"{load['kind']} ({load['state']})"
+
+
+def _fields_of(case: Case):
+    for _path, desc in case.description.walk():
+        yield from desc.fields
+
+
+def explain(case: Case, aspect: str, groups: list) -> tuple[str, str]:
+    """(why, docs link) for a divergence, from the outcomes and the description."""
+    messages = " ".join(str(g.get("message", "")) for g, _ in groups)
+    flags = F(0)
+    for field in _fields_of(case):
+        flags |= field.flags
+    kinds = {g.get("kind") for g, _ in groups}
+    if "flag-not-in-variant" in messages:
+        return ("the description uses a flag that only exists in some variants "
+                "(VMS_ARRAY_OF_POINTER_AUTO_ALLOC is QEMU 11 development only); "
+                "vmstate_check rejects it elsewhere", f"{DOCS}#flag-numbering")
+    if "vmstate_check" in messages:
+        rule = re.search(r"vmstate_check: ([a-z-]+)", messages)
+        return (f"vmstate_check rule {rule.group(1) if rule else '?'} applies in some "
+                "variants only (QEMU <= 7.2 has no vmstate_check; pointer-array rules "
+                "differ between AUTO_ALLOC and ALLOC)", f"{DOCS}#vmstate-check")
+    if "end" in messages and "VMS_END" in messages:
+        return ("VMS_END moved from 0x10000 to 0x20000 in the AUTO_ALLOC variant and does "
+                "not exist in QEMU <= 7.2", f"{DOCS}#vms-end")
+    if flags & F.ARRAY_OF_POINTER:
+        if aspect == "save":
+            return ("arrays of pointers: legacy streams carry a 0x30 marker for NULL slots "
+                    "only; auto-allocating arrays (AUTO_ALLOC, or ARRAY_OF_POINTER|ALLOC in "
+                    "the alloc variant) put 0x30/0x31 before every slot",
+                    f"{DOCS}#pointer-array-wire-formats")
+        return ("arrays of pointers: NULL-slot marker handling and element allocation on "
+                "load differ (get_nullptr vs vmstate_ptr_marker_load; assert vs overwrite of "
+                "a populated slot; array vs element allocation)",
+                f"{DOCS}#pointer-array-load")
+    if case.description.subsections or "subsection" in messages:
+        return ("an unknown subsection: QEMU <= 7.2 returns -ENOENT without a message, "
+                "8.0+ reports it and returns -EINVAL", f"{DOCS}#subsections")
+    if "hook" in messages or "post-" in messages or "pre-" in messages:
+        return ("hook return convention differs between variants", f"{DOCS}#hooks")
+    if kinds & {"abort", "undefined"}:
+        return ("the variants' policies reach different failure modes here",
+                f"{DOCS}#policy-points")
+    return ("unexplained: no rule of conformance.golden.explain matches; add one",
+            f"{DOCS}")
+
+
+def divergences(entries: dict, state_docs: dict, cases: dict) -> list[dict]:
+    """Every case where the variants disagree on the save or the load."""
+    out = []
+    for cid, entry in entries.items():
+        case = cases.get(cid)
+        per = entry["variants"]
+        save_groups = _variant_groups({v: _save_key(e["save"]) for v, e in per.items()})
+        if len(save_groups) > 1:
+            groups = [({**per[vs[0]]["save"]}, vs) for _, vs in save_groups]
+            why, doc = explain(case, "save", groups) if case else ("", DOCS)
+            out.append({"case": cid, "aspect": "save",
+                        "groups": [{"variants": vs, "outcome": _describe_save(g)}
+                                   for g, vs in groups],
+                        "why": why, "doc": doc})
+        load_keys = {}
+        for v, e in per.items():
+            load = e.get("load")
+            if load is None:
+                load_keys[v] = None
+                continue
+            doc = state_docs.get(load["state"], {})
+            rec = next((ld for ld in doc.get("loads", []) if v in ld.get("variants", [])), {})
+            load_keys[v] = json.dumps({k: x for k, x in rec.items() if k != "variants"},
+                                      sort_keys=True)
+        load_groups = _variant_groups(load_keys)
+        if len(load_groups) > 1 and len(save_groups) == 1:
+            groups = []
+            for key, vs in load_groups:
+                rec = json.loads(key) if key else {}
+                groups.append((rec, vs))
+            why, doc = explain(case, "load", groups) if case else ("", DOCS)
+            out.append({"case": cid, "aspect": "load",
+                        "groups": [{"variants": vs,
+                                    "outcome": _describe_load(per[vs[0]].get("load"),
+                                                              state_docs)
+                                    + (f": {rec.get('message')}" if rec.get("message") else "")
+                                    + (f"; hazards {', '.join(rec['hazards'])}"
+                                       if rec.get("hazards") else "")}
+                                   for rec, vs in groups],
+                        "why": why, "doc": doc})
+    return out
+
+
+def _save_key(save: dict) -> str:
+    if save["kind"] == "ok":
+        return save["stream"]
+    return json.dumps({k: save.get(k) for k in ("kind", "message", "path")}, sort_keys=True)
+
+
+# ---------------------------------------------------------------------------------------
+# Reading the pinned corpus (validated: one-line errors naming file and JSON path)
+
+
+def _require(cond: bool, where: str, jpath: str, message: str) -> None:
+    if not cond:
+        raise GoldenError(f"{where}: {jpath}: {message}")
+
+
+def load_manifest(root: Path) -> dict:
+    path = root / GOLDEN / MANIFEST
+    where = f"{GOLDEN}/{MANIFEST}"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {"format": FORMAT_ID, "cases": {}, "streams": {}}
+    except OSError as exc:
+        raise GoldenError(f"{where}: cannot read: {exc.strerror}") from None
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise GoldenError(f"{where}: line {exc.lineno} column {exc.colno}: invalid JSON: "
+                          f"{exc.msg}") from None
+    _require(isinstance(obj, dict), where, "$", "the manifest must be an object")
+    _require(obj.get("format") == FORMAT_ID, where, "$.format",
+             f"expected {FORMAT_ID!r}, got {obj.get('format')!r}")
+    cases = obj.get("cases")
+    _require(isinstance(cases, dict), where, "$.cases", "must be an object")
+    for cid, entry in cases.items():
+        p = _jpath("$.cases", cid)
+        _require(isinstance(entry, dict), where, p, "must be an object")
+        _require(isinstance(entry.get("file"), str), where, f"{p}.file", "must be a string")
+        per = entry.get("variants")
+        _require(isinstance(per, dict), where, f"{p}.variants", "must be an object")
+        for v, e in per.items():
+            vp = _jpath(f"{p}.variants", v)
+            _require(v in VARIANTS, where, vp, f"unknown variant {v!r}")
+            _require(isinstance(e, dict), where, vp, "must be an object")
+            save = e.get("save")
+            _require(isinstance(save, dict) and isinstance(save.get("kind"), str), where,
+                     f"{vp}.save", "must be an object with a kind")
+            for key in ("stream", "vmdesc"):
+                if key in save:
+                    _require(isinstance(save[key], str), where, f"{vp}.save.{key}",
+                             "must be a golden-relative path")
+            load = e.get("load")
+            _require(load is None or (isinstance(load, dict)
+                                      and isinstance(load.get("state"), str)),
+                     where, f"{vp}.load", "must be null or an object with a state path")
+    _require(isinstance(obj.get("streams", {}), dict), where, "$.streams", "must be an object")
+    return obj
+
+
+def read_state_doc(root: Path, name: str) -> dict:
+    where = f"{GOLDEN}/{name}"
+    try:
+        obj = json.loads((root / GOLDEN / name).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise GoldenError(f"{where}: missing (listed in the manifest)") from None
+    except json.JSONDecodeError as exc:
+        raise GoldenError(f"{where}: line {exc.lineno} column {exc.colno}: invalid JSON: "
+                          f"{exc.msg}") from None
+    _require(isinstance(obj, dict), where, "$", "must be an object")
+    _require(obj.get("format") == STATE_FORMAT_ID, where, "$.format",
+             f"expected {STATE_FORMAT_ID!r}")
+    loads = obj.get("loads")
+    _require(isinstance(loads, list), where, "$.loads", "must be a list")
+    for i, ld in enumerate(loads):
+        _require(isinstance(ld, dict) and isinstance(ld.get("variants"), list)
+                 and isinstance(ld.get("kind"), str), where, f"$.loads[{i}]",
+                 "must be an object with variants and kind")
+    return obj
+
+
+def pinned_files(root: Path) -> set[str]:
+    """Every file under golden/streams, golden-relative."""
+    top = root / GOLDEN / STREAMS
+    if not top.is_dir():
+        return set()
+    return {p.relative_to(root / GOLDEN).as_posix() for p in top.rglob("*")
+            if p.is_file() and not p.name.startswith(".")}
+
+
+def _entry_files(entry: dict) -> set[str]:
+    out = set()
+    for e in entry["variants"].values():
+        for key in ("stream", "vmdesc"):
+            if e["save"].get(key):
+                out.add(e["save"][key])
+        if e["save"].get("stream"):
+            out.add(e["save"]["stream"].removesuffix(".bin") + ".hex.txt")
+        if e.get("load"):
+            out.add(e["load"]["state"])
+    return out
+
+
+def streams_index(entries: dict) -> dict:
+    index: dict[str, dict] = {}
+    for cid, entry in entries.items():
+        for v, e in entry["variants"].items():
+            name = e["save"].get("stream")
+            if name:
+                item = index.setdefault(name, {"case": cid, "bytes": e["save"]["bytes"],
+                                               "variants": []})
+                item["variants"].append(v)
+    return dict(sorted(index.items()))
+
+
+def build_manifest(entries: dict) -> dict:
+    return {"format": FORMAT_ID,
+            "generated_by": "vmstate-conformance golden regen (reference engine)",
+            "sources": [d for _, d in SOURCES],
+            "variants": list(VARIANTS),
+            "cases": dict(sorted(entries.items())),
+            "streams": streams_index(entries)}
+
+
+# ---------------------------------------------------------------------------------------
+# Verify (never writes)
+
+
+@attrs.frozen
+class Problem:
+    case: str | None
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.case}: {self.message}" if self.case else self.message
+
+
+def _read(root: Path, name: str) -> bytes | None:
+    try:
+        return (root / GOLDEN / name).read_bytes()
+    except OSError:
+        return None
+
+
+def verify_case(root: Path, ref: CaseRef, manifest: dict,
+                engines: Iterable[str] | None = None) -> list[Problem]:
+    """Every variant x engine of one case against its pinned files."""
+    from conformance.engines import available
+
+    engines = list(engines or available())
+    cid = ref.id
+    entry = manifest["cases"].get(cid)
+    if entry is None:
+        return [Problem(cid, f"no golden files pinned for {ref.file} (run "
+                             f"'vmstate-conformance golden regen --case {cid}')")]
+    problems: list[Problem] = []
+    if entry.get("file") != ref.file:
+        problems.append(Problem(cid, f"the manifest says the case lives in {entry.get('file')}"
+                                     f", it is in {ref.file}"))
+    expected = render_case(ref)  # the reference engine's view, with annotations
+    for p in expected.problems:
+        problems.append(Problem(cid, p))
+    state_cache: dict[str, dict] = {}
+    for v in VARIANTS:
+        pinned = entry["variants"].get(v)
+        if pinned is None:
+            problems.append(Problem(cid, f"[{v}] not pinned (run regen)"))
+            continue
+        for engine in engines:
+            obs = observe(ref.case, v, engine)
+            problems += _compare_obs(root, ref, v, engine, obs, pinned, state_cache)
+    # derived files (annotations, vmdesc) and the manifest entry itself
+    for name, data in expected.files.items():
+        if name.endswith(".hex.txt"):
+            have = _read(root, name)
+            if have is None:
+                problems.append(Problem(cid, f"missing annotated view {GOLDEN}/{name}"))
+            elif have != data:
+                problems.append(Problem(cid, f"annotated view {GOLDEN}/{name} is out of date "
+                                             "(run regen)"))
+    if not problems and _strip(entry) != _strip(expected.entry):
+        diff = value_diff(_strip(entry), _strip(expected.entry), "$")
+        problems.append(Problem(cid, "manifest entry differs from what regen would write:\n"
+                                + "\n".join(diff)))
+    return problems
+
+
+def _strip(entry: dict) -> dict:
+    return {k: v for k, v in entry.items() if k != "index"}
+
+
+def _compare_obs(root: Path, ref: CaseRef, v: str, engine: str, obs: Observation,
+                 pinned: dict, state_cache: dict) -> list[Problem]:
+    cid = ref.id
+    tag = f"[{v}, {engine}]"
+    if obs.crash:
+        return [Problem(cid, f"{tag} the engine raised {obs.crash}")]
+    out: list[Problem] = []
+    psave = pinned["save"]
+    have = save_summary(obs.save)
+    if psave.get("kind") != have["kind"]:
+        out.append(Problem(cid, f"{tag} save: pinned {_describe_save(psave)}, got "
+                                f"{obs.save.summary()}"))
+    elif have["kind"] != "ok":
+        for key in ("message", "path", "offset"):
+            if psave.get(key) != have.get(key):
+                out.append(Problem(cid, f"{tag} save {key}: pinned {psave.get(key)!r}, got "
+                                        f"{have.get(key)!r}"))
+    else:
+        name = psave.get("stream", "")
+        old = _read(root, name)
+        if old is None:
+            out.append(Problem(cid, f"{tag} pinned stream {GOLDEN}/{name} is missing"))
+        elif old != obs.save.data:
+            out.append(Problem(cid, f"{tag} stream differs from {GOLDEN}/{name}:\n"
+                                    + "\n".join(stream_diff(root, ref, v, name, old,
+                                                            obs.save.data))))
+        vname = psave.get("vmdesc")
+        if vname and obs.save.vmdesc is not None:
+            pinned_text = _read(root, vname)
+            text = obs.save.vmdesc.encode() + b"\n"
+            if pinned_text is None:
+                out.append(Problem(cid, f"{tag} pinned vmdesc {GOLDEN}/{vname} is missing"))
+            elif pinned_text != text:
+                out.append(Problem(cid, f"{tag} vmdesc differs from {GOLDEN}/{vname}:\n"
+                                        + _text_diff(pinned_text, text)))
+    pload = pinned.get("load")
+    if (pload is None) != (obs.load is None):
+        out.append(Problem(cid, f"{tag} load: pinned "
+                                f"{'none' if pload is None else pload['kind']}, got "
+                                f"{'none' if obs.load is None else obs.load.summary()}"))
+    elif pload is not None:
+        name = pload["state"]
+        try:
+            doc = state_cache.get(name) or read_state_doc(root, name)
+        except GoldenError as exc:
+            return out + [Problem(cid, str(exc))]
+        state_cache[name] = doc
+        rec = next((ld for ld in doc["loads"] if v in ld["variants"]), None)
+        got = load_record(obs.load)
+        if rec is None:
+            out.append(Problem(cid, f"{tag} {GOLDEN}/{name} has no load for {v}"))
+        else:
+            want = {k: x for k, x in rec.items() if k != "variants"}
+            if want != got:
+                out.append(Problem(cid, f"{tag} loaded outcome differs from {GOLDEN}/{name}:\n"
+                                        + "\n".join(value_diff(want, got, "$"))))
+    return out
+
+
+def stream_diff(root: Path, ref: CaseRef, variant: str, name: str, old: bytes,
+                new: bytes) -> list[str]:
+    """Field-level diff of a pinned stream against new bytes."""
+    hex_name = name.removesuffix(".bin") + ".hex.txt"
+    text = _read(root, hex_name)
+    old_spans = None
+    if text is not None:
+        try:
+            old_spans = parse_hex(text.decode("utf-8", "replace"), f"{GOLDEN}/{hex_name}")
+        except GoldenError:
+            old_spans = None
+    ref_out, new_spans = _record_save(ref.case.description, ref.case.source, variant)
+    note = []
+    if ref_out.data != new:
+        # another engine disagrees with the reference: lay the pinned fields over it
+        note.append("  (the reference engine produces different bytes again; fields are "
+                    "laid out as pinned)")
+        new_spans = _fill_gaps([s for s in (old_spans or []) if s.offset < len(new)],
+                               len(new))
+    if old_spans is None or sum(s.length for s in old_spans) != len(old):
+        old_spans = _fill_gaps([s for s in new_spans if s.offset + s.length <= len(old)],
+                               len(old))
+        note.append(f"  (no usable {GOLDEN}/{hex_name}: old fields laid out as the new ones)")
+    return ["  " + line if not line.startswith("  ") else line
+            for line in field_diff(old, old_spans, new, new_spans)] + note
+
+
+def _text_diff(old: bytes, new: bytes) -> str:
+    a, b = old.decode("utf-8", "replace"), new.decode("utf-8", "replace")
+    i = next((k for k in range(min(len(a), len(b))) if a[k] != b[k]), min(len(a), len(b)))
+    return (f"  first difference at character {i}:\n"
+            f"  pinned: ...{a[max(0, i - 40):i + 40]!r}\n"
+            f"  now:    ...{b[max(0, i - 40):i + 40]!r}")
+
+
+def verify_corpus(root: Path, refs: list[CaseRef], manifest: dict) -> list[Problem]:
+    """Corpus-level checks: cases the manifest lists that are gone, pinned files no case
+    uses, the streams index and the divergences list."""
+    problems: list[Problem] = []
+    ids = {r.id for r in refs}
+    for cid, entry in manifest["cases"].items():
+        if cid not in ids:
+            problems.append(Problem(cid, f"the manifest pins a case whose file "
+                                         f"{entry.get('file')} is gone (run regen)"))
+    used: set[str] = set()
+    for entry in manifest["cases"].values():
+        used |= _entry_files(entry)
+    for name in sorted(pinned_files(root) - used):
+        problems.append(Problem(None, f"{GOLDEN}/{name}: pinned file no case uses"))
+    for name in sorted(used - pinned_files(root)):
+        problems.append(Problem(None, f"{GOLDEN}/{name}: listed in the manifest but missing"))
+    if manifest.get("streams", {}) != streams_index(manifest["cases"]):
+        problems.append(Problem(None, f"{GOLDEN}/{MANIFEST}: $.streams does not match "
+                                      "$.cases (run regen)"))
+    state_docs = {}
+    for name in sorted(used):
+        if name.endswith(".state.json") and (root / GOLDEN / name).exists():
+            try:
+                state_docs[name] = read_state_doc(root, name)
+            except GoldenError as exc:
+                problems.append(Problem(None, str(exc)))
+    cases = {r.id: r.case for r in refs}
+    want = divergences(manifest["cases"], state_docs, cases)
+    have = load_divergences(root)
+    if have != want:
+        problems.append(Problem(None, f"{GOLDEN}/{DIVERGENCES} is out of date (run regen):\n"
+                                + "\n".join(value_diff(have, want, "$"))))
+    return problems
+
+
+def load_divergences(root: Path) -> list:
+    path = root / GOLDEN / DIVERGENCES
+    where = f"{GOLDEN}/{DIVERGENCES}"
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return []
+    except json.JSONDecodeError as exc:
+        raise GoldenError(f"{where}: line {exc.lineno} column {exc.colno}: invalid JSON: "
+                          f"{exc.msg}") from None
+    _require(isinstance(obj, dict) and isinstance(obj.get("divergences"), list), where,
+             "$.divergences", "must be a list")
+    return obj["divergences"]
+
+
+def verify(root: Path | None = None, pattern: str | None = None,
+           engines: Iterable[str] | None = None) -> list[Problem]:
+    root = Path(root or find_root())
+    refs, errors = discover(root)
+    problems = [Problem(None, e) for e in errors]
+    manifest = load_manifest(root)
+    for ref in select(refs, pattern):
+        problems += verify_case(root, ref, manifest, engines)
+    if not pattern:
+        problems += verify_corpus(root, refs, manifest)
+    return problems
+
+
+# ---------------------------------------------------------------------------------------
+# Regenerate
+
+
+@attrs.frozen
+class Change:
+    kind: str  # added / changed / removed
+    what: str
+    detail: tuple[str, ...] = ()
+
+
+def regen(root: Path | None = None, pattern: str | None = None, force: bool = False,
+          env: dict | None = None, out=None) -> list[Change]:
+    """Rewrite the pinned files from the reference engine; returns what changed."""
+    env = os.environ if env is None else env
+    out = out or sys.stdout
+    if env.get("CI") and not force:
+        raise GoldenError("refusing to regenerate golden files with CI set; verify instead, "
+                          "or pass --force")
+    root = Path(root or find_root())
+    refs, errors = discover(root)
+    if errors:
+        raise GoldenError("case files do not load; nothing written:\n  " + "\n  ".join(errors))
+    manifest = load_manifest(root)
+    old_entries = dict(manifest["cases"])
+    chosen = select(refs, pattern)
+    if pattern and not chosen:
+        raise GoldenError(f"no case matches {pattern!r}")
+    ids = {r.id for r in refs}
+    rendered = {}
+    for ref in chosen:
+        r = render_case(ref)
+        if r.problems:
+            raise GoldenError("the reference engine cannot pin " + "; ".join(r.problems))
+        rendered[ref.id] = r
+    changes: list[Change] = []
+    new_entries = {cid: e for cid, e in old_entries.items()
+                   if cid in ids and cid not in rendered}
+    gone = [cid for cid in old_entries if cid not in ids
+            and (not pattern or select_id(cid, old_entries[cid], pattern))]
+    for cid in old_entries:
+        if cid not in ids and cid not in gone:
+            new_entries[cid] = old_entries[cid]  # outside the pattern: left for a full regen
+    # report changes per case and variant before writing (old files still on disk)
+    for cid, r in rendered.items():
+        old = old_entries.get(cid)
+        if old is None:
+            changes.append(Change("added", f"case {cid}",
+                                  tuple(f"{v}: {_describe_save(e['save'])}"
+                                        for v, e in r.entry["variants"].items())))
+            continue
+        for v, e in r.entry["variants"].items():
+            detail = _variant_change(root, r, v, old["variants"].get(v), e)
+            if detail:
+                changes.append(Change("changed", f"case {cid} [{v}]", tuple(detail)))
+    for cid in gone:
+        changes.append(Change("removed", f"case {cid}", (old_entries[cid].get("file", ""),)))
+    # write the new files, then the manifest, then remove what nothing uses any more
+    written: list[str] = []
+    for r in rendered.values():
+        new_entries[r.ref.id] = r.entry
+        for name, data in sorted(r.files.items()):
+            existed = (root / GOLDEN / name).exists()
+            if atomic_write(root / GOLDEN / name, data):
+                written.append(name)
+                changes.append(Change("changed" if existed else "added", f"{GOLDEN}/{name}"))
+    used: set[str] = set()
+    for entry in new_entries.values():
+        used |= _entry_files(entry)
+    stale = sorted(pinned_files(root) - used)
+    if pattern:  # a partial regen only removes files of the cases it regenerated
+        stems = [f"{STREAMS}/{r.ref.stem}." for r in rendered.values()]
+        stale = [n for n in stale if any(n.startswith(s) for s in stems)
+                 or any(n.startswith(f"{STREAMS}/{cid.replace('#', '-')}.") for cid in gone)]
+    new_manifest = build_manifest(new_entries)
+    if atomic_write(root / GOLDEN / MANIFEST, dumps(new_manifest).encode()):
+        changes.append(Change("changed", f"{GOLDEN}/{MANIFEST}"))
+    state_docs = {}
+    for entry in new_entries.values():
+        for e in entry["variants"].values():
+            if e.get("load") and (root / GOLDEN / e["load"]["state"]).exists():
+                state_docs[e["load"]["state"]] = read_state_doc(root, e["load"]["state"])
+    div = divergences(new_manifest["cases"], state_docs, {r.id: r.case for r in refs})
+    doc = {"format": "vmstate-conformance/golden-divergences/1",
+           "note": "Generated by regen: where the variants disagree on a case's save or "
+                   "load, and why (see golden/FORMAT.md and docs/variants.md).",
+           "divergences": div}
+    if atomic_write(root / GOLDEN / DIVERGENCES, dumps(doc).encode()):
+        changes.append(Change("changed", f"{GOLDEN}/{DIVERGENCES}"))
+    for name in stale:
+        (root / GOLDEN / name).unlink()
+        changes.append(Change("removed", f"{GOLDEN}/{name}"))
+    _prune_dirs(root / GOLDEN / STREAMS)
+    for c in changes:
+        print(f"{c.kind:8} {c.what}", file=out)
+        for line in c.detail:
+            print(f"         {line}", file=out)
+    unexplained = [d for d in div if d["why"].startswith("unexplained")]
+    for d in unexplained:
+        print(f"warning: unexplained divergence in {d['case']} ({d['aspect']}): add a rule "
+              "to conformance.golden.explain", file=out)
+    if not changes:
+        print("golden files are up to date (nothing changed)", file=out)
+    return changes
+
+
+def select_id(cid: str, entry: dict, pattern: str) -> bool:
+    pat = pattern if any(c in pattern for c in "*?[") else f"*{pattern}*"
+    return fnmatch.fnmatchcase(cid, pat) or fnmatch.fnmatchcase(entry.get("file", ""), pat)
+
+
+def _prune_dirs(top: Path) -> None:
+    if not top.is_dir():
+        return
+    for d in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+        try:
+            d.rmdir()
+        except OSError:
+            pass
+
+
+def _variant_change(root: Path, r: Rendered, v: str, old: dict | None, new: dict) -> list[str]:
+    if old is None:
+        return [f"newly pinned: {_describe_save(new['save'])}"]
+    detail = []
+    os_, ns = old["save"], new["save"]
+    if _save_key(os_) != _save_key(ns):
+        detail.append(f"save: {_describe_save(os_)} -> {_describe_save(ns)}")
+        if os_.get("kind") == "ok" and ns.get("kind") == "ok":
+            old_data = _read(root, os_["stream"])
+            new_data = r.files.get(ns["stream"])
+            if old_data is not None and new_data is not None:
+                detail += stream_diff(root, r.ref, v, os_["stream"], old_data, new_data)
+    if os_.get("vmdesc") != ns.get("vmdesc"):
+        detail.append(f"vmdesc: {os_.get('vmdesc')} -> {ns.get('vmdesc')}")
+    ol, nl = old.get("load"), new.get("load")
+    if (ol is None) != (nl is None):
+        detail.append(f"load: {ol and ol['kind']} -> {nl and nl['kind']}")
+    elif nl is not None:
+        try:
+            od = read_state_doc(root, ol["state"])
+        except GoldenError:
+            od = {"loads": []}
+        nd = json.loads(r.files[nl["state"]])
+        orec = next((x for x in od["loads"] if v in x["variants"]), {})
+        nrec = next((x for x in nd["loads"] if v in x["variants"]), {})
+        strip = {k: x for k, x in orec.items() if k != "variants"}
+        nstrip = {k: x for k, x in nrec.items() if k != "variants"}
+        if strip != nstrip:
+            detail.append("load:")
+            detail += value_diff(strip, nstrip, "$")
+    return detail
+
+
+# ---------------------------------------------------------------------------------------
+# Command line: vmstate-conformance golden {verify,regen,show}
+
+
+def add_subcommands(sub) -> None:
+    p = sub.add_parser("golden", help="the golden stream corpus: verify, regen, show")
+    gsub = p.add_subparsers(dest="golden_command", metavar="ACTION")
+    v = gsub.add_parser("verify", help="check every case x variant x engine against the "
+                                       "pinned files (never writes)")
+    v.add_argument("--case", help="only cases whose id, file or name matches (fnmatch)")
+    v.add_argument("--engine", action="append", help="engines (default: every available one)")
+    v.add_argument("--root", help="repository root (default: found from the current directory)")
+    v.set_defaults(func=cmd_verify)
+    r = gsub.add_parser("regen", help="rewrite the pinned files from the reference engine")
+    r.add_argument("--case", help="only cases whose id, file or name matches (fnmatch)")
+    r.add_argument("--force", action="store_true", help="regenerate even when CI is set")
+    r.add_argument("--root", help="repository root (default: found from the current directory)")
+    r.set_defaults(func=cmd_regen)
+    s = gsub.add_parser("show", help="print the annotated stream of a case under a variant")
+    s.add_argument("case", help="case id, file or name (fnmatch)")
+    s.add_argument("--variant", choices=list(VARIANTS), default="legacy")
+    s.add_argument("--root")
+    s.set_defaults(func=cmd_show)
+    p.set_defaults(func=lambda args: (p.print_help(sys.stderr), 2)[1])
+
+
+def cmd_verify(args) -> int:
+    try:
+        root = Path(args.root) if args.root else find_root()
+        problems = verify(root, args.case, args.engine)
+    except GoldenError as exc:
+        print(f"vmstate-conformance: {exc}", file=sys.stderr)
+        return 1
+    for p in problems:
+        print(str(p))
+    if problems:
+        print(f"golden verify: {len(problems)} problem(s)", file=sys.stderr)
+        return 1
+    from conformance.engines import available
+
+    print(f"golden verify: ok ({', '.join(args.engine or available())})")
+    return 0
+
+
+def cmd_regen(args) -> int:
+    try:
+        regen(Path(args.root) if args.root else None, args.case, args.force)
+    except GoldenError as exc:
+        print(f"vmstate-conformance: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_show(args) -> int:
+    root = Path(args.root) if args.root else find_root()
+    refs, _ = discover(root)
+    chosen = select(refs, args.case)
+    if not chosen:
+        print(f"vmstate-conformance: no case matches {args.case!r}", file=sys.stderr)
+        return 1
+    for ref in chosen:
+        out, spans = _record_save(ref.case.description, ref.case.source, args.variant)
+        if not out.ok:
+            print(f"# {ref.id} [{args.variant}]: save {out.summary()}")
+            continue
+        sys.stdout.write(render_hex(out.data, spans, [f"{ref.id} [{args.variant}]"]))
+    return 0
+
+
+def lookup_info(name: str):
+    return lookup(name)
