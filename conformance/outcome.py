@@ -65,6 +65,20 @@ class Allocation:
                 "zeroed": self.zeroed, "overwrote": self.overwrote}
 
 
+@attrs.frozen
+class Precondition:
+    """A precondition on the destination the core asserted on load (a ledger entry),
+    e.g. QEMU 11 vmstate_load_next()'s ``assert(!auto_alloc || *pptr == NULL)``.
+    ``held`` False means the assertion fired (the outcome is an abort)."""
+
+    path: str
+    condition: str
+    held: bool = True
+
+    def to_json(self) -> dict:
+        return {"path": self.path, "assert": self.condition, "held": self.held}
+
+
 @attrs.frozen(eq=False)
 class Outcome:
     kind: str
@@ -77,7 +91,7 @@ class Outcome:
     offset: int | None = None
     path: str | None = None
     hazards: tuple[Hazard, ...] = ()
-    ledger: tuple[Allocation, ...] = ()
+    ledger: tuple[Allocation | Precondition, ...] = ()
     file_error: int = 0  # the sticky QEMUFile error left behind
     vmdesc: str | None = None  # save with vmdesc: the JSON text of the VMSD body
 

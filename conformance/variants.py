@@ -20,12 +20,39 @@ from __future__ import annotations
 
 import attrs
 
-from conformance.flags import ANY_VARRAY, F
+from conformance.flags import ANY_VARRAY, QEMU_NAMES, F
 from conformance.model import Field
 
 HOST_POINTER_SIZE = 8
 
 _COMMON_BITS = {f: f.value for f in F if f is not F.AUTO_ALLOC}
+
+
+#: where each modelling decision is argued (docs/variants.md, "Modelling decisions")
+DECISIONS = {
+    "populated_auto_slot": (
+        "an auto field's destination slot is non-NULL before load",
+        ("assert", "overwrite")),
+    "stray_valid_marker": (
+        "0x31 read for a NULL slot of a non-auto pointer array",
+        ("assert", "error")),
+    "array_alloc_zeroed": (
+        "the core allocates the pointer array itself (POINTER|ALLOC) with g_malloc0",
+        (False, True)),
+    "element_alloc_zeroed": (
+        "an auto element is allocated with g_malloc0 (else g_malloc)",
+        (True, False)),
+    "auto_load_element_size": (
+        "size handed to the element loader of an auto field: the host pointer size "
+        "(vmstate_size) or the object size (.size)",
+        ("pointer", "object")),
+    "null_array_base": (
+        "an auto field whose pointer-array base is NULL with n > 0",
+        ("assert",)),
+    "vmdesc_era": (
+        "the vmdesc JSON era this variant emits",
+        ("A", "B", "C")),
+}
 
 
 @attrs.frozen
@@ -50,12 +77,17 @@ class Variant:
     #: how a NULL destination slot reads its marker: "nullptr" (get_nullptr: byte must be
     #: 0x30) or "ptr-marker" (vmstate_ptr_marker_load: 0x30 skip, 0x31 load, else error)
     marker_load: str
-    #: vmdesc JSON era: "A" (real field type for NULL entries), "B" ("nullptr" entries,
-    #: run splitting), "C" ("ptr-marker" entries, no "index")
-    vmdesc_era: str
     #: hook return convention: "nonzero" (Era A/B: any non-zero fails) or "negative"
     hook_failure: str
-    #: modelling decisions for behaviour the sources leave open (see docs/variants.md)
+    #: which declaration means "marker per element, core allocates present elements":
+    #: None (no such declaration), "auto-alloc-flag" (VMS_ARRAY_OF_POINTER_AUTO_ALLOC,
+    #: vmstate.c use_dynamic_array) or "pointer-array-alloc" (VMS_ARRAY_OF_POINTER together
+    #: with VMS_ALLOC, seed 000 13/17 -- which also stops ALLOC allocating the array)
+    auto_flag_rule: str | None = None
+    #: the name of the marker info (vmstate_info_nullptr / vmstate_info_ptr_marker)
+    marker_info_name: str = "nullptr"
+    #: modelling decisions for behaviour the sources leave open (see docs/variants.md and
+    #: DECISIONS); every key of DECISIONS has a value here
     decisions: dict = attrs.field(factory=dict)
 
     # -- flags ------------------------------------------------------------------------
@@ -81,44 +113,70 @@ class Variant:
             raise KeyError(f"bits 0x{rest:x} mean nothing in variant {self.name}")
         return result
 
+    def flag_table(self) -> list[tuple[str, int | None]]:
+        """(QEMU flag name, value) in numeric order; VMS_END last (None = no canary)."""
+        rows = sorted(((QEMU_NAMES[f], bit) for f, bit in self.numbering.items()),
+                      key=lambda r: r[1])
+        return rows + [("VMS_END", self.vms_end)]
+
+    @property
+    def vmdesc_era(self) -> str:
+        """vmdesc JSON era: "A" (real field type for NULL entries), "B" ("nullptr"
+        entries, run splitting), "C" ("ptr-marker" entries, no "index")."""
+        return self.decision("vmdesc_era")
+
+    def decision(self, key: str):
+        return self.decisions[key] if key in self.decisions else DECISIONS[key][1][0]
+
     # -- pointer-array policy points ---------------------------------------------------
     def is_auto(self, field: Field) -> bool:
         """Does this field use the marker-per-element format with element allocation?
 
-        auto-alloc: VMS_ARRAY_OF_POINTER_AUTO_ALLOC (vmstate.c use_dynamic_array);
-        alloc: VMS_ARRAY_OF_POINTER together with VMS_ALLOC (seed 000, 13/17).
+        auto-alloc-flag: VMS_ARRAY_OF_POINTER_AUTO_ALLOC (vmstate.c use_dynamic_array);
+        pointer-array-alloc: VMS_ARRAY_OF_POINTER together with VMS_ALLOC (seed 000, 13/17).
         """
         flags = field.flags
-        if self.name == "auto-alloc":
+        rule = self.auto_flag_rule
+        if rule == "auto-alloc-flag":
             return bool(flags & F.AUTO_ALLOC)
-        if self.name == "alloc":
+        if rule == "pointer-array-alloc":
             return bool(flags & F.ARRAY_OF_POINTER) and bool(flags & F.ALLOC)
         return False
 
     def allocates_array(self, field: Field) -> bool:
         """Does the core allocate the (array) member itself before loading?
 
-        vmstate_handle_alloc(): POINTER and ALLOC.  Fabiano's vmstate_first() is told to
-        allocate only when the field is not an array of pointers.
+        vmstate_handle_alloc(): POINTER and ALLOC.  Under "pointer-array-alloc" ALLOC on an
+        array of pointers means the elements: Fabiano's vmstate_first() is told to
+        allocate only when the field is not an array of pointers (seed 000).
         """
         flags = field.flags
         if not (flags & F.POINTER and flags & F.ALLOC):
             return False
-        if self.name == "alloc" and flags & F.ARRAY_OF_POINTER:
+        if self.auto_flag_rule == "pointer-array-alloc" and flags & F.ARRAY_OF_POINTER:
             return False
         return True
 
     def element_size(self, field: Field, size: int) -> int:
-        """The per-element size the core computes (vmstate_size()) for this field."""
-        if field.flags & F.ARRAY_OF_POINTER and self.pointer_array_size == "pointee":
+        """The per-element size the core computes (vmstate_size()) for this field: VBUFFER
+        first, then (pointee convention) the host pointer size for pointer arrays."""
+        if (field.flags & F.ARRAY_OF_POINTER and not field.flags & F.VBUFFER
+                and self.pointer_array_size == "pointee"):
             return HOST_POINTER_SIZE
         return size
+
+    def auto_load_size(self, field: Field, size: int) -> int:
+        """The size vmstate_load_field() gets for an auto element (seed 001: vmstate_size(),
+        i.e. the pointer size; the save passes .size)."""
+        return size if self.decision("auto_load_element_size") == "pointer" else field.size
 
     def post_hook_failed(self, ret: int) -> bool:
         return ret < 0 if self.hook_failure == "negative" else ret != 0
 
 
 _LEGACY_NUMBERING = {**_COMMON_BITS}
+# seed 000's context (Fabiano 13/17 on Peter's RFC v1) still shows VMS_MULTIPLY_ELEMENTS
+# (0x4000) beside AUTO_ALLOC: the flag was removed by the later e0e77e09 refactor.
 _AUTO_NUMBERING = {**{f: b for f, b in _COMMON_BITS.items() if f is not F.MULTIPLY_ELEMENTS},
                    F.MULTIPLY_ELEMENTS: 0x4000, F.AUTO_ALLOC: 0x10000}
 
@@ -129,25 +187,42 @@ VARIANTS: dict[str, Variant] = {
             "qemu-7.2", "QEMU 7.2 and older", "<= 7.2 (Debian 12's qemu-system-x86)",
             vms_end=None, numbering=_LEGACY_NUMBERING, has_check=False,
             pointer_array_rules=None, pointer_array_size="stride", marker_load="nullptr",
-            vmdesc_era="A", hook_failure="nonzero",
+            hook_failure="nonzero", auto_flag_rule=None,
+            # vmstate-types.c (7.2): vmstate_info_nullptr's .name is "uint64"; era A vmdesc
+            # describes a NULL slot with the real field, so the name never reaches JSON
+            marker_info_name="uint64",
+            decisions={"vmdesc_era": "A"},
         ),
         Variant(
             "legacy", "QEMU 8.0 - 10.x", "8.0 - 10.x",
             vms_end=0x10000, numbering=_LEGACY_NUMBERING, has_check=True,
             pointer_array_rules=None, pointer_array_size="stride", marker_load="nullptr",
-            vmdesc_era="B", hook_failure="nonzero",
+            hook_failure="nonzero", auto_flag_rule=None,
+            marker_info_name="nullptr",
+            # 8.0 - 9.2 emit era A vmdesc like qemu-7.2; "legacy" pins 10.x (Jan 2025 fix)
+            decisions={"vmdesc_era": "B"},
         ),
         Variant(
             "auto-alloc", "VMS_ARRAY_OF_POINTER_AUTO_ALLOC (Peter Xu, landed)",
             "11.0 development (seed 001, header 028d4ec4)",
             vms_end=0x20000, numbering=_AUTO_NUMBERING, has_check=True,
             pointer_array_rules="auto-alloc", pointer_array_size="pointee",
-            marker_load="ptr-marker", vmdesc_era="C", hook_failure="nonzero",
+            marker_load="ptr-marker", hook_failure="nonzero",
+            auto_flag_rule="auto-alloc-flag", marker_info_name="ptr-marker",
             decisions={
                 # vmstate_load_next(): assert(!auto_alloc || *pptr == NULL)
                 "populated_auto_slot": "assert",
+                # vmstate_load_next(): assert(auto_alloc) after a 0x31 marker
+                "stray_valid_marker": "assert",
                 # AUTO_ALLOC|ALLOC|POINTER: vmstate_handle_alloc uses g_malloc (not zeroed)
                 "array_alloc_zeroed": False,
+                # vmstate_load_next(): g_malloc0(field->size)
+                "element_alloc_zeroed": True,
+                # vmstate_load_vmsd(): vmstate_load_field(f, curr_elem, size, ...) with
+                # size = vmstate_size() = sizeof(void *)
+                "auto_load_element_size": "pointer",
+                "null_array_base": "assert",
+                "vmdesc_era": "C",
             },
         ),
         Variant(
@@ -155,12 +230,24 @@ VARIANTS: dict[str, Variant] = {
             "RFC v1 13/17 on top of Peter Xu's RFC v1",
             vms_end=0x10000, numbering=_LEGACY_NUMBERING, has_check=True,
             pointer_array_rules="alloc", pointer_array_size="pointee",
-            marker_load="ptr-marker", vmdesc_era="C", hook_failure="nonzero",
+            marker_load="ptr-marker", hook_failure="nonzero",
+            auto_flag_rule="pointer-array-alloc", marker_info_name="ptr-marker",
             decisions={
                 # 13/17 vmstate_next(): allocate "if (!next || field->flags & VMS_ALLOC)":
-                # a populated slot gets a fresh object; the old one leaks.
+                # a populated slot gets a fresh object; the old one leaks (unverified)
                 "populated_auto_slot": "overwrite",
+                # 13/17 leaves vmstate_ptr_marker_load and the non-auto path untouched
+                "stray_valid_marker": "assert",
+                # never used for pointer arrays: vmstate_first() does not allocate them
                 "array_alloc_zeroed": False,
+                # the 13/17 context keeps the "object size, not vmstate_size()" allocation
+                "element_alloc_zeroed": True,
+                # the 13/17 context keeps "int size = vmstate_size(opaque, field)" for load
+                "auto_load_element_size": "pointer",
+                # vmstate_first() body unknown: keep the POINTER base assertion
+                "null_array_base": "assert",
+                # patches 2-7 restructure the JSON (unknown): assume Peter's landed era C
+                "vmdesc_era": "C",
             },
         ),
     )

@@ -28,7 +28,16 @@ from conformance.infos import (
 )
 from conformance.jsonwriter import JSONWriter
 from conformance.model import Description, Field
-from conformance.outcome import ABORT, ERROR, OK, UNDEFINED, Allocation, Hazard, Outcome
+from conformance.outcome import (
+    ABORT,
+    ERROR,
+    OK,
+    UNDEFINED,
+    Allocation,
+    Hazard,
+    Outcome,
+    Precondition,
+)
 from conformance.qemufile import EINVAL, ENOENT, QEMUFileReader, QEMUFileWriter
 from conformance.state import (
     INDETERMINATE,
@@ -623,26 +632,39 @@ def _load_field(ctx: _Ctx, vmsd, field: Field, opaque, fpath: str, path: str) ->
     if v.allocates_array(field):
         _alloc_array(ctx, field, opaque, n, size, fpath)
     first = opaque.get(field.member) if field.member is not None and isinstance(opaque, dict) else None
+    auto = v.is_auto(field)
     if field.flags & F.POINTER:
         if first is INDETERMINATE:
             raise Undefined("indeterminate-read", "the pointer member is indeterminate", fpath)
-        if first is None and n != 0 and size != 0:
+        held = not (first is None and n != 0 and size != 0)
+        if auto:
+            # the device must supply the pointer array unless the core allocates it
+            ctx.ledger.append(Precondition(fpath, "first_elem || !n_elems || !size", held))
+        if not held:
             raise Abort("assertion failed: first_elem || !n_elems || !size", fpath)
     cell = _elements_container(field, opaque, first)
-    auto = v.is_auto(field)
     for i in range(max(n, 0)):
         epath = _elem_path(path, field, i)
         container, key = cell(i)
         target = (container, key)
+        esize = size
         if field.flags & F.ARRAY_OF_POINTER:
             slot = _get(container, key, epath)
             ret, target = _load_pointer_slot(ctx, field, container, key, slot, size, auto, epath)
             if ret:
-                ctx.report(f"Failed to load {vmsd.name}:{field.name}", epath)
+                if v.marker_load == "nullptr":
+                    # get_nullptr failed inside the element loop: file error + report
+                    f.set_error(ret)
+                    ctx.report(f"Failed to load {vmsd.name}:{field.name}", epath)
+                # QEMU 11 vmstate_load_next() returns false before the element loop's
+                # "Failed to load" report: the marker error is the only message
                 return ret
             if target is None:
                 continue  # NULL element: skipped (marker consumed)
-        ret = _load_element(ctx, field, target, size, epath, opaque)
+            if auto:
+                esize = v.auto_load_size(field, size)
+                _note_size_mismatch(ctx, field, esize, epath)
+        ret = _load_element(ctx, field, target, esize, epath, opaque)
         if ret >= 0:
             ret = f.error
         if ret < 0:
@@ -652,6 +674,21 @@ def _load_field(ctx: _Ctx, vmsd, field: Field, opaque, fpath: str, path: str) ->
     return 0
 
 
+#: infos whose wire size is the size argument (the rest ignore it)
+_SIZED_KINDS = ("buffer", "unused", "bitmap")
+
+
+def _note_size_mismatch(ctx: _Ctx, field: Field, load_size: int, epath: str) -> None:
+    """An auto element is saved with .size (the object size) but loaded with the size the
+    variant hands vmstate_load_field(): for a sized info the two sides disagree."""
+    if field.flags & (F.STRUCT | F.VSTRUCT) or load_size == field.size:
+        return
+    info = field.info_obj
+    if info is not None and info.kind in _SIZED_KINDS:
+        ctx.hazard("desync", epath, f"saved with .size {field.size}, loaded with size "
+                                    f"{load_size}")
+
+
 def _load_pointer_slot(ctx: _Ctx, field: Field, container, key, slot, size: int, auto: bool,
                        epath: str):
     """NULL handling of one ARRAY_OF_POINTER slot; returns (ret, target-or-None).
@@ -659,27 +696,37 @@ def _load_pointer_slot(ctx: _Ctx, field: Field, container, key, slot, size: int,
     Era A/B (vmstate_load_state + get_nullptr): the destination decides; a NULL slot
     reads one byte that must be 0x30.  QEMU 11 (vmstate_load_next +
     vmstate_ptr_marker_load): a NULL slot reads a marker, 0x31 allocates when the field
-    is auto-allocating.
+    is auto-allocating.  Auto fields read a marker for every slot.
     """
     f: QEMUFileReader = ctx.f
     v = ctx.v
+    if auto:
+        if slot is INDETERMINATE:
+            # assert(*pptr == NULL) on a g_malloc'd (non-zeroed) pointer array
+            raise Undefined("indeterminate-read",
+                            "the slot-is-NULL assertion reads a non-zeroed pointer array", epath)
+        overwrite = v.decision("populated_auto_slot") == "overwrite"
+        if not overwrite:
+            # vmstate_load_next(): assert(!auto_alloc || *pptr == NULL)
+            ctx.ledger.append(Precondition(epath, "*pptr == NULL", slot is None))
+            if slot is not None:
+                raise Abort("assertion failed: !auto_alloc || *pptr == NULL", epath)
+        marker = f.get_byte()
+        if marker == NULL_MARKER:
+            if slot is not None:
+                ctx.hazard("stale-slot", epath,
+                           "source slot is NULL, destination keeps its object")
+            return 0, None
+        if marker == VALID_MARKER:
+            if slot is not None:
+                ctx.hazard("leak", epath, "element allocation overwrote a non-NULL slot")
+            return 0, _alloc_element(ctx, field, container, key, epath,
+                                     overwrote=slot is not None)
+        ctx.report(f"Unexpected ptr marker: {marker}", epath)
+        return -EINVAL, None
     if slot is INDETERMINATE:
         raise Undefined("indeterminate-read", "pointer slot is indeterminate (non-zeroed array)",
                         epath)
-    if auto and slot is not None:
-        policy = v.decisions.get("populated_auto_slot", "assert")
-        if policy == "assert":
-            raise Abort("assertion failed: !auto_alloc || *pptr == NULL", epath)
-        # "overwrite": the marker is still read; a valid one replaces the object (leak)
-        marker = f.get_byte()
-        if marker == NULL_MARKER:
-            ctx.hazard("stale-slot", epath, "source slot is NULL, destination keeps its object")
-            return 0, None
-        if marker == VALID_MARKER:
-            ctx.hazard("leak", epath, "element allocation overwrote a non-NULL slot")
-            return 0, _alloc_element(ctx, field, container, key, epath, overwrote=True)
-        ctx.report(f"Unexpected ptr marker: {marker}", epath)
-        return -EINVAL, None
     if slot is not None:
         return 0, (container, key)
     if v.marker_load == "nullptr":
@@ -694,28 +741,51 @@ def _load_pointer_slot(ctx: _Ctx, field: Field, container, key, slot, size: int,
     if marker == NULL_MARKER:
         return 0, None
     if marker == VALID_MARKER:
-        if not auto:
+        # vmstate_load_next(): assert(auto_alloc) -- a 0x31 for a non-auto field
+        if v.decision("stray_valid_marker") == "assert":
             raise Abort("assertion failed: auto_alloc", epath)
-        return 0, _alloc_element(ctx, field, container, key, epath, overwrote=False)
+        ctx.report(f"Unexpected ptr marker: {marker}", epath)
+        return -EINVAL, None
     ctx.report(f"Unexpected ptr marker: {marker}", epath)
     return -EINVAL, None
 
 
 def _alloc_element(ctx: _Ctx, field: Field, container, key, epath: str, overwrote: bool):
-    """g_malloc0(field->size) into the slot; a zero-size allocation is NULL (skip)."""
+    """*pptr = g_malloc0(field->size) (vmstate_load_next; "do not use vmstate_size() here,
+    because we need the object size"); a zero-size allocation is NULL, which the loop
+    treats as "skip": the payload the source wrote is not consumed."""
     nbytes = field.size
+    zeroed = bool(ctx.v.decision("element_alloc_zeroed"))
     if nbytes == 0:
-        # g_malloc0(0) returns NULL: the element is treated as skipped, its payload stays
-        ctx.hazard("desync", epath, "g_malloc0(0) returned NULL; the payload is not consumed")
+        if overwrote:
+            container[key] = None  # the old object is lost, the slot now holds NULL
+        if _payload_written(field):
+            ctx.hazard("desync", epath, "g_malloc0(0) returned NULL; the payload is not consumed")
+        else:
+            ctx.hazard("silent-misparse", epath,
+                       "g_malloc0(0) returned NULL; the source's element is dropped")
         return None
-    ctx.ledger.append(Allocation(epath, "element", nbytes, True, overwrote))
+    ctx.ledger.append(Allocation(epath, "element", nbytes, zeroed, overwrote))
     if field.flags & (F.STRUCT | F.VSTRUCT):
-        fresh = zero_struct(field.vmsd)
+        fresh = zero_struct(field.vmsd) if zeroed else uninit_struct(field.vmsd)
     else:
         info = lookup(field.info)
-        fresh = bytes(nbytes) if info.kind in ("buffer", "unused") else 0
+        if info.kind in ("buffer", "unused"):
+            fresh = bytes(nbytes) if zeroed else Uninit(nbytes)
+        else:
+            fresh = 0 if zeroed else INDETERMINATE
     container[key] = fresh
+    if not zeroed:
+        ctx.allocated.append((epath, container, key))
     return (container, key)
+
+
+def _payload_written(field: Field) -> bool:
+    """Does the save write bytes for a present element saved with .size 0?"""
+    if field.flags & (F.STRUCT | F.VSTRUCT):
+        return True
+    info = field.info_obj
+    return info is None or info.kind not in _SIZED_KINDS
 
 
 def _load_element(ctx: _Ctx, field: Field, target, size: int, epath: str, opaque) -> int:
