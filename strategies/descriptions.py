@@ -126,6 +126,10 @@ class _Builder:
         #: only layouts whose byte count does not depend on the bytes loaded (QEMU's
         #: truncation protocol): no counters, size members or member predicates
         self.fixed = False
+        #: > 0 while building the element description of an array: QEMU's subsection
+        #: loop would take the next element's subsections as its own (same VMSD name
+        #: prefix), a silent misparse real QEMU shares, so array elements get none
+        self.nosub = 0
 
     # -- helpers -------------------------------------------------------------------
     def name(self, prefix: str) -> str:
@@ -186,7 +190,7 @@ class _Builder:
         subs = []
         want_sub = focus == "subsection" or "subsection" in fams
         if (want_sub and depth < self.b.max_depth and not scalar_only and not self.plain
-                and not self.fixed):
+                and not self.fixed and not self.nosub):
             for _ in range(self.ints(1, 2)):
                 if self.left <= 0:
                     break
@@ -283,14 +287,17 @@ class _Builder:
         info = COUNTER_INFO[kind]
         return Field(name, F.SINGLE, info, size=lookup(info).c_size)
 
-    def _elem_vmsd(self, depth, plain: bool = False) -> Description:
-        """A small struct for elements (own scope); ``plain`` when the core allocates it."""
+    def _elem_vmsd(self, depth, plain: bool = False, array: bool = False) -> Description:
+        """A small struct for elements (own scope); ``plain`` when the core allocates it,
+        ``array`` when several elements follow each other on the wire."""
         self.plain += plain
+        self.nosub += array
         try:
             return self.description(self.name("T"), depth + 1,
                                     scalar_only=depth + 1 >= self.b.max_depth)
         finally:
             self.plain -= plain
+            self.nosub -= array
 
     def fam_varray(self, depth, scope) -> list[Field]:
         if not self.take(2):
@@ -301,7 +308,7 @@ class _Builder:
         name = self.name("va")
         if style == "struct" and depth < self.b.max_depth:
             extra = self.pick((F(0), F.POINTER, F.POINTER | F.ALLOC))
-            vmsd = self._elem_vmsd(depth, plain=bool(extra & F.ALLOC))
+            vmsd = self._elem_vmsd(depth, plain=bool(extra & F.ALLOC), array=True)
             field = Field(name, F.STRUCT | kind | extra, None, size=nominal_size(vmsd),
                           num_member=counter.name, vmsd=vmsd)
             return [counter, field]
@@ -326,7 +333,7 @@ class _Builder:
             return self.fam_scalar(depth, scope)
         style = self.pick(("struct", "vstruct", "array"))
         name = self.name("s")
-        vmsd = self._elem_vmsd(depth)
+        vmsd = self._elem_vmsd(depth, array=style == "array")
         test = self.predicate(scope.bools, scope.ints, scope.version)
         version = self._version(scope)
         if style == "vstruct":
@@ -360,7 +367,7 @@ class _Builder:
         info = None
         flags = F.ARRAY_OF_POINTER
         if depth < self.b.max_depth and self.draw(st.booleans()):
-            vmsd = self._elem_vmsd(depth)
+            vmsd = self._elem_vmsd(depth, array=True)
             flags |= F.STRUCT
         else:
             info = self.pick(SCALAR_INFOS)
@@ -384,7 +391,7 @@ class _Builder:
         vmsd = None
         info = None
         if depth < self.b.max_depth and self.draw(st.booleans()):
-            vmsd = self._elem_vmsd(depth, plain=True)
+            vmsd = self._elem_vmsd(depth, plain=True, array=True)
             flags |= F.STRUCT
             size = nominal_size(vmsd)
         else:

@@ -70,6 +70,10 @@ VARIANT_NAMES = tuple(_variants.VARIANTS)
 OUTCOME_KINDS = KINDS + ("rejected",)
 #: QEMU_VM_EOF, appended after a VMSD's bytes in QEMU's unit tests
 EOF_TRAILER = b"\x00"
+#: what a real stream has after a device section: a footer, more sections, QEMU_VM_EOF
+#: and the vmdesc JSON; at least 2 + 255 bytes, so a subsection peek (type, length,
+#: up to 255 name bytes) never runs off the end.  Zeros: never a subsection header.
+STREAM_TRAILER = b"\x00" * 260
 
 #: documented ways auto-alloc and alloc may legitimately differ (docs/variants.md)
 DIVERGENCE_CLASSES = {
@@ -108,7 +112,7 @@ def check_round_trip(eng, variant, desc: Description, source: dict, dest: dict) 
     if not saved.ok:
         _fail(f"save of a valid state failed: {saved.summary()}")
     target(float(len(saved.data)), label="stream bytes")
-    loaded = eng.load(desc, saved.data + EOF_TRAILER, dest, variant)
+    loaded = eng.load(desc, saved.data + STREAM_TRAILER, dest, variant)
     if not loaded.ok:
         _fail(f"load into a matching destination failed: {loaded.summary()} "
               f"(messages {list(loaded.messages)})")
@@ -121,6 +125,14 @@ def check_round_trip(eng, variant, desc: Description, source: dict, dest: dict) 
     if canonical(loaded.state) != canonical(source):
         _fail(f"loaded state differs from the source:\n  source {source!r}\n"
               f"  loaded {loaded.state!r}")
+    # QEMU's unit tests append one byte only; a value that starts like a subsection
+    # header (0x05, length) then makes the peek run off the end: a sticky -EIO
+    short = eng.load(desc, saved.data + EOF_TRAILER, dest, variant)
+    if not short.ok or short.file_error:
+        if short.file_error != -5 and short.ret != -5:
+            _fail(f"with QEMU's one-byte trailer the load failed other than by the "
+                  f"subsection peek's EOF: {short.summary()} (file error {short.file_error})")
+        event("eof-trick: one-byte trailer hit EOF in a subsection peek")
 
 
 def check_valid_tree(variant, desc: Description) -> None:
@@ -254,8 +266,8 @@ def check_variant_equivalence(eng, desc: Description, source: dict, dest: dict,
         return
     if not a.ok:
         return
-    la = eng.load(desc, a.data + EOF_TRAILER, dest, "auto-alloc")
-    lb = eng.load(other, b.data + EOF_TRAILER, dest, "alloc")
+    la = eng.load(desc, a.data + STREAM_TRAILER, dest, "auto-alloc")
+    lb = eng.load(other, b.data + STREAM_TRAILER, dest, "alloc")
     if la != lb:
         cls = divergence_class(desc, other, dest, la, lb)
         if cls is None:
@@ -301,7 +313,7 @@ def check_legacy_compat(eng, desc: Description, source: dict, dest: dict) -> Non
             _fail(f"{name} rejects a tree without element allocation: {problems}")
         saved[name] = eng.save(d, source, name)
         if saved[name].ok:
-            loaded[name] = eng.load(d, saved[name].data + EOF_TRAILER, dest, name)
+            loaded[name] = eng.load(d, saved[name].data + STREAM_TRAILER, dest, name)
     first = VARIANT_NAMES[0]
     for name in VARIANT_NAMES[1:]:
         if saved[name].kind != saved[first].kind or saved[name].data != saved[first].data:
@@ -365,6 +377,12 @@ def check_truncation(eng, variant, desc: Description, source: dict, dest: dict) 
             _fail(f"loading {label}: error {out.summary()} without the file error set "
                   "(QEMU's test asserts ret != 0 <=> qemu_file_get_error)")
     full = eng.load(desc, wire, dest, variant)
+    if full.file_error == -5 and eng.load(desc, saved.data + STREAM_TRAILER, dest,
+                                          variant).ok:
+        # the EOF trick: bytes after a nested VMSD look like a subsection header and the
+        # peek runs off QEMU's one-byte trailer (QEMU's own test would fail the same way)
+        event("eof-trick: full load hit EOF in a subsection peek")
+        return
     if not full.ok or full.file_error:
         _fail(f"the full load failed: {full.summary()} (file error {full.file_error})")
     if canonical(full.state) != canonical(source):
@@ -532,4 +550,4 @@ __all__ = ["PROPERTIES", "DIVERGENCE_CLASSES", "Property", "PropertyFailed", "bu
            "check_round_trip", "check_valid_tree", "check_invalid_flags",
            "check_variant_equivalence", "check_legacy_compat", "check_robustness",
            "check_truncation", "translate", "adapt_to_variant", "divergence_class",
-           "EOF_TRAILER"]
+           "EOF_TRAILER", "STREAM_TRAILER"]
