@@ -39,6 +39,7 @@ RULES = {
     "one-varray-kind": ("warning", "at most one VMS_VARRAY_* flag (vmstate.h)"),
     "multiply-needs-vbuffer": ("warning", "VMS_MULTIPLY is only valid with VMS_VBUFFER (vmstate.h)"),
     "alloc-needs-pointer": ("warning", "VMS_ALLOC is only valid with VMS_POINTER (vmstate.h)"),
+    "alloc-pointer-array-entries": ("warning", "VMS_ALLOC|VMS_ARRAY_OF_POINTER won't cause the individual entries to be allocated (vmstate.h): the core allocates the pointer array without zeroing and then follows its slots"),
     "struct-needs-vmsd": ("error", "VMS_STRUCT / VMS_VSTRUCT need a sub-description"),
     "field-needs-info": ("error", "a non-struct field needs an info"),
     "varray-needs-counter": ("error", "a VMS_VARRAY_* field needs a counter member"),
@@ -95,8 +96,15 @@ def check(desc: Description, variant="legacy", *, warnings: bool = True) -> list
                 add("one-varray-kind", fpath)
             if flags & F.MULTIPLY and not flags & F.VBUFFER:
                 add("multiply-needs-vbuffer", fpath)
-            if flags & F.ALLOC and not flags & F.POINTER and not v.is_auto(field):
-                add("alloc-needs-pointer", fpath)
+            if flags & F.ALLOC and not flags & F.POINTER:
+                # still the header's wording in every variant, even where the alloc RFC
+                # relies on ARRAY_OF_POINTER|ALLOC for embedded arrays (it works in code)
+                add("alloc-needs-pointer", fpath,
+                    "the alloc RFC allocates the elements anyway" if v.is_auto(field) else "")
+            if (flags & F.ALLOC and flags & F.POINTER and flags & F.ARRAY_OF_POINTER
+                    and v.allocates_array(field) and not v.is_auto(field)):
+                # Silbe's comment (seed 002), deleted by the alloc RFC (seed 000 13/17)
+                add("alloc-pointer-array-entries", fpath)
         for field in d.fields:
             for child in (field.vmsd, field.key_vmsd):
                 if child is not None:
