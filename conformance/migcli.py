@@ -46,9 +46,20 @@ def _read(path: str, vmdesc_from: str | None = None):
                 external = migfile.vmdesc_of(fh.read())
             except FormatError as exc:
                 raise FormatError(f"--vmdesc-from {vmdesc_from}: {exc}") from None
-    with open(path, "rb") as fh:
-        data = fh.read()
+    data = _map(path)
     return data, migfile.read_migration(data, vmdesc=external)
+
+
+def _map(path: str):
+    """The file's bytes: memory-mapped (pages are read on demand and the parsers let
+    the kernel drop them again), or read when mapping is not possible."""
+    import mmap
+
+    with open(path, "rb") as fh:
+        try:
+            return mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        except (ValueError, OSError):  # empty file, or not mappable (a pipe)
+            return fh.read()
 
 
 def run_decode(path: str, fmt: str = "json", desc: bool = False, sections: bool = False, out=None,
@@ -93,26 +104,30 @@ def run_reencode(path: str, output: str) -> int:
         from conformance import migfile
 
         data, mf = _read(path)
-        rebuilt = migfile.encode(mf)
         with open(output, "wb") as fh:
-            fh.write(rebuilt)
-        if rebuilt != data:
-            return _fail(f"{path}: re-encoded file differs from the input ({_first_difference(mf, data, rebuilt)})")
+            sink = migfile.CompareSink(data, writer=fh)
+            migfile.encode(mf, sink)
+        offset = sink.finish()
+        if offset is not None:
+            return _fail(f"{path}: re-encoded file differs from the input ({_describe(mf, offset, len(data), sink.pos)})")
         return EXIT_OK
 
     return _guarded(path, action)
 
 
-def _first_difference(mf, data: bytes, rebuilt: bytes) -> str:
+def _describe(mf, offset: int, size: int, rebuilt_size: int) -> str:
     from conformance import migfile
 
-    limit = min(len(data), len(rebuilt))
-    offset, step = 0, 65536
-    while offset < limit and data[offset : offset + step] == rebuilt[offset : offset + step]:
-        offset += step
-    offset = next((i for i in range(offset, min(limit, offset + step)) if data[i] != rebuilt[i]), limit)
     return (f"first difference at offset {offset:#x}: {migfile.locate(mf, offset)}; "
-            f"input {len(data)} bytes, re-encoded {len(rebuilt)} bytes")
+            f"input {size} bytes, re-encoded {rebuilt_size} bytes")
+
+
+def _first_difference(mf, data, rebuilt: bytes) -> str:
+    from conformance import migfile
+
+    sink = migfile.CompareSink(data)
+    sink.append(rebuilt)
+    return _describe(mf, sink.finish(), len(data), len(rebuilt))
 
 
 def opaque_summary(mf) -> list[str]:
@@ -145,9 +160,11 @@ def run_verify(path: str, out=None, vmdesc_from: str | None = None) -> int:
         from conformance import migfile
 
         data, mf = _read(path, vmdesc_from)
-        rebuilt = migfile.encode(mf)
-        if rebuilt != data:
-            return _fail(f"{path}: NOT byte-exact: {_first_difference(mf, data, rebuilt)}")
+        sink = migfile.CompareSink(data)
+        migfile.encode(mf, sink)
+        offset = sink.finish()
+        if offset is not None:
+            return _fail(f"{path}: NOT byte-exact: {_describe(mf, offset, len(data), sink.pos)}")
         sections = mf.sections()
         decoded = sum(1 for s in sections if isinstance(s.body, migfile.Body))
         ram = sum(1 for s in sections if isinstance(s.body, migfile.RamBody))

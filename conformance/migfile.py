@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 import struct
+from mmap import mmap as mmap_type
 from typing import Any
 
 import attrs
@@ -188,6 +189,29 @@ class ZeroRun:
         return len(self.fills)
 
 
+@attrs.frozen(slots=True)
+class PageRun:
+    """Consecutive PAGE|CONTINUE records (be64 address|0x28, then one target page):
+    the words column, and the pages where they lie in ``source`` (the file's bytes)
+    at ``offset + i * (8 + page_size) + 8``.  Found and split with strided slicing,
+    so a guest full of data is parsed without a Python step per page."""
+
+    offset: int
+    words: bytes  # the be64 of each record, back to back
+    page_size: int
+    source: Any  # memoryview of the file
+
+    def __len__(self) -> int:
+        return len(self.words) // 8
+
+    def word(self, index: int) -> int:
+        return int.from_bytes(self.words[8 * index : 8 * index + 8], "big")
+
+    def page(self, index: int):
+        at = self.offset + index * (8 + self.page_size) + 8
+        return self.source[at : at + self.page_size]
+
+
 @attrs.frozen
 class RamBody:
     records: tuple
@@ -290,7 +314,8 @@ def read_migration(data: bytes, *, decode_state: bool = True, vmdesc: Vmdesc | N
     postcopy stream, suppress-vmdesc) with the vmdesc of another stream of the same
     machine configuration; a trailer in the file itself always wins.
     """
-    data = bytes(data)
+    if not isinstance(data, (bytes, mmap_type)):
+        data = bytes(data)
     if len(data) < 8:
         raise FormatError(f"offset 0x0: truncated file header ({len(data)} bytes, need 8)")
     magic, version = _HEADER.unpack_from(data, 0)
@@ -339,37 +364,53 @@ def _find_vmdesc(data: bytes) -> VmdescTrailer | None:
 _NIBBLE_SET = bytes(0 if b & 0x0F == 0 else 1 for b in range(256))
 
 
-def _zero_run_length(data: bytes, pos: int, end: int) -> int:
-    """How many 9-byte ZERO|CONTINUE records (4 KiB pages) start at ``pos``.
+def _run_length(data: bytes, pos: int, end: int, stride: int, flag: bytes, progress=None) -> int:
+    """How many records of ``stride`` bytes whose be64 has low 12 bits ``0x0`` +
+    ``flag`` (4 KiB pages: byte 7 == flag, low nibble of byte 6 clear) start at ``pos``.
 
-    Checked column-wise on growing windows with C-level slicing: byte 7 of each be64
-    must be 0x22 and the low nibble of byte 6 clear (low 12 bits == 0x022)."""
-    count, window = 0, 256
+    Checked column-wise on growing windows with strided C-level slicing, which reads
+    only the flag bytes, never the pages between them."""
+    count, window = 0, 64
     while True:
-        take = min(window, (end - pos) // 9 - count)
+        take = min(window, (end - pos) // stride - count)
         if take <= 0:
             return count
-        start = pos + 9 * count
-        chunk = data[start : start + 9 * take]
-        flags = chunk[7::9]
-        good = len(flags) - len(flags.lstrip(b"\x22"))
+        start = pos + stride * count
+        stop = start + stride * take
+        flags = data[start + 7 : stop : stride]
+        good = len(flags) - len(flags.lstrip(flag))
         if good:
-            bad = chunk[6::9][:good].translate(_NIBBLE_SET).find(b"\x01")
+            bad = data[start + 6 : start + stride * good : stride].translate(_NIBBLE_SET).find(b"\x01")
             if bad != -1:
                 good = bad
         count += good
         if good < take:
             return count
-        window *= 4
+        if progress is not None:
+            progress(pos + stride * count)
+        window = min(window * 4, 256)
+
+
+def _words_column(data, start: int, count: int, stride: int) -> bytes:
+    words = bytearray(8 * count)
+    stop = start + stride * count
+    for k in range(8):
+        words[k::8] = data[start + k : stop : stride]
+    return bytes(words)
 
 
 def _zero_run_from(data: bytes, start: int, count: int) -> ZeroRun:
     """Split 9-byte records into columns with slice copies (no per-record Python)."""
-    chunk = data[start : start + 9 * count]
-    words = bytearray(8 * count)
-    for k in range(8):
-        words[k::8] = chunk[k::9]
-    return ZeroRun(start, bytes(words), chunk[8::9])
+    return ZeroRun(start, _words_column(data, start, count, 9), data[start + 8 : start + 9 * count : 9])
+
+
+def _page_run_chunks(run: PageRun, out) -> None:
+    words, pages, step = run.words, run.source, 8 + run.page_size
+    at = run.offset + 8
+    for i in range(0, len(words), 8):
+        out.append(words[i : i + 8])
+        out.append(pages[at : at + run.page_size])
+        at += step
 
 
 def _zero_run_bytes(run: ZeroRun) -> bytes:
@@ -401,6 +442,7 @@ class _Parser:
         self.notes: list[str] = []
         self.tail: Opaque | None = None
         self.found_vmdesc: VmdescTrailer | None = None
+        self.released = 0  # file pages before this offset were handed back (mmap)
 
     # -- small readers with located errors
     def _need(self, pos: int, n: int, end: int, what: str) -> None:
@@ -700,16 +742,34 @@ class _Parser:
         unpack64 = _BE64.unpack_from
         records = []
         append = records.append
-        fast_zero = page_size == 4096
+        fast_runs = page_size == 4096
         while True:
+            if pos - self.released >= _RELEASE_STEP:
+                _release(data, self.released, pos)
+                self.released = pos
             if pos + 8 > end:
                 raise FormatError(f"offset {pos:#x}: {label}: truncated RAM record")
-            if fast_zero and data[pos + 7] == 0x22:
-                count = _zero_run_length(data, pos, end)
-                if count >= 8:
-                    append(_zero_run_from(data, pos, count))
-                    pos += 9 * count
-                    continue
+            if fast_runs:
+                flag = data[pos + 7]
+                if flag == 0x22:
+                    count = _run_length(data, pos, end, 9, b"\x22")
+                    if count >= 8:
+                        append(_zero_run_from(data, pos, count))
+                        pos += 9 * count
+                        continue
+                elif flag == 0x28:
+                    count = _run_length(data, pos, end, 8 + page_size, b"\x28", self._progress)
+                    if count >= 2:
+                        stride = 8 + page_size
+                        words = []
+                        for first in range(0, count, 256):  # in slices, handing pages back as we go
+                            at = pos + stride * first
+                            n = min(256, count - first)
+                            words.append(_words_column(data, at, n, stride))
+                            _release(data, at, at + stride * n)
+                        append(PageRun(pos, b"".join(words), page_size, view))
+                        pos += stride * count
+                        continue
             start = pos
             (word,) = unpack64(data, pos)
             flags = word & mask
@@ -756,6 +816,11 @@ class _Parser:
                 what = "RAM_SAVE_FLAG_HOOK (RDMA) records" if kind == RAM_SAVE_FLAG_HOOK else "flag combination"
                 raise FormatError(f"offset {start:#x}: {label}: unsupported {what} {flags:#x} (Unknown combination of migration flags)")
         return RamBody(tuple(records), page_size), pos
+
+    def _progress(self, pos: int) -> None:
+        if pos - self.released >= _RELEASE_STEP:
+            _release(self.data, self.released, pos)
+            self.released = pos
 
     def _ram_blocks(self, total: int, pos: int, end: int, label: str) -> tuple[tuple, int]:
         data = self.data
@@ -841,9 +906,13 @@ class _Parser:
 # --------------------------------------------------------------------------- writing
 
 
-def encode(mf: MigrationFile) -> bytes:
-    """The file rebuilt from the model."""
-    out: list = [_HEADER.pack(QEMU_VM_FILE_MAGIC, mf.version)]
+def encode(mf: MigrationFile, sink=None) -> bytes | None:
+    """The file rebuilt from the model.
+
+    With ``sink`` (anything with ``append(chunk)``, e.g. ``CompareSink``) the chunks
+    are streamed into it instead of joined, so a large file is never held twice."""
+    out: Any = sink if sink is not None else []
+    out.append(_HEADER.pack(QEMU_VM_FILE_MAGIC, mf.version))
     _encode_records(mf.records, out)
     if mf.vmdesc is not None:
         text = mf.vmdesc.vmdesc.encode()
@@ -851,7 +920,69 @@ def encode(mf: MigrationFile) -> bytes:
         out.append(text)
     if mf.tail is not None:
         out.append(mf.tail.data)
-    return b"".join(out)
+    return None if sink is not None else b"".join(out)
+
+
+class CompareSink:
+    """Compares streamed chunks with ``source`` (and optionally writes them out);
+    ``mismatch`` is the first differing offset, or None."""
+
+    def __init__(self, source, writer=None) -> None:
+        self.source = memoryview(source)
+        self.writer = writer
+        self.pos = 0
+        self.mismatch: int | None = None
+        self._released = 0
+
+    def append(self, chunk) -> None:
+        n = len(chunk)
+        if self.writer is not None:
+            self.writer.write(chunk)
+        if self.mismatch is None:
+            theirs = self.source[self.pos : self.pos + n]
+            if theirs != chunk:
+                self.mismatch = self.pos + _first_difference(theirs, chunk)
+        self.pos += n
+        if self.pos - self._released >= _RELEASE_STEP:
+            _release(self.source.obj, self._released, self.pos)
+            self._released = self.pos
+
+    def finish(self) -> int | None:
+        """The first difference, counting a length difference at the shorter end."""
+        if self.mismatch is None and self.pos != len(self.source):
+            self.mismatch = min(self.pos, len(self.source))
+        return self.mismatch
+
+
+def _first_difference(a, b) -> int:
+    """Index of the first differing byte of two short byte strings (or the shorter length)."""
+    a, b = bytes(a), bytes(b)
+    limit, start, step = min(len(a), len(b)), 0, 4096
+    while start < limit and a[start : start + step] == b[start : start + step]:
+        start += step
+    for i in range(start, min(limit, start + step)):
+        if a[i] != b[i]:
+            return i
+    return limit
+
+
+_RELEASE_STEP = 2 << 20
+
+
+def _release(data, start: int, stop: int) -> None:
+    """Let the kernel drop already-parsed pages of a memory-mapped file (they are
+    clean file pages, read back on demand), so the peak RSS stays bounded."""
+    madvise = getattr(data, "madvise", None)
+    if madvise is None:
+        return
+    import mmap
+
+    begin = start - start % mmap.PAGESIZE
+    if stop > begin:
+        try:
+            madvise(mmap.MADV_DONTNEED, begin, stop - begin)
+        except (OSError, ValueError):
+            pass
 
 
 def _encode_records(records, out: list) -> None:
@@ -900,6 +1031,9 @@ def encode_ram(body: RamBody, out: list) -> None:
     for rec in body.records:
         if type(rec) is ZeroRun:
             append(_zero_run_bytes(rec))
+            continue
+        if type(rec) is PageRun:
+            _page_run_chunks(rec, out)
             continue
         append(pack64(rec.word))
         if rec.block is not None:
@@ -1059,6 +1193,10 @@ def locate(mf: MigrationFile, offset: int) -> str:
                             if type(rec) is ZeroRun:
                                 at = rec.offset + (offset - rec.offset) // 9 * 9
                                 return where + f", RAM zero-page record at {at:#x}"
+                            if type(rec) is PageRun:
+                                step = 8 + rec.page_size
+                                at = rec.offset + (offset - rec.offset) // step * step
+                                return where + f", RAM page record at {at:#x}"
                             return where + f", RAM record at {rec.offset:#x}"
                 return where + ", opaque body"
         elif isinstance(record, (Configuration, Command, Eof)):
@@ -1141,8 +1279,9 @@ def _ram_summary(body: RamBody) -> dict:
     counts: dict[str, int] = {}
     blocks: dict[str, int] = {}
     for rec in body.records:
-        if type(rec) is ZeroRun:
-            counts["ZERO"] = counts.get("ZERO", 0) + len(rec)
+        if type(rec) is ZeroRun or type(rec) is PageRun:
+            name = "ZERO" if type(rec) is ZeroRun else "PAGE"
+            counts[name] = counts.get(name, 0) + len(rec)
             continue
         kind = rec.word & mask & ~RAM_SAVE_FLAG_CONTINUE
         name = RAM_FLAG_NAMES.get(kind, hex(kind))
