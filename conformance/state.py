@@ -120,7 +120,7 @@ def zero_struct(desc: Description) -> dict:
 
 def zero_value(field: Field):
     flags = field.flags
-    if flags & F.POINTER:
+    if flags & F.POINTER or flags & F.ARRAY_OF_POINTER and not flags & (F.ARRAY | ANY_VARRAY):
         return None
     if flags & F.ARRAY:
         if flags & F.ARRAY_OF_POINTER:
@@ -259,8 +259,8 @@ def _member_from_plain(field: Field, value, path):
     flags = field.flags
     if value == INDETERMINATE_JSON:
         return INDETERMINATE
-    if flags & F.POINTER and value is None:
-        return None
+    if flags & (F.POINTER | F.ARRAY_OF_POINTER) and value is None:
+        return None  # a NULL pointer (or a NULL slot of a one-element pointer "array")
     if flags & (F.ARRAY | ANY_VARRAY):
         if not isinstance(value, list):
             raise StateError(path, f"field {field.name!r} is an array: expected a JSON list")
