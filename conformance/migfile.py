@@ -199,7 +199,7 @@ class PageRun:
     offset: int
     words: bytes  # the be64 of each record, back to back
     page_size: int
-    source: Any  # memoryview of the file
+    source: Any = attrs.field(eq=False, repr=False)  # memoryview of the file
 
     def __len__(self) -> int:
         return len(self.words) // 8
@@ -364,7 +364,8 @@ def _find_vmdesc(data: bytes) -> VmdescTrailer | None:
 _NIBBLE_SET = bytes(0 if b & 0x0F == 0 else 1 for b in range(256))
 
 
-def _run_length(data: bytes, pos: int, end: int, stride: int, flag: bytes, progress=None) -> int:
+def _run_length(data: bytes, pos: int, end: int, stride: int, flag: bytes, progress=None,
+                max_window: int = 1 << 20) -> int:
     """How many records of ``stride`` bytes whose be64 has low 12 bits ``0x0`` +
     ``flag`` (4 KiB pages: byte 7 == flag, low nibble of byte 6 clear) start at ``pos``.
 
@@ -388,7 +389,7 @@ def _run_length(data: bytes, pos: int, end: int, stride: int, flag: bytes, progr
             return count
         if progress is not None:
             progress(pos + stride * count)
-        window = min(window * 4, 256)
+        window = min(window * 4, max_window)
 
 
 def _words_column(data, start: int, count: int, stride: int) -> bytes:
@@ -758,7 +759,7 @@ class _Parser:
                         pos += 9 * count
                         continue
                 elif flag == 0x28:
-                    count = _run_length(data, pos, end, 8 + page_size, b"\x28", self._progress)
+                    count = _run_length(data, pos, end, 8 + page_size, b"\x28", self._progress, 256)
                     if count >= 2:
                         stride = 8 + page_size
                         words = []
@@ -794,6 +795,8 @@ class _Parser:
                 pos += page_size
             elif kind == RAM_SAVE_FLAG_EOS:
                 append(RamRecord(start, word, None, None))
+                _release(data, self.released, pos)  # everything of this section is parsed
+                self.released = pos
                 break
             elif kind == RAM_SAVE_FLAG_MEM_SIZE:
                 blocks, pos = self._ram_blocks(word & ~mask, pos, end, label)
