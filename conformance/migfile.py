@@ -10,8 +10,9 @@ loadvm_process_command), with RAM section bodies parsed per migration/ram.c
 * ``Configuration``  the 0x07 record: machine type, then target-page-bits /
   capabilities / uuid subsections (savevm.c vmstate_configuration);
 * ``Section``        START / PART / END / FULL with its header, a body and an optional
-  footer.  Bodies are ``RamBody`` (page records), ``vmdesc.Body`` (device state decoded
-  through the vmdesc) or ``Opaque`` (bytes kept verbatim, with the reason);
+  footer.  Bodies are ``RamBody`` (``RamRecord``s, and ``ZeroRun``/``PageRun`` columns
+  for runs of pages), ``vmdesc.Body`` (device state decoded through the vmdesc) or
+  ``Opaque`` (bytes kept verbatim, with the reason);
 * ``Command``        0x08 records, each command's payload parsed; PACKAGED holds the
   nested records of its package;
 * ``Eof``, the ``VmdescTrailer`` (0x06, be32 length, JSON) and, when present, an
