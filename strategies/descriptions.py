@@ -403,6 +403,10 @@ class _Builder:
             counter = self._counter(kind, scope)
             return [counter, Field(name, flags | kind | F.POINTER, info, size=size,
                                    num_member=counter.name, vmsd=vmsd)]
+        if auto is F.ALLOC:
+            # vmstate.h: "VMS_ALLOC is only valid with VMS_POINTER" (check warns); the
+            # alloc RFC never allocates a pointer array, so POINTER only adds the deref
+            flags |= F.POINTER
         return [Field(name, flags | F.ARRAY, info, size=size,
                       num=self.ints(1, self.b.max_elems), vmsd=vmsd)]
 

@@ -44,6 +44,8 @@ def rules_for(variant) -> tuple[str, ...]:
     out = ["struct-needs-vmsd", "field-needs-info", "varray-needs-counter",
            "vbuffer-needs-size-member", "array-xor-varray", "one-varray-kind",
            "multiply-needs-vbuffer", "alloc-needs-pointer"]
+    if not v.pointer_array_rules or v.pointer_array_rules == "auto-alloc":
+        out.append("alloc-pointer-array-entries")
     if any(f not in v.numbering for f in F if f.value):
         out.append("flag-not-in-variant")
     if v.has_check:
@@ -80,6 +82,10 @@ def _bad_field(draw, rule: str, v, name: str) -> Field:
         return Field(name, F.BUFFER | F.MULTIPLY, "buffer", size=num)
     if rule == "alloc-needs-pointer":
         return Field(name, F.ARRAY | F.ALLOC, info, size=size, num=num)
+    if rule == "alloc-pointer-array-entries":
+        # POINTER|ALLOC on a pointer array: the core allocates the array, not the entries
+        return Field(name, F.ARRAY | F.ARRAY_OF_POINTER | F.POINTER | F.ALLOC, info,
+                     size=pa_size, num=num)
     if rule == "flag-not-in-variant":
         # spelled like a non-allocating pointer array of the variant (size convention)
         return Field(name, F.ARRAY | F.ARRAY_OF_POINTER | F.AUTO_ALLOC, info, size=pa_size,
@@ -87,7 +93,8 @@ def _bad_field(draw, rule: str, v, name: str) -> Field:
     if rule == "pointer-array-needs-array":
         return Field(name, F.ARRAY_OF_POINTER, info, size=0)
     if rule == "auto-alloc-needs-size":
-        auto = F.AUTO_ALLOC if v.pointer_array_rules == "auto-alloc" else F.ALLOC
+        # alloc: POINTER too, or the documented alloc-needs-pointer warning joins in
+        auto = F.AUTO_ALLOC if v.pointer_array_rules == "auto-alloc" else F.ALLOC | F.POINTER
         return Field(name, F.ARRAY | F.ARRAY_OF_POINTER | auto, info, size=0, num=num)
     if rule == "pointer-array-no-size":
         return Field(name, F.ARRAY | F.ARRAY_OF_POINTER, info, size=draw(st.sampled_from((8, size))),
