@@ -384,6 +384,192 @@ for suffix, variant, flag in (("auto-alloc", "auto-alloc", "AUTO_ALLOC"),
                                  hazards=["desync"])})
 
 
+# --- 22-26: vmdesc ----------------------------------------------------------------------------
+# Expected JSON is built from the spec's rules (section 4.5, qemu-vmstate-spec 9.4) and
+# serialised like QEMU's JSONWriter (", " and ": " separators).
+
+T_BODY = {"vmsd_name": "T", "version": 1,
+          "fields": [{"name": "i", "type": "int32", "size": 4}]}
+
+
+def body(*entries, name="s"):
+    return json.dumps({"vmsd_name": name, "version": 1, "fields": list(entries)})
+
+
+def entry(type_, size, name="ar", array_len=None, struct=None):
+    out = {"name": name}
+    if array_len is not None:
+        out["array_len"] = array_len
+    out["type"] = type_
+    if struct is not None:
+        out["struct"] = struct
+    out["size"] = size
+    return out
+
+
+def struct_entry(array_len=None, name="ar"):
+    return entry("struct", 4, name, array_len, T_BODY)
+
+
+for suffix, variants, size in (("legacy", A, 8), ("size0", ["auto-alloc", "alloc"], 0)):
+    by = {}
+    for v in variants:
+        if v == "qemu-7.2":  # era A: one entry, the real field type, size of element 0
+            vm22 = body(entry("struct", 1, array_len=3, struct={}))
+            vm23 = body(struct_entry(array_len=4))
+        else:  # era B ("nullptr") / era C ("ptr-marker"): runs of NULL / non-NULL
+            marker = "nullptr" if v == "legacy" else "ptr-marker"
+            vm22 = body(entry(marker, 1, array_len=2), struct_entry())
+            vm23 = body(struct_entry(array_len=4), entry(marker, 1),
+                        struct_entry(array_len=2))
+        by.setdefault("22", {})[v] = {"save": {"kind": "ok", "stream": "303000000005",
+                                               "vmdesc": vm22}}
+        by.setdefault("23", {})[v] = {"save": {"kind": "ok",
+                                               "stream": "00000001300000000200000003",
+                                               "vmdesc": vm23}}
+    case(f"22-vmdesc-null-run-{suffix}.json", "#22 vmdesc: compressible NULL NULL P", variants,
+         fixed_ptr_array(size, num=3), {"ar": [None, None, t(5)]},
+         {"ar": [None, None, t(0)]},
+         notes="Scenario 22: a run of two NULL slots is one marker entry with array_len 2, "
+               "then the struct entry without array_len. qemu-7.2 (era A) describes the "
+               "NULL slot with the real field (type struct, empty struct, size 1) and "
+               "array_len 3. C: assumed era C (decision vmdesc_era).",
+         by_variant=by["22"])
+    case(f"23-vmdesc-over-count-{suffix}.json", "#23 vmdesc: compressible P NULL P P",
+         variants, fixed_ptr_array(size), {"ar": [t(1), None, t(2), t(3)]},
+         {"ar": [t(0), None, t(0), t(0)]},
+         notes="Scenario 23: the run search only starts when NULL-ness changes and "
+               "'previous' starts non-NULL, so the first entry claims array_len 4 "
+               "(over-count), then a marker, then array_len 2.",
+         by_variant=by["23"])
+
+for suffix, variant, flag in (("auto-alloc", "auto-alloc", "AUTO_ALLOC"),
+                              ("alloc", "alloc", "ALLOC")):
+    case(f"24-vmdesc-auto-{suffix}.json", "#24 vmdesc: auto P NULL", [variant],
+         auto_varray(flag), {"n": 2, "ar": [t(1), None]}, {"n": 0, "ar": [None, None]},
+         notes="Scenario 24: auto fields are not compressible and pass max 1: per slot a "
+               "ptr-marker entry (size 1) and, if present, the struct entry; no index, no "
+               "array_len.",
+         expect={"save": {"kind": "ok", "stream": "02" "3100000001" "30",
+                          "vmdesc": body(entry("uint8", 1, name="n"), entry("ptr-marker", 1),
+                                         struct_entry(), entry("ptr-marker", 1))},
+                 "load": ok_load({"n": 2, "ar": [t(1), None]})})
+
+INT_PTRS = ["ARRAY", "ARRAY_OF_POINTER"]
+vm25 = {"qemu-7.2": body(entry("int32", 1, array_len=2)),
+        "legacy": body(entry("nullptr", 1), entry("int32", 4)),
+        "auto-alloc": body(entry("ptr-marker", 1), entry("int32", 4)),
+        "alloc": body(entry("ptr-marker", 1), entry("int32", 4))}
+for suffix, variants, size in (("legacy", A, 8), ("size0", ["auto-alloc", "alloc"], 0)):
+    case(f"25-vmdesc-marker-type-{suffix}.json", "#25 vmdesc: the marker entry's type",
+         variants, desc(field(INT_PTRS, size=size, num=2, struct=False, info="int32")),
+         {"ar": [None, 5]}, {"ar": [None, 0]},
+         notes="Scenario 25: 'nullptr' (legacy, after the Jan 2025 JSON-writer fix) / "
+               "'ptr-marker' (A', C). qemu-7.2 describes the NULL slot with the real field "
+               "type, so the old info name 'uint64' never reaches the JSON (decision "
+               "vmdesc_era; Variant.marker_info_name keeps the name).",
+         by_variant={v: {"save": {"kind": "ok", "stream": "3000000005", "vmdesc": vm25[v]},
+                         "load": ok_load({"ar": [None, 5]})} for v in variants})
+for suffix, variant, flag in (("auto-alloc", "auto-alloc", "AUTO_ALLOC"),
+                              ("alloc", "alloc", "ALLOC")):
+    case(f"25-vmdesc-marker-type-auto-{suffix}.json", "#25 vmdesc: marker type, auto field",
+         [variant], desc(field(INT_PTRS + [flag], size=4, num=2, struct=False, info="int32")),
+         {"ar": [None, 5]}, {"ar": [None, None]},
+         notes="Scenario 25, B/C: every slot has a ptr-marker entry.",
+         expect={"save": {"kind": "ok", "stream": "30" "3100000005",
+                          "vmdesc": body(entry("ptr-marker", 1), entry("ptr-marker", 1),
+                                         entry("int32", 4))},
+                 "load": ok_load({"ar": [None, 5]})})
+
+DUP_SECOND = {"field": "ar", "member": "ar_b", "flags": ["SINGLE"], "info": "uint8",
+              "size": 1}
+for suffix, variants, size, flags in (
+        ("legacy", A, 8, INT_PTRS), ("size0", ["auto-alloc", "alloc"], 0, INT_PTRS),
+        ("auto-alloc", ["auto-alloc"], 4, INT_PTRS + ["AUTO_ALLOC"]),
+        ("alloc", ["alloc"], 4, INT_PTRS + ["ALLOC"])):
+    by = {}
+    for v in variants:
+        if v == "qemu-7.2":
+            vm = body(entry("int32", 1, "ar[0]", array_len=2), entry("uint8", 1, "ar[1]"))
+        elif "AUTO_ALLOC" in flags or "ALLOC" in flags:
+            vm = body(entry("ptr-marker", 1, "ar[-1]"), entry("ptr-marker", 1, "ar[-1]"),
+                      entry("int32", 4, "ar[0]"), entry("uint8", 1, "ar[1]"))
+        else:
+            marker = "nullptr" if v == "legacy" else "ptr-marker"
+            vm = body(entry(marker, 1, "ar[-1]"), entry("int32", 4, "ar[0]"),
+                      entry("uint8", 1, "ar[1]"))
+        auto = "ALLOC" in flags or "AUTO_ALLOC" in flags
+        by[v] = {"save": {"kind": "ok", "stream": ("30310000000507" if auto
+                                                   else "300000000507"), "vmdesc": vm}}
+    case(f"26-vmdesc-duplicate-names-{suffix}.json",
+         "#26 vmdesc: duplicate field names and a NULL slot", variants,
+         desc(field(flags, size=size, num=2, struct=False, info="int32"), DUP_SECOND),
+         {"ar": [None, 5], "ar_b": 7},
+         notes="Scenario 26: the temporary marker field is not in the VMSD's field list, "
+               "so its uniqueness index is -1: 'ar[-1]'. qemu-7.2 (era A) describes the "
+               "NULL slot with the real field: 'ar[0]'.",
+         by_variant=by)
+
+# --- 27-31: QTAILQ (Q1, the merged VMSTATE_QTAILQ_V; identical in every variant) -----------
+
+QDESC = {"name": "test/queue", "version_id": 1, "minimum_version_id": 1, "Fields": [
+    {"field": "i16", "flags": ["SINGLE"], "info": "int16", "size": 2},
+    {"field": "q", "flags": [], "info": "qtailq", "size": 2, "version_id": 1,
+     "Description": {"name": "test/queue-element", "version_id": 1,
+                     "minimum_version_id": 1, "Fields": [
+                         {"field": "b", "flags": ["SINGLE"], "info": "bool", "size": 1},
+                         {"field": "u8", "flags": ["SINGLE"], "info": "uint8", "size": 1}]}},
+    {"field": "i32", "flags": ["SINGLE"], "info": "int32", "size": 4}]}
+QSRC = {"i16": -512, "q": [{"b": True, "u8": 130}, {"b": False, "u8": 65}], "i32": 70000}
+QWIRE = "fe00" "010182" "010041" "00" "00011170"
+QEMPTY = {"i16": 0, "q": [], "i32": 0}
+
+
+def qalloc(k):
+    return alloc(f"test/queue/q[{k}]", 2, zeroed=False)
+
+
+case("27-qtailq-two-elements.json", "#27 QTAILQ, two elements", ALL, QDESC, QSRC, QEMPTY,
+     notes="Scenario 27 (tests/unit/test-vmstate.c test/queue): 01 + element per entry, "
+           "00 after the last; elements g_malloc'd (not zeroed) and appended. Q0 "
+           "(VMS_CSTM, never merged) wrote the same bytes.",
+     expect={"save": {"kind": "ok", "stream": QWIRE},
+             "load": ok_load(QSRC, ledger=[qalloc(0), qalloc(1)])})
+case("28-qtailq-empty.json", "#28 QTAILQ, empty", ALL, QDESC,
+     {"i16": 1, "q": [], "i32": 2}, QEMPTY,
+     notes="Scenario 28: an empty queue is the single byte 00.",
+     expect={"save": {"kind": "ok", "stream": "0001" "00" "00000002"},
+             "load": ok_load({"i16": 1, "q": [], "i32": 2}, ledger=[])})
+case("29-qtailq-link-byte-2.json", "#29 QTAILQ, link byte 0x02 on load", ALL, QDESC, QSRC,
+     QEMPTY, load_input="fe00" "020182" "010041" "00" "00011170" "00",
+     notes="Scenario 29: any non-zero link byte means 'another element' (Q1; Q0's bool "
+           "conversion agrees).",
+     expect={"save": {"kind": "ok", "stream": QWIRE}, "load": ok_load(QSRC)})
+QV = {"name": "q/dev", "version_id": 1, "minimum_version_id": 1, "Fields": [
+    {"field": "q", "flags": [], "info": "qtailq", "size": 2, "version_id": 1,
+     "Description": {"name": "q/elem", "version_id": 2, "minimum_version_id": 1, "Fields": [
+         {"field": "a", "flags": ["SINGLE"], "info": "uint8", "size": 1},
+         {"field": "b", "flags": ["SINGLE"], "info": "uint8", "size": 1, "version_id": 2}]}}]}
+case("30-qtailq-version-mismatch.json",
+     "#30 QTAILQ field version 1, element VMSD version 2 with a v2-only field", ALL, QV,
+     {"q": [{"a": 1, "b": 2}]}, {"q": []}, trailer="0000",
+     notes="Scenario 30 (Q1): save uses the element VMSD's own version (2: a and b), load "
+           "the field's version_id (1: a only), so b's byte 02 is read as a link byte "
+           "('more'), the end marker 00 as the next element's a, and the trailer's 00 "
+           "ends the queue: desync, b never written (g_malloc'd, indeterminate). Q0 loaded "
+           "with the element's own version and stayed consistent (documented only).",
+     expect={"save": {"kind": "ok", "stream": "01010200"},
+             "load": ok_load({"q": [{"a": 1, "b": "<indeterminate>"},
+                                    {"a": 0, "b": "<indeterminate>"}]}, consumed=5,
+                             hazards=["indeterminate-left", "indeterminate-left"])})
+case("31-qtailq-non-empty-destination.json", "#31 QTAILQ load into a non-empty queue", ALL,
+     QDESC, QSRC, {"i16": 0, "q": [{"b": False, "u8": 9}], "i32": 0},
+     notes="Scenario 31: loaded elements are appended after what the destination holds.",
+     expect={"save": {"kind": "ok", "stream": QWIRE},
+             "load": ok_load({"i16": -512, "q": [{"b": False, "u8": 9}] + QSRC["q"],
+                              "i32": 70000})})
+
+
 def write() -> list[str]:
     for old in HERE.glob("[0-9][0-9]-*.json"):
         old.unlink()
