@@ -7,6 +7,9 @@ Each configuration takes a fraction of a second: paused guest, 16 MiB RAM, TCG.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -121,3 +124,23 @@ def test_oldest_framing_without_vmdesc_nor_footers_is_listed(tmp_path):
     labels = [s.label for s in mf.sections() if s.idstr is not None]
     assert labels[:4] == ["ram", "timer", "cpu_common", "cpu"] and "globalstate" in labels
     assert all("heuristic" in s.body.reason for s in mf.sections() if isinstance(s.body, migfile.Opaque))
+
+
+ANALYZE = os.environ.get("VMSTATE_CONFORMANCE_ANALYZE_MIGRATION")
+
+
+@pytest.mark.skipif(not ANALYZE, reason="set VMSTATE_CONFORMANCE_ANALYZE_MIGRATION to QEMU's "
+                    "scripts/analyze-migration.py (or a QEMU checkout) to compare with it")
+# QEMU 7.2's script stops at configuration subsections and at COMPRESS_PAGE records
+@pytest.mark.parametrize("name", [n for n in CONFIGS if n not in ("q35-capabilities", "pc-compress")])
+def test_same_output_as_analyze_migration_script(streams, name):
+    script = Path(ANALYZE)
+    if script.is_dir():
+        script = script / "scripts" / "analyze-migration.py"
+    path = str(streams[name])
+    theirs = subprocess.run([sys.executable, str(script), "-f", path], capture_output=True, check=True).stdout
+    ours = migfile.render_json(migfile.analyze_state(migfile.read_migration(Path(path).read_bytes())))
+    assert ours.encode() == theirs
+    theirs = subprocess.run([sys.executable, str(script), "-f", path, "-d", "desc"], capture_output=True,
+                            check=True).stdout
+    assert migfile.render_json(migfile.analyze_desc(migfile.read_migration(Path(path).read_bytes()))).encode() == theirs
