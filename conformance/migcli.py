@@ -31,6 +31,12 @@ def _guarded(path: str, action):
         return _fail(f"{path}: {exc.strerror or exc}")
     except RecursionError:
         return _fail(f"{path}: nesting too deep to decode")
+    except BrokenPipeError:  # `decode ... | head`: the reader went away, not an error
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
     except Exception as exc:  # noqa: BLE001 - the CLI promises one line, not a traceback
         return _fail(f"{path}: internal error: {type(exc).__name__}: {exc}")
 
