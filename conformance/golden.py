@@ -37,7 +37,7 @@ import attrs
 from conformance import variants as _variants
 from conformance.cases import Case, CaseError, load_case_file, load_python_cases
 from conformance.flags import F
-from conformance.infos import from_unsigned, lookup
+from conformance.infos import from_unsigned
 from conformance.state import to_plain
 
 FORMAT_ID = "vmstate-conformance/golden/1"
@@ -73,10 +73,11 @@ class GoldenError(Exception):
 
 def find_root(start: str | Path | None = None) -> Path:
     """The repository root: the nearest ancestor of ``start`` (default: the current
-    directory) holding ``golden/``, else the checkout this package lives in."""
+    directory) holding ``golden/manifest.json`` or ``golden/cases``, else the checkout
+    this package lives in."""
     here = Path(start or Path.cwd()).resolve()
     for cand in (here, *here.parents):
-        if (cand / GOLDEN).is_dir() and (cand / "conformance").is_dir():
+        if (cand / GOLDEN / MANIFEST).is_file() or (cand / GOLDEN / "cases").is_dir():
             return cand
     return Path(__file__).resolve().parent.parent
 
@@ -269,6 +270,7 @@ class Span:
     length: int
     path: str
     value: str = ""
+    info: str | None = attrs.field(default=None, eq=False)  # decodes other bytes of it
 
 
 def annotate(desc, state, variant: str) -> list[Span]:
@@ -328,7 +330,10 @@ class _Recorder:
     def note(self, start: int, data: bytes, call: str) -> None:
         frame = self.stack[-1] if self.stack else None
         path, value = self._label(frame, data, call)
-        self.spans.append(Span(start, len(data), path, value))
+        info = None
+        if frame is not None and frame.kind == "info" and path == frame.path:
+            info = frame.info.name
+        self.spans.append(Span(start, len(data), path, value, info))
 
     def _label(self, frame, data: bytes, call: str) -> tuple[str, str]:
         if frame is None:
@@ -616,6 +621,13 @@ def field_diff(old: bytes, old_spans: list[Span], new: bytes, new_spans: list[Sp
         s = spans[k]
         return s, s.value
 
+    def decode(span, data, fallback):
+        if span.info is None:
+            return fallback
+        from conformance.infos import lookup
+
+        return decode_value(lookup(span.info), data[span.offset:span.offset + span.length])
+
     matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
     for op, i1, i2, j1, j2 in matcher.get_opcodes():
         if op == "equal":
@@ -624,6 +636,9 @@ def field_diff(old: bytes, old_spans: list[Span], new: bytes, new_spans: list[Sp
         while olds and news and a[olds[0]][0] == b[news[0]][0]:
             so, vo = show(old_spans, olds.pop(0))
             sn, vn = show(new_spans, news.pop(0))
+            # the old value from the old bytes (the pinned view may disagree with them)
+            if sn.length == so.length:
+                vo = decode(attrs.evolve(sn, offset=so.offset), old, vo)
             lines.append(f"  changed {sn.path} @0x{sn.offset:x}: "
                          f"{_short_hex(old[so.offset:so.offset + so.length]) or '(none)'}"
                          f" ({vo or '-'}) -> "
@@ -658,9 +673,14 @@ def value_diff(old, new, path: str = "$", limit: int = 12) -> list[str]:
                     out.append(f"  {_jpath(p, k)}: (absent) -> {_brief(y[k])}")
                 else:
                     walk(x[k], y[k], _jpath(p, k))
-        elif isinstance(x, list) and isinstance(y, list) and len(x) == len(y):
-            for k, (u, v) in enumerate(zip(x, y, strict=True)):
-                walk(u, v, _jpath(p, k))
+        elif isinstance(x, list) and isinstance(y, list):
+            for k in range(max(len(x), len(y))):
+                if k >= len(x):
+                    out.append(f"  {_jpath(p, k)}: (absent) -> {_brief(y[k])}")
+                elif k >= len(y):
+                    out.append(f"  {_jpath(p, k)}: {_brief(x[k])} -> (absent)")
+                else:
+                    walk(x[k], y[k], _jpath(p, k))
         elif x != y or type(x) is not type(y):
             out.append(f"  {p}: {_brief(x)} -> {_brief(y)}")
 
@@ -1500,5 +1520,45 @@ def cmd_show(args) -> int:
     return 0
 
 
-def lookup_info(name: str):
-    return lookup(name)
+# ---------------------------------------------------------------------------------------
+# Coverage
+
+#: infos that cannot appear in a file stream: a case must exist, a pinned stream need not
+STREAM_EXEMPT_INFOS = {"fd": "vmstate_info_fd passes the descriptor as SCM_RIGHTS "
+                             "ancillary data; a file stream has no place for it"}
+
+
+def coverage(refs: Iterable[CaseRef], manifest: dict) -> dict:
+    """Which flags and infos the corpus exercises, and which it misses.
+
+    A flag or info counts as covered when some case uses it and that case saved
+    successfully (has a pinned stream) under at least one variant; infos in
+    :data:`STREAM_EXEMPT_INFOS` only need a case."""
+    from conformance.infos import FIELD_INFOS
+
+    used_flags: dict[str, set] = {}
+    used_infos: dict[str, set] = {}
+    for ref in refs:
+        entry = manifest.get("cases", {}).get(ref.id)
+        streamed = bool(entry) and any(e["save"].get("stream")
+                                       for e in entry["variants"].values())
+        for field in _fields_of(ref.case):
+            for f in F:
+                if f.value and f in field.flags:
+                    used_flags.setdefault(f.name, set()).add((ref.id, streamed))
+            if field.info:
+                used_infos.setdefault(field.info, set()).add((ref.id, streamed))
+
+    def missing(names, used, exempt=()):
+        out = []
+        for name in names:
+            uses = used.get(name, set())
+            if not uses or (name not in exempt and not any(s for _, s in uses)):
+                out.append(name)
+        return out
+
+    flags = [f.name for f in F if f.value]
+    return {"flags": {n: sorted(c for c, _ in used_flags.get(n, ())) for n in flags},
+            "infos": {n: sorted(c for c, _ in used_infos.get(n, ())) for n in FIELD_INFOS},
+            "missing_flags": missing(flags, used_flags),
+            "missing_infos": missing(FIELD_INFOS, used_infos, STREAM_EXEMPT_INFOS)}
