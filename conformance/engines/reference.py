@@ -86,6 +86,7 @@ class _Ctx:
         self.err_path: str | None = None
         self.err_offset: int | None = None
         self.allocated: list[tuple[str, Any, Any]] = []  # (path, container, key)
+        self.spans: list | None = None  # save: (offset, length, path, kind, value)
         self.root = ""
 
     def report(self, message: str, path: str) -> None:
@@ -384,11 +385,13 @@ def _save_field(ctx: _Ctx, vmsd, field: Field, opaque, w, fpath: str, path: str)
             # QEMU 11 use_dynamic_array: a marker first, then the object (size = .size)
             _desc_start(w_loop, vmsd, field, i, max_elems, type_name="ptr-marker", fake=True)
             f.put_byte(NULL_MARKER if elem is None else VALID_MARKER)
+            _span(ctx, start, epath, "marker", NULL_MARKER if elem is None else VALID_MARKER)
             _desc_end(w_loop, field, f.transferred - start, fake=True)
             if elem is not None:
                 start = f.transferred
                 _desc_start(w_loop, vmsd, field, i, max_elems, compressible=compressible)
                 ret = _save_element(ctx, field, elem, field.size, w_loop, epath, opaque)
+                _span(ctx, start, epath, "element", elem)
                 _desc_end(w_loop, field, f.transferred - start)
         elif is_null:
             # vmstate_info_nullptr.put / the fake marker field: one 0x30 byte
@@ -401,12 +404,14 @@ def _save_field(ctx: _Ctx, vmsd, field: Field, opaque, w, fpath: str, path: str)
                             type_name="nullptr" if era == "B" else "ptr-marker")
                 f.put_byte(NULL_MARKER)
                 _desc_end(w_loop, field, f.transferred - start, fake=True)
+            _span(ctx, start, epath, "marker", NULL_MARKER)
         else:
             _desc_start(w_loop, vmsd, field, i, max_elems, compressible=compressible)
             if elem is None and not _null_ok(field, size):
                 # a NULL slot with element size 0, or a NULL single pointer: followed
                 raise Undefined("null-dereference", "the core follows a NULL pointer", epath)
             ret = _save_element(ctx, field, elem, size, w_loop, epath, opaque)
+            _span(ctx, start, epath, "element", elem)
             _desc_end(w_loop, field, f.transferred - start)
         if ret:
             return ret
@@ -414,6 +419,12 @@ def _save_field(ctx: _Ctx, vmsd, field: Field, opaque, w, fpath: str, path: str)
         if w_loop is not None and (max_elems > 1 if era == "C" else compressible):
             w_loop = None
     return 0
+
+
+def _span(ctx: _Ctx, start: int, epath: str, kind: str, value) -> None:
+    """conformance.annotate: record (offset, length, path) of what was just written."""
+    if ctx.spans is not None:
+        ctx.spans.append((start, ctx.f.transferred - start, epath, kind, value))
 
 
 def _null_ok(field: Field, size: int) -> bool:
