@@ -73,6 +73,11 @@ def _spell(field: Field, want: str, v, path: str, notes: list) -> Field:
             raise NotExpressible(path, (
                 f"element allocation with per-slot markers does not exist in {v.name} "
                 f"(no VMS_ARRAY_OF_POINTER_AUTO_ALLOC, no ARRAY_OF_POINTER|ALLOC)"))
+        if rule == "auto-alloc-flag" and not field.is_array:
+            raise NotExpressible(path, (
+                f"a single auto-allocated pointer (ARRAY_OF_POINTER without ARRAY/VARRAY) "
+                f"fails vmstate_check in {v.name}: VMS_ARRAY_OF_POINTER needs VMS_ARRAY or "
+                f"a VMS_VARRAY_* flag"))
         flags |= F.AUTO_ALLOC if rule == "auto-alloc-flag" else F.ALLOC
         # the source is an allocating field of a pointee-size variant: .size (or the
         # size member) already is the pointee size
