@@ -88,3 +88,33 @@ def test_regen_refuses_on_the_real_corpus_under_ci(monkeypatch):
     assert cli_main(["golden", "regen", "--root", str(ROOT)]) == 1
     assert _snapshot(ROOT / "golden") == before
     assert os.environ["CI"] == "true"
+
+
+def test_annotation_agrees_with_conformance_annotate(manifest):
+    """The golden recorder and conformance.annotate (another annotator over the same
+    reference save) agree: every leaf element span of the latter is tiled exactly by
+    golden spans of that field, and every marker is the golden '#marker' byte."""
+    annotate_mod = pytest.importorskip("conformance.annotate")
+    by_id = {r.id: r for r in REFS}
+    checked = 0
+    for name, item in manifest["streams"].items():
+        ref = by_id.get(item["case"])
+        if ref is None or item["bytes"] > 4096:
+            continue
+        variant = item["variants"][0]
+        ours = golden.annotate(ref.case.description, ref.case.source, variant)
+        theirs = annotate_mod.annotate(ref.case.description, ref.case.source, variant,
+                                       leaves=True)
+        for s in theirs:
+            if s.kind == "framing" or s.length == 0 or isinstance(s.value, (list, dict)):
+                continue
+            if s.kind == "marker":
+                assert any(o.offset == s.offset and o.length == 1
+                           and o.path == f"{s.path}#marker" for o in ours), (name, s)
+                continue
+            inside = [o for o in ours if s.offset <= o.offset < s.offset + s.length]
+            assert inside and sum(o.length for o in inside) == s.length, (name, s, inside)
+            assert all(o.path == s.path or o.path.startswith(s.path + "#")
+                       for o in inside), (name, s, inside)
+        checked += 1
+    assert checked > 50
