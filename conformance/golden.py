@@ -219,14 +219,22 @@ class Observation:
     save: Any  # Outcome | None
     load: Any  # Outcome | None
     crash: str | None = None  # the engine raised instead of returning an Outcome
+    spans: list | None = None  # the annotation, when the save was recorded
 
 
-def observe(case: Case, variant: str, engine: str = "reference") -> Observation:
+def observe(case: Case, variant: str, engine: str = "reference",
+            record: bool = False) -> Observation:
+    """Save the case's source (with vmdesc) and load it (or its load_input) back.
+    ``record``: the reference save is run by the annotating recorder (same outcome)."""
     from conformance.engines import get as get_engine
 
     eng = get_engine(engine)
+    spans = None
     try:
-        saved = eng.save(case.description, case.source, variant, vmdesc=True)
+        if record and engine == "reference":
+            saved, spans = _record_save(case.description, case.source, variant, vmdesc=True)
+        else:
+            saved = eng.save(case.description, case.source, variant, vmdesc=True)
         loaded = None
         if case.load_input is not None or saved.ok:
             data = case.load_input if case.load_input is not None else saved.data + case.trailer
@@ -234,7 +242,7 @@ def observe(case: Case, variant: str, engine: str = "reference") -> Observation:
                               version_id=case.load_version)
     except Exception as exc:
         return Observation(variant, engine, None, None, f"{type(exc).__name__}: {exc}")
-    return Observation(variant, engine, saved, loaded)
+    return Observation(variant, engine, saved, loaded, None, spans if saved.ok else None)
 
 
 def save_summary(outcome) -> dict:
@@ -405,7 +413,7 @@ def decode_value(info, data: bytes) -> str:
     return _short_hex(data)
 
 
-def _record_save(desc, state, variant: str):
+def _record_save(desc, state, variant: str, vmdesc: bool = False):
     """Run the reference save with its writes attributed to field paths.
 
     The reference engine's field, info and subsection functions are wrapped for the
@@ -480,7 +488,7 @@ def _record_save(desc, state, variant: str):
     for name, fn in patched.items():
         setattr(ref, name, fn)
     try:
-        out = ref.save(desc, state, variant)
+        out = ref.save(desc, state, variant, vmdesc=vmdesc)
     finally:
         for name, fn in orig.items():
             setattr(ref, name, fn)
@@ -721,7 +729,8 @@ def render_case(ref: CaseRef, engine: str = "reference") -> Rendered:
     files: dict[str, bytes] = {}
     variants: dict[str, dict] = {}
     problems: list[str] = []
-    observations = {v: observe(case, v, engine) for v in VARIANTS}
+    observations = {v: observe(case, v, engine, record=(k == 0))
+                     for k, v in enumerate(VARIANTS)}
     streams: dict[str, bytes] = {}
     for v, obs in observations.items():
         if obs.crash:
@@ -754,7 +763,9 @@ def render_case(ref: CaseRef, engine: str = "reference") -> Rendered:
         if name is None:
             continue
         data = streams[name]
-        _, spans = _record_save(case.description, case.source, vs[0])
+        spans = observations[vs[0]].spans
+        if spans is None:
+            _, spans = _record_save(case.description, case.source, vs[0])
         files[name] = data
         header = [f"golden stream {name}",
                   f"case {ref.id} ({ref.file}): {case.name}",

@@ -279,7 +279,8 @@ def _pytest(root: Path, *args, env_ci: str | None = None):
     (root / "tests").mkdir(exist_ok=True)
     (root / "tests" / "test_nothing.py").write_text("def test_nothing():\n    pass\n")
     return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                           "-p", "no:randomly", "tests/test_nothing.py", *args],
+                           "-p", "no:xdist", "-p", "no:hypothesispytest",
+                           "-p", "no:benchmark", "tests/test_nothing.py", *args],
                           cwd=root, env=env, capture_output=True, text=True, timeout=300)
 
 
