@@ -22,6 +22,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import hashlib
+import inspect
 import json
 import os
 import re
@@ -366,6 +367,8 @@ class _Recorder:
             return f"{frame.path}#subsections", ""
         # an info's put()
         info = frame.info
+        if info is None:
+            return frame.path, _short_hex(data)
         kind = info.kind
         path = frame.path
         if kind in ("qtailq", "qlist"):
@@ -455,32 +458,36 @@ def _record_save(desc, state, variant: str, vmdesc: bool = False):
     orig = {name: getattr(ref, name) for name in
             ("QEMUFileWriter", "_save_field", "_put_info", "_save_subsections", "_elem_path")}
 
-    def save_field(ctx, vmsd, field, opaque, w, fpath, path):
-        rec.stack.append(_Frame("field", fpath, field))
-        try:
-            return orig["_save_field"](ctx, vmsd, field, opaque, w, fpath, path)
-        finally:
-            rec.stack.pop()
+    def framed(name, kind, path_arg, field_arg=None, info_arg=None):
+        """Wrap reference.<name>: push a frame (path taken from the named argument,
+        bound by signature so a reordered parameter list cannot mislabel bytes)."""
+        fn = orig[name]
+        sig = inspect.signature(fn)
 
-    def put_info(ctx, field, info, value, size, w, epath, opaque):
-        rec.stack.append(_Frame("info", epath, field, info))
-        try:
-            return orig["_put_info"](ctx, field, info, value, size, w, epath, opaque)
-        finally:
-            rec.stack.pop()
+        def wrapper(*args, **kwargs):
+            try:
+                bound = sig.bind(*args, **kwargs).arguments
+            except TypeError:
+                bound = {}
+            rec.stack.append(_Frame(kind, bound.get(path_arg, "?"),
+                                    bound.get(field_arg) if field_arg else None,
+                                    bound.get(info_arg) if info_arg else None))
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                rec.stack.pop()
 
-    def save_subsections(ctx, vmsd, opaque, w, path):
-        rec.stack.append(_Frame("subsections", path))
-        try:
-            return orig["_save_subsections"](ctx, vmsd, opaque, w, path)
-        finally:
-            rec.stack.pop()
+        return wrapper
 
-    def elem_path(path, field, i):
-        out = orig["_elem_path"](path, field, i)
+    def elem_path(*args, **kwargs):
+        out = orig["_elem_path"](*args, **kwargs)
         if rec.stack and rec.stack[-1].kind == "field":
             rec.stack[-1].elem = out
         return out
+
+    save_field = framed("_save_field", "field", "fpath", "field")
+    put_info = framed("_put_info", "info", "epath", "field", "info")
+    save_subsections = framed("_save_subsections", "subsections", "path")
 
     patched = {"QEMUFileWriter": RecordingWriter, "_save_field": save_field,
                "_put_info": put_info, "_save_subsections": save_subsections,
