@@ -683,13 +683,24 @@ def value_diff(old, new, path: str = "$", limit: int = 12) -> list[str]:
                 else:
                     walk(x[k], y[k], _jpath(p, k))
         elif isinstance(x, list) and isinstance(y, list):
-            for k in range(max(len(x), len(y))):
-                if k >= len(x):
-                    out.append(f"  {_jpath(p, k)}: (absent) -> {_brief(y[k])}")
-                elif k >= len(y):
-                    out.append(f"  {_jpath(p, k)}: {_brief(x[k])} -> (absent)")
-                else:
+            if len(x) == len(y):
+                for k in range(len(x)):
                     walk(x[k], y[k], _jpath(p, k))
+                return
+            # entries inserted or removed: align them rather than compare by index
+            a = [json.dumps(v, sort_keys=True) for v in x]
+            b = [json.dumps(v, sort_keys=True) for v in y]
+            ops = difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes()
+            for op, i1, i2, j1, j2 in ops:
+                if op == "equal":
+                    continue
+                pairs = min(i2 - i1, j2 - j1) if op == "replace" else 0
+                for k in range(pairs):
+                    walk(x[i1 + k], y[j1 + k], _jpath(p, j1 + k))
+                for k in range(i1 + pairs, i2):
+                    out.append(f"  {_jpath(p, k)}: {_brief(x[k])} -> (removed)")
+                for k in range(j1 + pairs, j2):
+                    out.append(f"  {_jpath(p, k)}: (added) -> {_brief(y[k])}")
         elif x != y or type(x) is not type(y):
             out.append(f"  {p}: {_brief(x)} -> {_brief(y)}")
 
@@ -1138,6 +1149,7 @@ def verify_case(root: Path, ref: CaseRef, manifest: dict,
     for p in expected.problems:
         problems.append(Problem(cid, p))
     state_cache: dict[str, dict] = {}
+    found: list[Problem] = []
     for v in VARIANTS:
         pinned = entry["variants"].get(v)
         if pinned is None:
@@ -1146,7 +1158,16 @@ def verify_case(root: Path, ref: CaseRef, manifest: dict,
         for engine in engines:
             obs = (expected.observations[v] if engine == "reference"
                    else observe(ref.case, v, engine))
-            problems += _compare_obs(root, ref, v, engine, obs, pinned, state_cache)
+            found += _compare_obs(root, ref, v, engine, obs, pinned, state_cache)
+    # one problem per distinct finding, naming every (variant, engine) that has it
+    grouped: dict[str, list[str]] = {}
+    for p in found:
+        tag, _, text = p.message.partition("] ")
+        grouped.setdefault(text if tag.startswith("[") else p.message, []).append(
+            tag.lstrip("[") if tag.startswith("[") else "")
+    for text, tags in grouped.items():
+        tags = [t for t in tags if t]
+        problems.append(Problem(cid, f"[{'; '.join(tags)}] {text}" if tags else text))
     # derived files (annotations, vmdesc) and the manifest entry itself
     for name, data in expected.files.items():
         if name.endswith(".hex.txt"):
@@ -1375,10 +1396,13 @@ def regen(root: Path | None = None, pattern: str | None = None, force: bool = Fa
                                   tuple(f"{v}: {_describe_save(e['save'])}"
                                         for v, e in r.entry["variants"].items())))
             continue
+        by_detail: dict[tuple, list[str]] = {}
         for v, e in r.entry["variants"].items():
             detail = _variant_change(root, r, v, old["variants"].get(v), e)
             if detail:
-                changes.append(Change("changed", f"case {cid} [{v}]", tuple(detail)))
+                by_detail.setdefault(tuple(detail), []).append(v)
+        for detail, vs in by_detail.items():
+            changes.append(Change("changed", f"case {cid} [{', '.join(vs)}]", detail))
     for cid in gone:
         changes.append(Change("removed", f"case {cid}", (old_entries[cid].get("file", ""),)))
     # write the new files, then the manifest, then remove what nothing uses any more

@@ -110,7 +110,7 @@ def test_altered_byte_is_reported_per_field_and_regen_restores_it(corpus):
     path.write_bytes(bytes(data))
     problems = _verify(corpus)
     text = "\n".join(map(str, problems))
-    assert "flags/struct: [qemu-7.2, reference] stream differs from golden/" in text
+    assert "flags/struct: [qemu-7.2, reference; legacy, reference; auto-alloc, reference; alloc, reference] stream differs from golden/" in text
     assert "changed flags/struct/hdr/len @0x2: 000000d7 (215) -> 00000028 (40)" in text
     assert "first difference at offset 0x5 in field flags/struct/hdr/len" in text
     changes, report = _regen(corpus)
@@ -130,7 +130,7 @@ def test_regen_reports_field_level_changes(corpus):
     assert any("changed flags/array/a[1] @0x2: 0002 (2) -> 4242 (16962)" in str(p)
                for p in problems)
     changes, text = _regen(corpus)
-    assert "changed  case flags/array [legacy]" in text
+    assert "changed  case flags/array [qemu-7.2, legacy, auto-alloc, alloc]" in text
     assert "changed flags/array/a[1] @0x2: 0002 (2) -> 4242 (16962)" in text
     assert "removed  golden/streams/flags/array." in text  # the old hash's files
     assert "added    golden/streams/flags/array." in text
@@ -146,7 +146,7 @@ def test_orphan_missing_and_unpinned_files_fail(corpus):
     orphan.unlink()
     _stream_of(corpus, "infos/qtailq-empty").unlink()
     text = "\n".join(map(str, _verify(corpus)))
-    assert "infos/qtailq-empty: [qemu-7.2, reference] pinned stream" in text
+    assert "infos/qtailq-empty: [qemu-7.2, reference; legacy, reference; auto-alloc, reference; alloc, reference] pinned stream" in text
     assert "missing" in text
     _regen(corpus)
     new = corpus / "golden" / "cases" / "flags" / "new.json"
@@ -175,7 +175,7 @@ def test_partial_regen_only_touches_matching_cases(corpus):
             obj["source"]["tail"] = 10
         case.write_text(json.dumps(obj))
     changes, text = _regen(corpus, pattern="flags/array")
-    assert "flags/array [legacy]" in text and "flags/struct" not in text
+    assert "case flags/array [" in text and "flags/struct" not in text
     left = "\n".join(map(str, _verify(corpus)))
     assert "flags/struct:" in left and "flags/array:" not in left
 
