@@ -1333,16 +1333,47 @@ def load_divergences(root: Path) -> list:
 
 
 def verify(root: Path | None = None, pattern: str | None = None,
-           engines: Iterable[str] | None = None) -> list[Problem]:
+           engines: Iterable[str] | None = None, jobs: int = 1) -> list[Problem]:
+    """Every selected case against its pins (plus the corpus checks when no pattern
+    is given).  ``jobs`` > 1 spreads the cases over worker processes."""
     root = Path(root or find_root())
     refs, errors = discover(root)
     problems = [Problem(None, e) for e in errors]
     manifest = load_manifest(root)
-    for ref in select(refs, pattern):
-        problems += verify_case(root, ref, manifest, engines)
+    chosen = select(refs, pattern)
+    engines = list(engines) if engines else None
+    if jobs > 1 and len(chosen) > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        sizes = {r.id: max([e["save"].get("bytes", 0) for e in
+                            manifest["cases"].get(r.id, {}).get("variants", {}).values()]
+                           + [0]) for r in chosen}
+        ids = sorted(sizes, key=lambda i: -sizes[i])  # the biggest first
+        chunks = [ids[k::jobs * 4] for k in range(jobs * 4)]
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            for part in pool.map(_verify_ids, [(str(root), c, engines) for c in chunks if c]):
+                problems += part
+    else:
+        for ref in chosen:
+            problems += verify_case(root, ref, manifest, engines)
     if not pattern:
         problems += verify_corpus(root, refs, manifest)
     return problems
+
+
+def _verify_ids(job) -> list[Problem]:
+    """A worker process: verify the cases with these ids (cases are re-read here, as
+    Python-defined cases do not pickle)."""
+    root, ids, engines = job
+    root = Path(root)
+    refs, _ = discover(root)
+    manifest = load_manifest(root)
+    wanted = set(ids)
+    out: list[Problem] = []
+    for ref in refs:
+        if ref.id in wanted:
+            out += verify_case(root, ref, manifest, engines)
+    return out
 
 
 # ---------------------------------------------------------------------------------------
@@ -1514,6 +1545,8 @@ def add_subcommands(sub) -> None:
     v.add_argument("--case", help="only cases whose id, file or name matches (fnmatch)")
     v.add_argument("--engine", action="append", help="engines (default: every available one)")
     v.add_argument("--root", help="repository root (default: found from the current directory)")
+    v.add_argument("-j", "--jobs", type=int, default=1,
+                   help="worker processes (default 1; the corpus takes a few CPU seconds)")
     v.set_defaults(func=cmd_verify)
     r = gsub.add_parser("regen", help="rewrite the pinned files from the reference engine")
     r.add_argument("--case", help="only cases whose id, file or name matches (fnmatch)")
@@ -1531,7 +1564,7 @@ def add_subcommands(sub) -> None:
 def cmd_verify(args) -> int:
     try:
         root = Path(args.root) if args.root else find_root()
-        problems = verify(root, args.case, args.engine)
+        problems = verify(root, args.case, args.engine, max(args.jobs, 1))
     except GoldenError as exc:
         print(f"vmstate-conformance: {exc}", file=sys.stderr)
         return 1

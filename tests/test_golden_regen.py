@@ -294,3 +294,13 @@ def test_pytest_regen_golden_option(tmp_path):
     proc = _pytest(root, "--regen-golden", env_ci="true")
     assert proc.returncode != 0
     assert "refusing to regenerate" in proc.stdout + proc.stderr
+
+
+def test_parallel_verify_finds_the_same_problems(corpus):
+    path = _stream_of(corpus, "flags/array")
+    data = bytearray(path.read_bytes())
+    data[0] ^= 1
+    path.write_bytes(bytes(data))
+    serial = sorted(map(str, golden.verify(corpus, None, ["reference"], jobs=1)))
+    parallel = sorted(map(str, golden.verify(corpus, None, ["reference"], jobs=2)))
+    assert serial == parallel and any("changed flags/array/a[0]" in p for p in serial)
