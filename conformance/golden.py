@@ -1215,7 +1215,10 @@ def _compare_obs(root: Path, ref: CaseRef, v: str, engine: str, obs: Observation
                                     + "\n".join(stream_diff(root, ref, v, name, old,
                                                             obs.save.data))))
         vname = psave.get("vmdesc")
-        if vname and obs.save.vmdesc is not None:
+        if bool(vname) != (obs.save.vmdesc is not None):
+            out.append(Problem(cid, f"{tag} vmdesc: pinned {vname or 'none'}, the engine "
+                                    f"wrote {'none' if obs.save.vmdesc is None else 'one'}"))
+        elif vname:
             pinned_text = _read(root, vname)
             text = obs.save.vmdesc.encode() + b"\n"
             if pinned_text is None:
