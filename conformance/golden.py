@@ -645,9 +645,10 @@ def field_diff(old: bytes, old_spans: list[Span], new: bytes, new_spans: list[Sp
         while olds and news and a[olds[0]][0] == b[news[0]][0]:
             so, vo = show(old_spans, olds.pop(0))
             sn, vn = show(new_spans, news.pop(0))
-            # the old value from the old bytes (the pinned view may disagree with them)
+            # values decoded from the bytes themselves (a pinned view may disagree)
             if sn.length == so.length:
                 vo = decode(attrs.evolve(sn, offset=so.offset), old, vo)
+            vn = decode(sn, new, vn)
             lines.append(f"  changed {sn.path} @0x{sn.offset:x}: "
                          f"{_short_hex(old[so.offset:so.offset + so.length]) or '(none)'}"
                          f" ({vo or '-'}) -> "
@@ -1261,13 +1262,20 @@ def stream_diff(root: Path, ref: CaseRef, variant: str, name: str, old: bytes,
             old_spans = parse_hex(text.decode("utf-8", "replace"), f"{GOLDEN}/{hex_name}")
         except GoldenError:
             old_spans = None
-    ref_out, new_spans = _record_save(ref.case.description, ref.case.source, variant)
+    ref_out, ref_spans = _record_save(ref.case.description, ref.case.source, variant)
     note = []
+    new_spans = ref_spans
     if ref_out.data != new:
-        # another engine disagrees with the reference: lay the pinned fields over it
-        note.append("  (the reference engine produces different bytes again; fields are "
-                    "laid out as pinned)")
-        new_spans = _fill_gaps([s for s in (old_spans or []) if s.offset < len(new)],
+        # another engine disagrees with the reference: lay the reference's (= pinned)
+        # fields over its bytes
+        if ref_out.data == old:
+            note.append("  (the reference engine still writes the pinned bytes: only this "
+                        "engine differs; its bytes are laid out with the pinned fields)")
+        else:
+            note.append("  (the reference engine writes yet other bytes; these are laid "
+                        "out with the pinned fields)")
+            ref_spans = old_spans or ref_spans
+        new_spans = _fill_gaps([s for s in ref_spans if s.offset + s.length <= len(new)],
                                len(new))
     if old_spans is None or sum(s.length for s in old_spans) != len(old):
         old_spans = _fill_gaps([s for s in new_spans if s.offset + s.length <= len(old)],

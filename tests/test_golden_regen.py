@@ -304,3 +304,36 @@ def test_parallel_verify_finds_the_same_problems(corpus):
     serial = sorted(map(str, golden.verify(corpus, None, ["reference"], jobs=1)))
     parallel = sorted(map(str, golden.verify(corpus, None, ["reference"], jobs=2)))
     assert serial == parallel and any("changed flags/array/a[0]" in p for p in serial)
+
+
+def test_an_engine_disagreeing_with_the_pins_is_caught(corpus, monkeypatch):
+    """Another engine writing different bytes fails verify with a field diff laid out
+    with the pinned fields, naming that engine only."""
+    from conformance.engines import optimized
+
+    real = optimized.save
+
+    def bad_save(desc, state, variant="legacy", **kw):
+        out = real(desc, state, variant, **kw)
+        if out.ok and desc.name == "flags/array" and out.data:
+            import attrs
+
+            return attrs.evolve(out, data=b"\x00\x07" + out.data[2:])
+        return out
+
+    monkeypatch.setattr(optimized, "save", bad_save)
+    text = "\n".join(map(str, golden.verify(corpus, "flags/array", ["reference", "optimized"])))
+    assert "[qemu-7.2, optimized; legacy, optimized; auto-alloc, optimized; alloc, optimized]" \
+        in text
+    assert "changed flags/array/a[0] @0x0: 0001 (1) -> 0007 (7)" in text
+    assert "only this engine differs" in text
+    assert ", reference" not in text
+
+
+def test_changed_vmdesc_is_reported(corpus):
+    m = golden.load_manifest(corpus)
+    name = m["cases"]["flags/struct"]["variants"]["legacy"]["save"]["vmdesc"]
+    path = corpus / "golden" / name
+    path.write_text(path.read_text().replace('"hdr"', '"hdx"'))
+    text = "\n".join(map(str, _verify(corpus)))
+    assert f"vmdesc differs from golden/{name}" in text and "first difference at" in text
