@@ -974,6 +974,87 @@ def divergences(entries: dict, state_docs: dict, cases: dict) -> list[dict]:
     return out
 
 
+def _load_rec(entries: dict, state_docs: dict, cid: str, v: str) -> dict | None:
+    load = entries[cid]["variants"][v].get("load")
+    if load is None:
+        return None
+    doc = state_docs.get(load["state"], {})
+    rec = next((ld for ld in doc.get("loads", []) if v in ld.get("variants", [])), {})
+    return {k: x for k, x in rec.items() if k != "variants"}
+
+
+def spellings(entries: dict, state_docs: dict, cases: dict) -> list[dict]:
+    """Pairs of cases that are one intent spelled for two variants (the description of
+    one, written for its declared variant, translates (conformance.translate) into the
+    other's, with the same states and inputs): e.g. an AUTO_ALLOC array under
+    auto-alloc and its ARRAY_OF_POINTER|ALLOC spelling under alloc.  Each pair says
+    whether the two pinned saves and loads agree, and if not, where and why."""
+    try:
+        from conformance.translate import try_translate
+    except ImportError:
+        return []
+
+    def key(case: Case, desc) -> tuple:
+        return (desc, repr(to_plain(case.source)), repr(to_plain(case.destination)),
+                case.load_input, case.trailer, case.load_version)
+
+    index: dict[tuple, list[tuple[str, str]]] = {}
+    for cid, case in cases.items():
+        if cid in entries:
+            for v in case.variants:
+                try:
+                    index.setdefault(key(case, case.description), []).append((cid, v))
+                except TypeError:  # an unhashable Python-defined description
+                    break
+    out: list[dict] = []
+    seen: set = set()
+    for cid, case in sorted(cases.items()):
+        if cid not in entries:
+            continue
+        for va in case.variants:
+            for vb in VARIANTS:
+                if vb == va:
+                    continue
+                desc, _ = try_translate(case.description, va, vb)
+                if desc is None or desc == case.description:
+                    continue
+                try:
+                    matches = index.get(key(case, desc), [])
+                except TypeError:
+                    continue
+                for cid2, v2 in matches:
+                    pair = tuple(sorted([(cid, va), (cid2, v2)]))
+                    if v2 != vb or cid2 == cid or pair in seen:
+                        continue
+                    seen.add(pair)
+                    (c1, w1), (c2, w2) = pair
+                    s1 = entries[c1]["variants"][w1]["save"]
+                    s2 = entries[c2]["variants"][w2]["save"]
+                    l1 = _load_rec(entries, state_docs, c1, w1)
+                    l2 = _load_rec(entries, state_docs, c2, w2)
+                    same_save = (s1.get("stream", "").rsplit(".", 2)[-2:-1]
+                                 == s2.get("stream", "").rsplit(".", 2)[-2:-1]
+                                 if s1["kind"] == s2["kind"] == "ok"
+                                 else _save_key(s1) == _save_key(s2))
+                    item: dict[str, Any] = {
+                        "pair": [{"case": c1, "variant": w1}, {"case": c2, "variant": w2}],
+                        "save": ("identical" + (f" bytes: {s1['stream']} = {s2['stream']}"
+                                                if s1["kind"] == "ok" else f" ({s1['kind']})")
+                                 if same_save else
+                                 f"differs: {_describe_save(s1)} vs {_describe_save(s2)}"),
+                        "load": ("identical" if l1 == l2 else
+                                 "differs in " + ", ".join(_differs(l1 or {}, l2 or {}))
+                                 + f" ({(l1 or {}).get('kind')} vs {(l2 or {}).get('kind')})"),
+                    }
+                    item["agree"] = same_save and l1 == l2
+                    if not item["agree"]:
+                        groups = [({**s1, **(l1 or {})}, [w1]), ({**s2, **(l2 or {})}, [w2])]
+                        item["why"], item["doc"] = explain(
+                            case, "save" if not same_save else "load", groups)
+                    out.append(item)
+    return out
+
+
 def _differs(a: dict, b: dict) -> list[str]:
     return [k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
 
@@ -1320,7 +1401,8 @@ def verify_corpus(root: Path, refs: list[CaseRef], manifest: dict) -> list[Probl
             except GoldenError as exc:
                 problems.append(Problem(None, str(exc)))
     cases = {r.id: r.case for r in refs}
-    want = divergences(manifest["cases"], state_docs, cases)
+    want = {"divergences": divergences(manifest["cases"], state_docs, cases),
+            "spellings": spellings(manifest["cases"], state_docs, cases)}
     have = load_divergences(root)
     if have != want:
         problems.append(Problem(None, f"{GOLDEN}/{DIVERGENCES} is out of date (run regen):\n"
@@ -1328,19 +1410,21 @@ def verify_corpus(root: Path, refs: list[CaseRef], manifest: dict) -> list[Probl
     return problems
 
 
-def load_divergences(root: Path) -> list:
+def load_divergences(root: Path) -> dict:
     path = root / GOLDEN / DIVERGENCES
     where = f"{GOLDEN}/{DIVERGENCES}"
     try:
         obj = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        return []
+        return {"divergences": [], "spellings": []}
     except json.JSONDecodeError as exc:
         raise GoldenError(f"{where}: line {exc.lineno} column {exc.colno}: invalid JSON: "
                           f"{exc.msg}") from None
     _require(isinstance(obj, dict) and isinstance(obj.get("divergences"), list), where,
              "$.divergences", "must be a list")
-    return obj["divergences"]
+    _require(isinstance(obj.get("spellings", []), list), where, "$.spellings",
+             "must be a list")
+    return {"divergences": obj["divergences"], "spellings": obj.get("spellings", [])}
 
 
 def verify(root: Path | None = None, pattern: str | None = None,
@@ -1476,7 +1560,9 @@ def regen(root: Path | None = None, pattern: str | None = None, force: bool = Fa
     doc = {"format": "vmstate-conformance/golden-divergences/1",
            "note": "Generated by regen: where the variants disagree on a case's save or "
                    "load, and why (see golden/FORMAT.md and docs/variants.md).",
-           "divergences": div}
+           "divergences": div,
+           "spellings": spellings(new_manifest["cases"], state_docs,
+                                  {r.id: r.case for r in refs})}
     if atomic_write(root / GOLDEN / DIVERGENCES, dumps(doc).encode()):
         changes.append(Change("changed", f"{GOLDEN}/{DIVERGENCES}"))
     for name in stale:

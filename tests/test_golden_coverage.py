@@ -110,3 +110,17 @@ def test_maximal_count_streams_are_pinned_at_full_length():
 def test_nested_subsection_case_really_nests():
     ref = next(r for r in REFS if r.id == "subsections/nested")
     assert ref.case.description.subsections[0].subsections
+
+
+def test_auto_alloc_and_alloc_spellings_are_paired():
+    """The scenarios spelled with AUTO_ALLOC (auto-alloc) and ARRAY_OF_POINTER|ALLOC
+    (alloc) are paired in divergences.json: same bytes wherever they agree, and the
+    populated-slot scenario (assert vs overwrite) shows up as a disagreement."""
+    doc = golden.load_divergences(ROOT)
+    pairs = [p for p in doc["spellings"]
+             if {x["variant"] for x in p["pair"]} == {"auto-alloc", "alloc"}]
+    if not pairs:
+        pytest.skip("no AUTO_ALLOC/ALLOC scenario pairs in the corpus")
+    assert any(p["save"].startswith("identical bytes") for p in pairs)
+    populated = [p for p in pairs if any("populated" in x["case"] for x in p["pair"])]
+    assert populated and not populated[0]["agree"] and populated[0]["why"]
