@@ -1108,14 +1108,22 @@ def load_manifest(root: Path) -> dict:
                      f"{vp}.save", "must be an object with a kind")
             for key in ("stream", "vmdesc"):
                 if key in save:
-                    _require(isinstance(save[key], str), where, f"{vp}.save.{key}",
-                             "must be a golden-relative path")
+                    _require(_is_stream_path(save[key]), where, f"{vp}.save.{key}",
+                             f"must be a path under {STREAMS}/, got {save[key]!r}")
             load = e.get("load")
             _require(load is None or (isinstance(load, dict)
                                       and isinstance(load.get("state"), str)),
                      where, f"{vp}.load", "must be null or an object with a state path")
+            if load is not None:
+                _require(_is_stream_path(load["state"]), where, f"{vp}.load.state",
+                         f"must be a path under {STREAMS}/, got {load['state']!r}")
     _require(isinstance(obj.get("streams", {}), dict), where, "$.streams", "must be an object")
     return obj
+
+
+def _is_stream_path(name) -> bool:
+    return (isinstance(name, str) and name.startswith(f"{STREAMS}/")
+            and ".." not in name.split("/") and "\\" not in name)
 
 
 def read_state_doc(root: Path, name: str) -> dict:

@@ -223,6 +223,10 @@ def test_regen_writes_atomically(corpus, monkeypatch):
      "golden/manifest.json: $.cases[\"a/b\"].variants.legacy.save: must be an object"),
     ('{"format": "vmstate-conformance/golden/1", "cases": {"c": {"file": "x", '
      '"variants": {"nope": {}}}}}', "golden/manifest.json: $.cases.c.variants.nope: unknown"),
+    ('{"format": "vmstate-conformance/golden/1", "cases": {"c": {"file": "x", "variants": '
+     '{"legacy": {"save": {"kind": "ok", "stream": "../../etc/passwd"}, "load": null}}}}}',
+     "golden/manifest.json: $.cases.c.variants.legacy.save.stream: must be a path under "
+     "streams/"),
 ])
 def test_malformed_manifest_is_one_line(corpus, capsys, text, expect):
     (corpus / "golden" / "manifest.json").write_text(text)
