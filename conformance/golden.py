@@ -1581,6 +1581,9 @@ def regen(root: Path | None = None, pattern: str | None = None, force: bool = Fa
         print(f"{c.kind:8} {c.what}", file=out)
         for line in c.detail:
             print(f"         {line}", file=out)
+    for r in rendered.values():
+        for line in _expectation_conflicts(r):
+            print(f"warning: {line}", file=out)
     unexplained = [d for d in div if d["why"].startswith("unexplained")]
     for d in unexplained:
         print(f"warning: unexplained divergence in {d['case']} ({d['aspect']}): add a rule "
@@ -1588,6 +1591,26 @@ def regen(root: Path | None = None, pattern: str | None = None, force: bool = Fa
     if not changes:
         print("golden files are up to date (nothing changed)", file=out)
     return changes
+
+
+def _expectation_conflicts(r: Rendered) -> list[str]:
+    """Where the pinned (reference) outcome contradicts the case's own expectations for
+    its declared variants: pinned anyway, but said loudly."""
+    from conformance.cases import _compare
+
+    out = []
+    case = r.ref.case
+    for v in case.variants:
+        obs = r.observations.get(v)
+        if obs is None or obs.crash:
+            continue
+        exp = case.expectation(v)
+        found = _compare("save", obs.save, exp.get("save", {}))
+        if obs.load is not None:
+            found += _compare("load", obs.load, exp.get("load", {}))
+        out += [f"{r.ref.id} [{v}]: the reference engine contradicts the case's "
+                f"expectation: {m}" for m in found]
+    return out
 
 
 def select_id(cid: str, entry: dict, pattern: str) -> bool:

@@ -341,3 +341,13 @@ def test_changed_vmdesc_is_reported(corpus):
     path.write_text(path.read_text().replace('"hdr"', '"hdx"'))
     text = "\n".join(map(str, _verify(corpus)))
     assert f"vmdesc differs from golden/{name}" in text and "first difference at" in text
+
+
+def test_regen_warns_when_the_reference_contradicts_a_case(corpus):
+    case = corpus / "golden" / "cases" / "flags" / "array.json"
+    obj = json.loads(case.read_text())
+    obj["expect"] = {"save": {"kind": "ok", "stream": "00010002fffefff0"}}
+    case.write_text(json.dumps(obj))
+    _, text = _regen(corpus)
+    assert "warning: flags/array [qemu-7.2]: the reference engine contradicts the case's " \
+           "expectation: save.stream" in text
