@@ -295,16 +295,6 @@ def annotate(desc, state, variant: str) -> list[Span]:
     return _record_save(desc, state, variant)[1]
 
 
-def _fmt_value(value) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (bytes, bytearray)):
-        return _short_hex(bytes(value))
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return json.dumps(to_plain(value)) if not isinstance(value, int) else str(value)
-
-
 def _short_hex(data: bytes) -> str:
     if len(data) <= HEX_SHOW:
         return data.hex()
