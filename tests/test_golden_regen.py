@@ -282,9 +282,14 @@ def _pytest(root: Path, *args, env_ci: str | None = None):
         env["CI"] = env_ci
     (root / "tests").mkdir(exist_ok=True)
     (root / "tests" / "test_nothing.py").write_text("def test_nothing():\n    pass\n")
+    from importlib.metadata import entry_points
+
+    registered = any(e.value == "conformance.pytest_plugin"
+                     for e in entry_points(group="pytest11"))
+    plugin = [] if registered else ["-p", "conformance.pytest_plugin"]  # not installed yet
     return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                            "-p", "no:xdist", "-p", "no:hypothesispytest",
-                           "-p", "no:benchmark", "tests/test_nothing.py", *args],
+                           "-p", "no:benchmark", *plugin, "tests/test_nothing.py", *args],
                           cwd=root, env=env, capture_output=True, text=True, timeout=300)
 
 
