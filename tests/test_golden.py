@@ -134,3 +134,11 @@ def test_annotation_agrees_with_conformance_annotate(manifest):
                        for o in inside), (name, s, inside)
         checked += 1
     assert checked > 50
+
+
+def test_show_prints_the_annotated_stream(capsys):
+    assert cli_main(["golden", "show", "flags/vbuffer", "--variant", "legacy",
+                     "--root", str(ROOT)]) == 0
+    out = capsys.readouterr().out
+    assert "flags/vbuffer/len" in out and "68656c6c6f" in out
+    assert cli_main(["golden", "show", "no-such-case", "--root", str(ROOT)]) == 1
