@@ -177,7 +177,7 @@ def discover(root: Path) -> tuple[list[CaseRef], list[str]]:
             cid = path.relative_to(root / base).with_suffix("").as_posix()
             try:
                 if path.suffix == ".py":
-                    cases = load_python_cases(path)
+                    cases = _load_python_quietly(path)
                     if not cases:
                         raise CaseError("$", "the module defines no CASES", rel)
                 else:
@@ -196,6 +196,17 @@ def discover(root: Path) -> tuple[list[CaseRef], list[str]]:
                 seen[one] = rel
                 refs.append(CaseRef(one, rel, None if len(cases) == 1 else k, case))
     return refs, errors
+
+
+def _load_python_quietly(path: Path) -> list:
+    """A Python case module, imported without writing __pycache__ next to it (verify
+    never writes, not even bytecode into golden/cases)."""
+    saved = sys.dont_write_bytecode
+    sys.dont_write_bytecode = True
+    try:
+        return load_python_cases(path)
+    finally:
+        sys.dont_write_bytecode = saved
 
 
 def select(refs: Iterable[CaseRef], pattern: str | None) -> list[CaseRef]:

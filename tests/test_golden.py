@@ -142,3 +142,18 @@ def test_show_prints_the_annotated_stream(capsys):
     out = capsys.readouterr().out
     assert "flags/vbuffer/len" in out and "68656c6c6f" in out
     assert cli_main(["golden", "show", "no-such-case", "--root", str(ROOT)]) == 1
+
+
+def test_discovery_writes_no_bytecode(tmp_path, monkeypatch):
+    """Importing a Python case module during verify leaves no __pycache__ behind."""
+    import sys
+
+    case_dir = tmp_path / "golden" / "cases" / "py"
+    case_dir.mkdir(parents=True)
+    (case_dir / "one.py").write_text((ROOT / "golden" / "cases" / "hooks" / "checksum.py")
+                                     .read_text())
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    refs, errors = golden.discover(tmp_path)
+    assert not errors and len(refs) == 2
+    assert not list(tmp_path.rglob("__pycache__"))
+    assert sys.dont_write_bytecode is False
