@@ -67,8 +67,12 @@ def test_verify_sees_both_engines():
 
 
 def _snapshot(top: Path) -> dict:
+    """Every file and directory under ``top`` with mtime, size and hash (bytecode caches
+    other processes may write beside Python case modules are not golden files)."""
     out = {}
     for p in sorted(top.rglob("*")):
+        if "__pycache__" in p.parts:
+            continue
         if p.is_file():
             st = p.stat()
             out[p.relative_to(top).as_posix()] = (st.st_mtime_ns, st.st_size,
