@@ -161,3 +161,13 @@ def test_discovery_writes_no_bytecode(tmp_path, monkeypatch):
     assert not errors and len(refs) == 2
     assert not list(tmp_path.rglob("__pycache__"))
     assert sys.dont_write_bytecode is False
+
+
+def test_every_pinned_byte_is_attributed_to_a_field(manifest):
+    """No annotated view has bytes the recorder could not attribute ('?'), nor bytes
+    the core wrote outside a known marker or header position."""
+    for name in manifest["streams"]:
+        hex_name = name.removesuffix(".bin") + ".hex.txt"
+        spans = golden.parse_hex((ROOT / "golden" / hex_name).read_text(), hex_name)
+        bad = [s for s in spans if s.path == "?" or s.path.endswith(("#core", "#subsections"))]
+        assert not bad, (hex_name, bad[:3])
