@@ -375,7 +375,55 @@ def _guard(what: str, fn, *args, **kw):
         _fail(f"{what} raised {type(exc).__name__}: {exc}\n{traceback.format_exc(limit=6)}")
 
 
+#: a modelled host where g_malloc() of more than this aborts (reference.MALLOC_LIMIT is
+#: 1 TiB): mutated counters then end in an ``abort`` outcome instead of the engine
+#: materialising billions of elements (reference bug: allocation sized by the stream)
+ROBUSTNESS_MALLOC_LIMIT = 1 << 24
+#: address-space head-room for one load: past it a MemoryError is a property failure,
+#: not an OOM kill of the test worker
+ROBUSTNESS_MEMORY = 1 << 30
+
+
+class _Limits:
+    """Temporarily lower the reference's malloc limit and the process address space."""
+
+    def __enter__(self):
+        from conformance.engines import reference as _ref
+
+        self.ref = _ref
+        self.old_limit = _ref.MALLOC_LIMIT
+        _ref.MALLOC_LIMIT = min(self.old_limit, ROBUSTNESS_MALLOC_LIMIT)
+        self.old_rlimit = None
+        try:
+            import resource
+
+            soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+            with open("/proc/self/statm") as fh:
+                vm = int(fh.read().split()[0]) * resource.getpagesize()
+            want = vm + ROBUSTNESS_MEMORY
+            if (soft == resource.RLIM_INFINITY or soft > want) and (
+                    hard == resource.RLIM_INFINITY or hard >= want):
+                resource.setrlimit(resource.RLIMIT_AS, (want, hard))
+                self.old_rlimit = (soft, hard)
+        except (ImportError, OSError, ValueError):
+            pass
+        return self
+
+    def __exit__(self, *exc):
+        self.ref.MALLOC_LIMIT = self.old_limit
+        if self.old_rlimit is not None:
+            import resource
+
+            resource.setrlimit(resource.RLIMIT_AS, self.old_rlimit)
+        return False
+
+
 def check_robustness(eng, variant, desc: Description, data: bytes, dest: dict) -> None:
+    with _Limits():
+        _check_robustness(eng, variant, desc, data, dest)
+
+
+def _check_robustness(eng, variant, desc: Description, data: bytes, dest: dict) -> None:
     out = _guard("load", eng.load, desc, data, dest, variant)
     check_outcome(out, data, "load")
     out = _guard("load (version 0)", eng.load, desc, data, dest, variant, version_id=0)
