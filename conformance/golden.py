@@ -330,6 +330,7 @@ class _Recorder:
     def __init__(self) -> None:
         self.stack: list[_Frame] = []
         self.spans: list[Span] = []
+        self.busy = False
 
     def note(self, start: int, data: bytes, call: str) -> None:
         frame = self.stack[-1] if self.stack else None
@@ -376,7 +377,8 @@ class _Recorder:
             if data == b"\x00":
                 return f"{path}#end", "end of list"
             frame.links += 1
-            return f"{path}[{frame.links - 1}]#link", "another element"
+            return f"{path}[{frame.links - 1}]#link", "another element" + (
+                f" (0x{data.hex()})" if data != b"\x01" else "")
         if kind == "gtree":
             if call == "be32":
                 return f"{path}#nnodes", str(int.from_bytes(data, "big"))
@@ -417,51 +419,19 @@ def decode_value(info, data: bytes) -> str:
     return _short_hex(data)
 
 
-def _record_save(desc, state, variant: str, vmdesc: bool = False):
-    """Run the reference save with its writes attributed to field paths.
-
-    The reference engine's field, info and subsection functions are wrapped for the
-    duration of the call (single-threaded; each xdist worker is its own process)."""
+def _instrumented(rec: "_Recorder", io_name: str, io_class, frames: dict, run):
+    """Run ``run()`` with reference.<io_name> replaced by ``io_class`` and the functions
+    in ``frames`` (name -> (frame kind, path argument, field argument, info argument))
+    pushing a frame on ``rec`` while they run; ``_elem_path`` tells the innermost field
+    frame which element it is on.  Everything is restored afterwards (single-threaded;
+    each xdist worker is its own process)."""
     from conformance.engines import reference as ref
 
-    rec = _Recorder()
-    base_writer = ref.QEMUFileWriter
-
-    class RecordingWriter(base_writer):
-        __slots__ = ()
-
-        def put_byte(self, v):
-            start = len(self.buf)
-            super().put_byte(v)
-            rec.note(start, bytes(self.buf[start:]), "byte")
-
-        def put_be16(self, v):
-            start = len(self.buf)
-            super().put_be16(v)
-            rec.note(start, bytes(self.buf[start:]), "be16")
-
-        def put_be32(self, v):
-            start = len(self.buf)
-            super().put_be32(v)
-            rec.note(start, bytes(self.buf[start:]), "be32")
-
-        def put_be64(self, v):
-            start = len(self.buf)
-            super().put_be64(v)
-            rec.note(start, bytes(self.buf[start:]), "be64")
-
-        def put_buffer(self, data):
-            start = len(self.buf)
-            super().put_buffer(data)
-            if len(self.buf) > start:
-                rec.note(start, bytes(self.buf[start:]), "buffer")
-
-    orig = {name: getattr(ref, name) for name in
-            ("QEMUFileWriter", "_save_field", "_put_info", "_save_subsections", "_elem_path")}
+    names = (io_name, "_elem_path", *frames)
+    orig = {name: getattr(ref, name) for name in names}
 
     def framed(name, kind, path_arg, field_arg=None, info_arg=None):
-        """Wrap reference.<name>: push a frame (path taken from the named argument,
-        bound by signature so a reordered parameter list cannot mislabel bytes)."""
+        # arguments bound by name, so a reordered parameter list cannot mislabel bytes
         fn = orig[name]
         sig = inspect.signature(fn)
 
@@ -486,21 +456,109 @@ def _record_save(desc, state, variant: str, vmdesc: bool = False):
             rec.stack[-1].elem = out
         return out
 
-    save_field = framed("_save_field", "field", "fpath", "field")
-    put_info = framed("_put_info", "info", "epath", "field", "info")
-    save_subsections = framed("_save_subsections", "subsections", "path")
-
-    patched = {"QEMUFileWriter": RecordingWriter, "_save_field": save_field,
-               "_put_info": put_info, "_save_subsections": save_subsections,
-               "_elem_path": elem_path}
+    patched = {io_name: io_class, "_elem_path": elem_path}
+    for name, spec in frames.items():
+        patched[name] = framed(name, *spec)
     for name, fn in patched.items():
         setattr(ref, name, fn)
     try:
-        out = ref.save(desc, state, variant, vmdesc=vmdesc)
+        return run(ref)
     finally:
         for name, fn in orig.items():
             setattr(ref, name, fn)
+
+
+def _record_save(desc, state, variant: str, vmdesc: bool = False):
+    """Run the reference save with its writes attributed to field paths: (outcome,
+    spans tiling the stream)."""
+    from conformance.qemufile import QEMUFileWriter
+
+    rec = _Recorder()
+
+    class RecordingWriter(QEMUFileWriter):
+        __slots__ = ()
+
+        def _noted(self, call, method, *args):
+            start = len(self.buf)
+            method(self, *args)
+            if len(self.buf) > start:
+                rec.note(start, bytes(self.buf[start:]), call)
+
+        def put_byte(self, v):
+            self._noted("byte", QEMUFileWriter.put_byte, v)
+
+        def put_be16(self, v):
+            self._noted("be16", QEMUFileWriter.put_be16, v)
+
+        def put_be32(self, v):
+            self._noted("be32", QEMUFileWriter.put_be32, v)
+
+        def put_be64(self, v):
+            self._noted("be64", QEMUFileWriter.put_be64, v)
+
+        def put_buffer(self, data):
+            self._noted("buffer", QEMUFileWriter.put_buffer, data)
+
+    out = _instrumented(rec, "QEMUFileWriter", RecordingWriter, {
+        "_save_field": ("field", "fpath", "field"),
+        "_put_info": ("info", "epath", "field", "info"),
+        "_save_subsections": ("subsections", "path"),
+    }, lambda ref: ref.save(desc, state, variant, vmdesc=vmdesc))
     return out, _fill_gaps(rec.spans, len(out.data))
+
+
+def _record_load(desc, data: bytes, dest, variant: str, version_id=None):
+    """Run the reference load with its reads attributed to field paths: (outcome,
+    spans tiling the input; bytes never read are one '(not read)' span)."""
+    from conformance.qemufile import QEMUFileReader
+
+    rec = _Recorder()
+
+    class RecordingReader(QEMUFileReader):
+        __slots__ = ()
+
+        def _noted(self, call, method, *args):
+            if rec.busy:  # get_be32 reads through get_bytes: record the outer call only
+                return method(self, *args)
+            start = self.pos
+            rec.busy = True
+            try:
+                out = method(self, *args)
+            finally:
+                rec.busy = False
+            if self.pos > start:
+                rec.note(start, bytes(self.data[start:self.pos]), call)
+            return out
+
+        def get_byte(self):
+            return self._noted("byte", QEMUFileReader.get_byte)
+
+        def get_bytes(self, n):
+            return self._noted("buffer", QEMUFileReader.get_bytes, n)
+
+        def get_be16(self):
+            return self._noted("be16", QEMUFileReader.get_be16)
+
+        def get_be32(self):
+            return self._noted("be32", QEMUFileReader.get_be32)
+
+        def get_be64(self):
+            return self._noted("be64", QEMUFileReader.get_be64)
+
+        def get_buffer(self, n):
+            return self._noted("buffer", QEMUFileReader.get_buffer, n)
+
+        def skip(self, n):
+            return self._noted("byte" if n == 1 else "buffer", QEMUFileReader.skip, n)
+
+    out = _instrumented(rec, "QEMUFileReader", RecordingReader, {
+        "_load_field": ("field", "fpath", "field"),
+        "_get_info": ("info", "epath", "field", "info"),
+        "_load_subsections": ("subsections", "path"),
+    }, lambda ref: ref.load(desc, data, dest, variant, version_id=version_id))
+    spans = _fill_gaps(rec.spans, len(data))
+    return out, [attrs.evolve(s, path="(unread)", value="") if s.path == "?" and
+                 s.offset >= len(out.data) else s for s in spans]
 
 
 def _fill_gaps(spans: list[Span], total: int) -> list[Span]:
@@ -809,6 +867,8 @@ def render_case(ref: CaseRef, engine: str = "reference") -> Rendered:
                "load_version": case.load_version,
                "loads": loads}
         files[name] = dumps(doc).encode()
+        if case.load_input is not None:
+            files[_input_view(name)] = render_input_view(ref, list(per_variant)).encode()
     entry = {"file": ref.file}
     if ref.index is not None:
         entry["index"] = ref.index
@@ -1191,7 +1251,40 @@ def _entry_files(entry: dict) -> set[str]:
             out.add(e["save"]["stream"].removesuffix(".bin") + ".hex.txt")
         if e.get("load"):
             out.add(e["load"]["state"])
+            if "/" in e["load"]["state"] and ".input-" in e["load"]["state"]:
+                out.add(_input_view(e["load"]["state"]))
     return out
+
+
+def _input_view(state_name: str) -> str:
+    """<stem>.input-<hash>.state.json -> <stem>.input-<hash>.hex.txt"""
+    return state_name.removesuffix(".state.json") + ".hex.txt"
+
+
+def render_input_view(ref: CaseRef, variants: list[str]) -> str:
+    """The annotated view of a case's load_input: what the reference load read as which
+    field, one section per distinct reading among ``variants``."""
+    case = ref.case
+    data = case.load_input
+    sections: list[tuple[str, list[str]]] = []
+    for v in variants:
+        out, spans = _record_load(case.description, data, case.dest_state(), v,
+                                  case.load_version)
+        body = render_hex(data, spans, [f"load: {out.summary()}"])
+        for text, vs in sections:
+            if text == body:
+                vs.append(v)
+                break
+        else:
+            sections.append((body, [v]))
+    lines = [f"# golden load input of case {ref.id} ({ref.file}): {case.name}",
+             f"# {len(data)} bytes, sha256 {hashlib.sha256(data).hexdigest()}",
+             "# annotated by the reference engine's load; one field per line; "
+             "(unread) = bytes the load never consumed"]
+    for body, vs in sections:
+        lines.append(f"#\n# loaded by: {' '.join(vs)}")
+        lines.append(body.rstrip("\n"))
+    return "\n".join(lines) + "\n"
 
 
 def streams_index(entries: dict) -> dict:

@@ -356,3 +356,18 @@ def test_regen_warns_when_the_reference_contradicts_a_case(corpus):
     _, text = _regen(corpus)
     assert "warning: flags/array [qemu-7.2]: the reference engine contradicts the case's " \
            "expectation: save.stream" in text
+
+
+def test_load_input_has_an_annotated_view(corpus):
+    m = golden.load_manifest(corpus)
+    state = m["cases"]["qemu-unit/A4-subsection-unknown"]["variants"]["legacy"]["load"]["state"]
+    view = corpus / "golden" / state.replace(".state.json", ".hex.txt")
+    text = view.read_text()
+    assert "# loaded by: qemu-7.2\n" in text and "# loaded by: legacy auto-alloc alloc" in text
+    assert "(unread)" in text
+    view.write_text(text.replace("(unread)", "(read)"))
+    problems = "\n".join(map(str, _verify(corpus)))
+    assert f"annotated view golden/{state.replace('.state.json', '.hex.txt')} is out of date" \
+        in problems
+    _regen(corpus)
+    assert view.read_text() == text
