@@ -35,3 +35,32 @@ def test_null_vbuffer_of_size_zero_round_trips():
 def test_null_scalar_pointer_is_still_an_assertion():
     desc = Description("dev", 0, 0, [Field("p", F.SINGLE | F.POINTER, "uint32", size=4)])
     assert reference.save(desc, {"p": None}, "legacy").kind == "abort"
+
+
+# ---------------------------------------------------------------------------------------
+# The property grid: property x variant x field family, one pytest item per point, so
+# ``pytest -n auto`` spreads them over the cores (xdist splits tests, not examples).
+# VMSTATE_PROPERTY_ENGINES=reference,optimized adds engines (one parameter).
+
+import os  # noqa: E402
+
+import pytest  # noqa: E402
+
+from strategies import properties  # noqa: E402
+
+ENGINES = tuple(e for e in os.environ.get("VMSTATE_PROPERTY_ENGINES", "reference").split(",")
+                if e)
+
+
+def _grid():
+    for name, prop in properties.PROPERTIES.items():
+        engines = ENGINES if name not in ("valid-trees",) else ENGINES[:1]
+        for eng in engines:
+            for variant, family in prop.grid():
+                yield pytest.param(name, eng, variant, family,
+                                   id=f"{name}-{eng}-{variant}-{family}")
+
+
+@pytest.mark.parametrize("name,engine,variant,family", list(_grid()))
+def test_property(name, engine, variant, family):
+    properties.build(name, engine, variant, family)()
