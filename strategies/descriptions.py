@@ -82,7 +82,7 @@ def family_of(field: Field, variant=None) -> str:
         return "pointer-array"
     if info is not None and info.kind in ("qtailq", "qlist", "gtree"):
         return "queue"
-    if info is not None and info.kind in ("tmp", "capability", "gbytearray", "unused",
+    if info is not None and info.kind in ("tmp", "capability", "gbytearray",
                                           "equal", "le") or flags & F.MUST_EXIST:
         return "misc"
     if flags & ANY_VARRAY and not flags & F.BUFFER:
@@ -182,7 +182,7 @@ class _Builder:
         n = self.ints(1 if focus else 0, self.b.per_struct)
         fams = [self.pick(self._allowed(depth, scalar_only)) for _ in range(n)]
         if focus and focus != "subsection" and focus not in fams:
-            fams[self.ints(0, len(fams) - 1)] = focus
+            fams[0] = focus  # first, so the budget cannot run out before it
         for fam in fams:
             if fam == "subsection":
                 continue
