@@ -182,7 +182,10 @@ for suffix, variants, size, who in (("legacy", A, 8, "A"),
                           "state": {"ar": [t(0), t(0x30000000), t(0x02000000),
                                            t(0x03000000)]}}})
     a_msg = "vmstate: get_nullptr expected VMS_NULLPTR_MARKER"
-    err = (lambda msg: {"kind": "error", "ret": -22, "path": "s/ar[1]", "message": msg})
+
+    def err(msg):
+        return {"kind": "error", "ret": -22, "path": "s/ar[1]", "message": msg}
+
     by8 = {v: {"load": err(a_msg)} for v in A}
     by8.update({v: {"load": err("Unexpected ptr marker: 0")} for v in ("auto-alloc", "alloc")})
     case(f"08-src-present-dest-null-{suffix}.json",
