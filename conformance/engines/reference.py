@@ -232,7 +232,8 @@ def can_compress(field: Field, variant) -> bool:
     """vmstate.c vmsd_can_compress()."""
     if field.field_exists is not None:
         return False
-    if variant.vmdesc_era == "C" and variant.is_auto(field):
+    if variant.is_auto(field):
+        # QEMU 11 (AUTO_ALLOC) and the alloc RFC (ARRAY_OF_POINTER|ALLOC) alike
         return False
     if field.flags & F.STRUCT and field.vmsd is not None:
         if not all(can_compress(sub, variant) for sub in field.vmsd.fields):
