@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from conformance.engines import reference
 from conformance.flags import F
 from conformance.model import Description, Field
@@ -32,6 +34,51 @@ def test_null_vbuffer_of_size_zero_round_trips():
             assert back.state == {"len": 0, "vb": None}
 
 
+def _load_guarded(desc, data, dest):
+    """Load with the engine's own malloc limit (1 TiB) under the robustness property's
+    address-space guard: a MemoryError is the bug."""
+    from strategies import properties as props
+
+    saved = props.ROBUSTNESS_MALLOC_LIMIT
+    props.ROBUSTNESS_MALLOC_LIMIT = reference.MALLOC_LIMIT
+    try:
+        with props._Limits():
+            try:
+                return reference.load(desc, data, dest, "legacy")
+            except MemoryError:
+                return "MemoryError"
+    finally:
+        props.ROBUSTNESS_MALLOC_LIMIT = saved
+
+
+_KNOWN = "reference engine: memory sized by a count read from the stream (reported)"
+
+
+@pytest.mark.xfail(strict=True, reason=_KNOWN)
+def test_stream_count_does_not_materialise_a_varray_alloc():
+    """VARRAY_UINT32|POINTER|ALLOC whose counter the stream sets to 2^31-1: the engine
+    builds a Python list of 2^31-1 elements (_alloc_array) before the 2-byte stream
+    runs out.  QEMU g_mallocs lazily-backed memory and fails at EOF."""
+    desc = Description("dev", 0, 0, [
+        Field("n", F.SINGLE, "uint32", size=4),
+        Field("va", F.VARRAY_UINT32 | F.POINTER | F.ALLOC, "uint8", size=1, num_member="n")])
+    out = _load_guarded(desc, (0x7FFFFFFF).to_bytes(4, "big") + b"\x01\x02",
+                        {"n": 0, "va": None})
+    assert out != "MemoryError" and out.kind in ("error", "abort")
+
+
+@pytest.mark.xfail(strict=True, reason=_KNOWN)
+def test_stream_size_does_not_materialise_a_short_buffer():
+    """VBUFFER|POINTER|ALLOC whose int32 size member the stream sets to 2^31-1:
+    get_buffer pads the 2 bytes read to 2 GiB (``data + bytes(size - len(data))``)."""
+    desc = Description("dev", 0, 0, [
+        Field("len", F.SINGLE, "int32", size=4),
+        Field("vb", F.VBUFFER | F.POINTER | F.ALLOC, "buffer", size_member="len")])
+    out = _load_guarded(desc, (0x7FFFFFFF).to_bytes(4, "big") + b"\x01\x02",
+                        {"len": 0, "vb": None})
+    assert out != "MemoryError" and out.kind == "error"
+
+
 def test_null_scalar_pointer_is_still_an_assertion():
     desc = Description("dev", 0, 0, [Field("p", F.SINGLE | F.POINTER, "uint32", size=4)])
     assert reference.save(desc, {"p": None}, "legacy").kind == "abort"
@@ -43,8 +90,6 @@ def test_null_scalar_pointer_is_still_an_assertion():
 # VMSTATE_PROPERTY_ENGINES=reference,optimized adds engines (one parameter).
 
 import os  # noqa: E402
-
-import pytest  # noqa: E402
 
 from strategies import properties  # noqa: E402
 
