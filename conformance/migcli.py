@@ -69,7 +69,7 @@ def _map(path: str):
 
 
 def run_decode(path: str, fmt: str = "json", desc: bool = False, sections: bool = False, out=None,
-               vmdesc_from: str | None = None) -> int:
+               vmdesc_from: str | None = None, memory: bool = False) -> int:
     """``decode FILE.mig``: state as our JSON, or exactly as analyze-migration.py prints it.
 
     ``vmdesc_from``: another migration file whose vmdesc decodes this one's device state
@@ -96,7 +96,7 @@ def run_decode(path: str, fmt: str = "json", desc: bool = False, sections: bool 
                              "(No Debug Migration device found); try --format json or --sections")
             out.write(migfile.render_json(migfile.analyze_state(mf)))
             return EXIT_OK
-        out.write(json.dumps(migfile.state_json(mf), indent=2) + "\n")
+        out.write(json.dumps(migfile.state_json(mf, memory=memory), indent=2) + "\n")
         if mf.vmdesc is None and not vmdesc_from:
             print(f"note: {path}: no vmdesc trailer: device state cannot be decoded, sections are listed "
                   "(--vmdesc-from OTHER.mig decodes it with another stream's vmdesc)", file=sys.stderr)
@@ -188,7 +188,7 @@ def run_verify(path: str, out=None, vmdesc_from: str | None = None) -> int:
 
 
 def _cmd_decode(args) -> int:
-    return run_decode(args.file, args.format, args.desc, args.sections, sys.stdout, args.vmdesc_from)
+    return run_decode(args.file, args.format, args.desc, args.sections, sys.stdout, args.vmdesc_from, args.memory)
 
 
 def _cmd_reencode(args) -> int:
@@ -243,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--format", choices=["json", "analyze-migration"], default="json")
     p.add_argument("--desc", action="store_true", help="print the vmdesc")
     p.add_argument("--sections", action="store_true", help="list records")
+    p.add_argument("--memory", action="store_true", help="with --format json: every RAM page record too")
     p.add_argument("--vmdesc-from", metavar="OTHER.mig",
                    help="decode device state with another stream's vmdesc (files without a trailer)")
     p.set_defaults(func=_cmd_decode)

@@ -443,7 +443,6 @@ class _Parser:
         self.postcopy_summary: int | None = None
         self.notes: list[str] = []
         self.tail: Opaque | None = None
-        self.found_vmdesc: VmdescTrailer | None = None
         self.released = 0  # file pages before this offset were handed back (mmap)
 
     # -- small readers with located errors
@@ -1278,6 +1277,41 @@ def analyze_desc(mf: MigrationFile) -> dict:
     return mf.vmdesc.vmdesc.root.to_plain()
 
 
+def iter_pages(body: RamBody, block: bytes | None = None):
+    """(block idstr, address, record kind, payload) for every page record, runs
+    expanded; ``block`` is the block a leading CONTINUE record refers to (the last one
+    named in an earlier section).  Payload: fill byte, page bytes, or compressed data."""
+    mask = body.page_size - 1
+    for rec in body.records:
+        if type(rec) is ZeroRun:
+            for i in range(len(rec)):
+                yield block, rec.word(i) & ~mask, "ZERO", rec.fills[i]
+        elif type(rec) is PageRun:
+            for i in range(len(rec)):
+                yield block, rec.word(i) & ~mask, "PAGE", rec.page(i)
+        else:
+            kind = rec.word & mask & ~RAM_SAVE_FLAG_CONTINUE
+            if kind & _RAM_WITH_BLOCK:
+                if rec.block is not None:
+                    block = rec.block
+                yield block, rec.word & ~mask, RAM_FLAG_NAMES.get(kind, hex(kind)), rec.payload
+
+
+def _pages_json(body: RamBody, context: dict) -> list:
+    pages = []
+    for block, addr, kind, payload in iter_pages(body, context.get("block")):
+        entry: dict = {"block": _text(block) if block is not None else None, "addr": addr, "record": kind}
+        if kind == "ZERO":
+            entry["fill"] = payload
+        elif kind == "XBZRLE":
+            entry["encoding"], entry["data"] = payload[0], bytes(payload[1]).hex()
+        else:
+            entry["data"] = bytes(payload).hex()
+        pages.append(entry)
+        context["block"] = block
+    return pages
+
+
 def _ram_summary(body: RamBody) -> dict:
     mask = body.page_size - 1
     counts: dict[str, int] = {}
@@ -1299,7 +1333,7 @@ def _ram_summary(body: RamBody) -> dict:
     return out
 
 
-def _command_json(command: Command) -> dict:
+def _command_json(command: Command, memory: dict | None = None) -> dict:
     out: dict = {"record": "COMMAND", "offset": command.offset, "command": command.name}
     args = command.args
     if isinstance(args, Opaque):
@@ -1317,11 +1351,11 @@ def _command_json(command: Command) -> dict:
         out["block"] = _text(args)
     elif command.cmd == MIG_CMD_PACKAGED:
         out["length"] = args
-        out["records"] = _records_json(command.records)
+        out["records"] = _records_json(command.records, memory)
     return out
 
 
-def _records_json(records) -> list:
+def _records_json(records, memory: dict | None = None) -> list:
     out = []
     for record in records:
         if isinstance(record, Section):
@@ -1337,13 +1371,15 @@ def _records_json(records) -> list:
                     item["notes"] = notes
             elif isinstance(body, RamBody):
                 item["ram"] = _ram_summary(body)
+                if memory is not None:
+                    item["ram"]["pages"] = _pages_json(body, memory)
             else:
                 item["opaque"] = {"length": len(body.data), "reason": body.reason}
             if not record.footer:
                 item["footer"] = False
             out.append(item)
         elif isinstance(record, Command):
-            out.append(_command_json(record))
+            out.append(_command_json(record, memory))
         elif isinstance(record, Configuration):
             config: dict = {"record": "CONFIGURATION", "offset": record.offset, "machine": _text(record.machine)}
             for sub in record.subsections:
@@ -1362,8 +1398,9 @@ def _records_json(records) -> list:
     return out
 
 
-def state_json(mf: MigrationFile) -> dict:
-    """Our own JSON: every record in order, device state with typed values."""
+def state_json(mf: MigrationFile, memory: bool = False) -> dict:
+    """Our own JSON: every record in order, device state with typed values;
+    ``memory`` adds every RAM page record (block, address, fill byte or data in hex)."""
     vm = mf.vmdesc.vmdesc if mf.vmdesc else None
     undecoded = [
         {"offset": r.offset, "section": f"{r.name} {r.section_id} ({_label_of(mf, r)})", "reason": r.body.reason}
@@ -1378,7 +1415,7 @@ def state_json(mf: MigrationFile) -> dict:
             "page_size": mf.page_size,
             "vmdesc": {"era": vm.era, "writer": vm.style or "opaque"} if vm else None,
         },
-        "records": _records_json(mf.records),
+        "records": _records_json(mf.records, {} if memory else None),
     }
     if vm is None:
         out["file"]["note"] = (

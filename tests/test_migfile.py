@@ -447,3 +447,17 @@ def test_full_page_runs_are_columns_over_the_file_and_reencode_exact(tmp_path):
     assert migcli.run_verify(str(path), out=io.StringIO()) == 0
     out = tmp_path / "again.mig"
     assert migcli.run_reencode(str(path), str(out)) == 0 and out.read_bytes() == data
+
+
+def test_memory_dump_lists_every_page_record():
+    mf = migfile.read_migration(everything_stream())
+    records = migfile.state_json(mf, memory=True)["records"]
+    part = next(r for r in records if r.get("record") == "PART")
+    pages = part["ram"]["pages"]
+    assert pages[0] == {"block": "pc.ram", "addr": 0, "record": "ZERO", "fill": 0}
+    assert pages[1]["record"] == "COMPRESS_PAGE" and pages[1]["block"] == "pc.ram"  # CONTINUE
+    assert pages[2] == {"block": "pc.ram", "addr": 0, "record": "XBZRLE", "encoding": 1, "data": "78797a"}
+    pc_min = migfile.state_json(migfile.read_migration(PC_MIN.read_bytes()), memory=True)["records"]
+    pages = next(r for r in pc_min if r.get("record") == "PART")["ram"]["pages"]
+    assert len(pages) == 4177 + 49 and {p["block"] for p in pages} >= {"pc.ram", "pc.bios"}
+    assert all(len(p["data"]) == 8192 for p in pages if p["record"] == "PAGE")
