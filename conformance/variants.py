@@ -47,8 +47,9 @@ DECISIONS = {
         "(vmstate_size) or the object size (.size)",
         ("pointer", "object")),
     "null_array_base": (
-        "an auto field whose pointer-array base is NULL with n > 0",
-        ("assert",)),
+        "an auto field whose pointer-array base is NULL with n > 0: the POINTER base "
+        "assertion, or no check (the slots are read through NULL)",
+        ("assert", "null-dereference")),
     "vmdesc_era": (
         "the vmdesc JSON era this variant emits",
         ("A", "B", "C")),

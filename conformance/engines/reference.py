@@ -650,6 +650,8 @@ def _load_field(ctx: _Ctx, vmsd, field: Field, opaque, fpath: str, path: str) ->
             raise Undefined("indeterminate-read", "the pointer member is indeterminate", fpath)
         held = not (first is None and n != 0 and size != 0)
         if auto:
+            if not held and v.decision("null_array_base") == "null-dereference":
+                raise Undefined("null-dereference", "the pointer array is NULL", fpath)
             # the device must supply the pointer array unless the core allocates it
             ctx.ledger.append(Precondition(fpath, "first_elem || !n_elems || !size", held))
         if not held:
