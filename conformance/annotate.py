@@ -4,7 +4,7 @@
 recorder and returns :class:`Span` records (offset, length, field path, value) for
 every element written: leaf values, pointer markers (``kind == "marker"``), and the
 enclosing struct elements (``kind == "element"`` with a dict value).  Bytes no element
-accounts for (subsection headers) come back as ``kind == "framing"`` spans, so the
+accounts for (subsection headers, QTAILQ/QLIST/GTREE link bytes and counts) come back as ``kind == "framing"`` spans, so the
 leaf spans plus framing tile the stream exactly.
 
 The reference engine is the executable spec; the annotation is therefore exactly what
@@ -38,7 +38,7 @@ class Span:
         if self.kind == "marker":
             return f"marker 0x{self.value:02x} ({'NULL' if self.value == 0x30 else 'VALID'})"
         if self.kind == "framing":
-            return "framing (subsection header)"
+            return "framing (subsection header, queue/tree link byte)"
         if isinstance(self.value, (dict, list)):
             return "struct" if isinstance(self.value, dict) else "list"
         return repr(to_plain(self.value)) if not isinstance(self.value, int) else str(self.value)
@@ -73,7 +73,7 @@ def annotate(desc, state, variant="legacy", *, leaves: bool = False) -> list[Spa
     raw = sorted(ctx.spans, key=lambda s: (s[0], -s[1]))
     spans = []
     for off, length, path, kind, value in raw:
-        if length == 0 and kind == "element" and isinstance(value, dict):
+        if length == 0 and kind == "element" and isinstance(value, (dict, list)):
             continue
         depth = path.count("/") - 1
         spans.append(Span(off, length, path, value, kind, depth))
@@ -90,7 +90,10 @@ def annotate(desc, state, variant="legacy", *, leaves: bool = False) -> list[Spa
         j = k
         while j < total and not covered[j]:
             j += 1
-        spans.append(Span(k, j - k, desc.name, None, "framing", 0))
+        owners = [s for s in spans if s.offset <= k and j <= s.end and s.kind == "element"]
+        owner = max(owners, key=lambda s: (s.depth, -s.length), default=None)
+        spans.append(Span(k, j - k, owner.path if owner else desc.name, None, "framing",
+                          owner.depth + 1 if owner else 0))
         leaf.append(spans[-1])
         k = j
     out = leaf if leaves else spans
@@ -98,19 +101,22 @@ def annotate(desc, state, variant="legacy", *, leaves: bool = False) -> list[Spa
 
 
 def _encloses(span: Span, spans: list[Span]) -> bool:
-    """A struct element span that has other spans inside it."""
-    if not isinstance(span.value, dict) or span.kind != "element":
+    """An element span (struct, queue, tree, tmp) that has other spans inside it."""
+    if span.kind != "element":
         return False
     return any(o is not span and o.offset >= span.offset and o.end <= span.end
-               and o.path.startswith(span.path + "/") for o in spans)
+               and _inside(o.path, span.path) for o in spans)
+
+
+def _inside(path: str, outer: str) -> bool:
+    return path.startswith(outer + "/") or path.startswith(outer + "[")
 
 
 def render(data: bytes, spans: list[Span], width: int = 16) -> list[str]:
     """One line per leaf span: offset, hex bytes (wrapped), path, value."""
     lines = []
     for s in spans:
-        if isinstance(s.value, dict) and s.kind == "element" and any(
-                o.path.startswith(s.path + "/") for o in spans):
+        if _encloses(s, spans):
             continue
         chunk = data[s.offset:s.end].hex(" ")
         if len(chunk) > width * 3:

@@ -151,3 +151,27 @@ def test_diff_usage_errors_are_one_line(capsys):
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "bogus" in err
     assert main(["diff", str(SCEN / "nope.json")]) == 1
+
+
+@pytest.mark.parametrize("path", sorted(SCEN.glob("[0-9]*.json")),
+                         ids=[p.stem for p in sorted(SCEN.glob("[0-9]*.json"))])
+def test_annotate_leaves_tile_the_stream(path):
+    from conformance.annotate import AnnotateError, annotate
+    from conformance.engines import reference as R
+
+    case = load_case_file(path)
+    for variant in case.variants:
+        saved = R.save(case.description, case.source, variant)
+        if not saved.ok:
+            with pytest.raises(AnnotateError):
+                annotate(case.description, case.source, variant)
+            continue
+        leaves = annotate(case.description, case.source, variant, leaves=True)
+        offset = 0
+        for span in leaves:
+            assert span.offset == offset, (variant, span)
+            assert span.path.startswith(case.description.name)
+            offset = span.end
+        assert offset == len(saved.data)
+        markers = [s for s in leaves if s.kind == "marker"]
+        assert all(saved.data[s.offset] == s.value and s.length == 1 for s in markers)
