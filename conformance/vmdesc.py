@@ -459,8 +459,8 @@ class Decoder:
                 append(Field(plan.name, plan.type, plan.index, size, "capability", bytes(data[pos + 1 : pos + 1 + n])))
                 pos += 1 + n
             else:
-                append(self._compound(plan, pos, path))
-                pos += size
+                field, pos = self._compound(plan, pos, end, path)
+                append(field)
         subsections = []
         for i, sub_desc in enumerate(subsection_descs):
             if not isinstance(sub_desc, JsonObject):
@@ -480,13 +480,28 @@ class Decoder:
             subsections.append(Subsection(name, version, body))
         return Body(desc.get("vmsd_name"), desc.get("version"), tuple(fields), tuple(subsections)), pos
 
-    def _compound(self, plan: _Plan, pos: int, path: str) -> Field:
-        """struct / vstruct / tmp / qtailq / qlist / gtree, checked against ``size``."""
+    def _compound(self, plan: _Plan, pos: int, limit: int, path: str) -> tuple[Field, int]:
+        """struct / vstruct / tmp / qtailq / qlist / gtree -> (field, position after it).
+
+        A "struct" is read field by field, as analyze-migration.py reads it, even when
+        its fields do not add up to the entry's ``size`` (noted); the other kinds are
+        held to ``size`` (the script prints them as ``size`` raw bytes), and kept raw
+        when their structure does not fill exactly that."""
         end = pos + plan.size
         label = f"{plan.name}[{plan.index}]" if plan.index is not None else plan.name
         sub_path = f"{path}/{label}"
+        if plan.kind == "struct":
+            try:
+                value, stop = self.body(plan.struct_desc, pos, limit, sub_path)
+                note = None
+                if stop != end:
+                    note = f"vmdesc size is {plan.size} but its fields take {stop - pos} bytes (read field by field)"
+                return Field(plan.name, plan.type, plan.index, plan.size, "struct", value, note), stop
+            except FormatError as exc:
+                raw = bytes(self.data[pos:end])
+                return Field(plan.name, plan.type, plan.index, plan.size, "raw", raw, f"kept raw: {exc}"), end
         try:
-            if plan.kind in ("struct", "inline"):
+            if plan.kind == "inline":
                 value, stop = self.body(plan.struct_desc, pos, end, sub_path)
             elif plan.kind == "list":
                 value, stop = self._list(plan.struct_desc, pos, end, sub_path)
@@ -494,10 +509,10 @@ class Decoder:
                 value, stop = self._gtree(plan.struct_desc, pos, end, sub_path)
             if stop != end:
                 raise _Mismatch(f"decoded {stop - pos} bytes, vmdesc size is {plan.size}")
-            return Field(plan.name, plan.type, plan.index, plan.size, plan.kind, value)
+            return Field(plan.name, plan.type, plan.index, plan.size, plan.kind, value), end
         except (_Mismatch, FormatError) as exc:
             raw = bytes(self.data[pos:end])
-            return Field(plan.name, plan.type, plan.index, plan.size, "raw", raw, f"kept raw: {exc}")
+            return Field(plan.name, plan.type, plan.index, plan.size, "raw", raw, f"kept raw: {exc}"), end
 
     def _list(self, runs: list, pos: int, end: int, path: str) -> tuple[tuple, int]:
         # migration/vmstate-types.c put_qtailq / put_qlist: 0x01 + element, ..., 0x00

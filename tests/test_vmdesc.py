@@ -157,14 +157,23 @@ def test_inline_list_and_gtree_types_decode_and_reencode():
     assert not vmdesc.raw_notes(body, "dev")
 
 
-def test_structure_that_disagrees_with_size_is_kept_raw_with_a_note():
+def test_struct_is_read_field_by_field_like_analyze_migration_even_against_its_size():
     d = desc('{"vmsd_name": "dev", "version": 1, "fields": [{"name": "s", "type": "struct", '
              '"struct": {"vmsd_name": "e", "version": 1, "fields": [{"name": "x", "type": "uint8", "size": 1}]}, '
-             '"size": 2}]}')
+             '"size": 2}, {"name": "y", "type": "uint8", "size": 1}]}')
+    body = roundtrip(d, b"\x01\x02")
+    assert vmdesc.state_body(body) == {"s": {"x": 1}, "y": 2}
+    assert "its fields take 1 bytes" in body.fields[0].note
+    assert vmdesc.raw_notes(body, "dev")
+
+
+def test_other_compounds_that_disagree_with_size_are_kept_raw_with_a_note():
+    d = desc('{"vmsd_name": "dev", "version": 1, "fields": [{"name": "t", "type": "vstruct", '
+             '"vmsd_name": "e", "version": 1, "fields": [{"name": "x", "type": "uint8", "size": 1}], "size": 2}]}')
     body = roundtrip(d, b"\x01\x02")
     field = body.fields[0]
     assert field.kind == "raw" and "vmdesc size is 2" in field.note
-    assert vmdesc.raw_notes(body, "dev")
+    assert vmdesc.analyze_body(body) == {"t": "01 02"}
 
 
 def test_era_a_null_pointer_struct_entry_is_raw():
