@@ -84,7 +84,8 @@ def run_decode(path: str, fmt: str = "json", desc: bool = False, sections: bool 
         _, mf = _read(path, vmdesc_from)
         if sections:
             out.write("\n".join(migfile.list_records(mf)) + "\n")
-            for note in mf.notes:
+            others = [n for n in mf.notes if "kept opaque" not in n]  # e.g. an assumed page size
+            for note in others + opaque_summary(mf):
                 print(f"note: {note}", file=sys.stderr)
             return EXIT_OK
         if desc:
@@ -142,15 +143,19 @@ def opaque_summary(mf) -> list[str]:
     from conformance.vmdesc import Body, raw_notes
 
     notes = []
+    by_reason: dict[str, list[str]] = {}  # many sections share one reason (no vmdesc)
     for record in migfile.walk(mf.records):
         if isinstance(record, migfile.Section):
             if isinstance(record.body, migfile.Opaque):
-                notes.append(f"section {record.section_id} ({migfile._label_of(mf, record)}) opaque: "
-                             f"{record.body.reason}")
+                label = f"{record.section_id} ({migfile._label_of(mf, record)})"
+                by_reason.setdefault(record.body.reason, []).append(label)
             elif isinstance(record.body, Body):
                 notes.extend(raw_notes(record.body, record.label))
         elif isinstance(record, migfile.Opaque):
             notes.append(f"{len(record.data)} opaque bytes: {record.reason}")
+    for reason, labels in by_reason.items():
+        shown = ", ".join(labels[:4]) + (f" and {len(labels) - 4} more" if len(labels) > 4 else "")
+        notes.insert(0, f"section{'s' if len(labels) > 1 else ''} {shown} opaque: {reason}")
     if mf.vmdesc is not None and mf.vmdesc.vmdesc.style is None:
         notes.append(f"vmdesc text opaque: {mf.vmdesc.vmdesc.note}")
     if mf.tail is not None:
