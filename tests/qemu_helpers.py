@@ -195,7 +195,7 @@ def make_postcopy_stream(path: Path, machine: str = "pc", memory: str = "16", de
         dqmp.execute("migrate-set-capabilities", capabilities=caps)
         dqmp.execute("migrate-incoming", uri=f"unix:{dst_sock}")
         sqmp.execute("migrate-set-capabilities", capabilities=caps)
-        sqmp.execute("migrate-set-parameters", **{"max-bandwidth": 256 * 1024})
+        sqmp.execute("migrate-set-parameters", **{"max-bandwidth": 64 * 1024})
 
         def accept() -> None:
             conn, _ = listener.accept()
