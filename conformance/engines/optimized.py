@@ -46,7 +46,16 @@ from conformance.infos import (
 )
 from conformance.jsonwriter import JSONWriter
 from conformance.model import Description, Field, Hook, Pred
-from conformance.outcome import ABORT, ERROR, OK, UNDEFINED, Allocation, Hazard, Outcome
+from conformance.outcome import (
+    ABORT,
+    ERROR,
+    OK,
+    UNDEFINED,
+    Allocation,
+    Hazard,
+    Outcome,
+    Precondition,
+)
 from conformance.qemufile import EINVAL, EIO, ENOENT, QEMUFileReader, QEMUFileWriter
 from conformance.state import (
     INDETERMINATE,
@@ -145,8 +154,8 @@ def _can_compress(field: Field, v) -> bool:
     """vmstate.c vmsd_can_compress()."""
     if field.field_exists is not None:
         return False
-    if v.vmdesc_era == "C" and v.is_auto(field):
-        return False
+    if v.is_auto(field):
+        return False  # QEMU 11 AUTO_ALLOC and the alloc RFC alike
     if field.flags & F.STRUCT and field.vmsd is not None:
         if not all(_can_compress(sub, v) for sub in field.vmsd.fields):
             return False
@@ -657,24 +666,39 @@ def _c_load_field(ctx: _Ctx, vmsd, fp: FieldPlan, opaque, fpath: str, path: str)
     if fp.allocates:
         _c_alloc_array(ctx, fp, opaque, n, size, fpath)
     first = opaque.get(fp.member) if fp.member is not None and isinstance(opaque, dict) else None
+    auto = fp.auto
     if fp.is_pointer:
         if first is INDETERMINATE:
             raise Undefined("indeterminate-read", "the pointer member is indeterminate", fpath)
-        if first is None and n != 0 and size != 0:
+        held = not (first is None and n != 0 and size != 0)
+        if auto:
+            if not held and v.decision("null_array_base") == "null-dereference":
+                raise Undefined("null-dereference", "the pointer array is NULL", fpath)
+            # the device must supply the pointer array unless the core allocates it
+            ctx.ledger.append(Precondition(fpath, "first_elem || !n_elems || !size", held))
+        if not held:
             raise Abort("assertion failed: first_elem || !n_elems || !size", fpath)
     for i in range(max(n, 0)):
         epath = _epath(path, fp, i)
         target = _cell(fp, opaque, first, i)
+        esize = size
         if fp.aop:
             container, key = target
             slot = _get(container, key, epath)
             ret, target = _c_load_slot(ctx, fp, container, key, slot, size, epath)
             if ret:
-                ctx.report(f"Failed to load {vmsd.name}:{fp.name}", epath)
+                if v.marker_load == "nullptr":
+                    # get_nullptr failed inside the element loop: file error + report
+                    f.set_error(ret)
+                    ctx.report(f"Failed to load {vmsd.name}:{fp.name}", epath)
+                # QEMU 11 vmstate_load_next() returns before the "Failed to load" report
                 return ret
             if target is None:
                 continue  # NULL element: marker consumed, nothing loaded
-        ret = _c_load_element(ctx, fp, target, size, epath, opaque)
+            if auto:
+                esize = v.auto_load_size(fp.field, size)
+                _note_size_mismatch(ctx, fp, esize, epath)
+        ret = _c_load_element(ctx, fp, target, esize, epath, opaque)
         if ret >= 0:
             ret = f.error
         if ret < 0:
@@ -684,29 +708,53 @@ def _c_load_field(ctx: _Ctx, vmsd, fp: FieldPlan, opaque, fpath: str, path: str)
     return 0
 
 
+#: infos whose wire size is the size argument (the rest ignore it)
+_SIZED_KINDS = ("buffer", "unused", "bitmap")
+
+
+def _note_size_mismatch(ctx: _Ctx, fp: FieldPlan, load_size: int, epath: str) -> None:
+    """An auto element is saved with .size but loaded with the size the variant hands
+    vmstate_load_field(): for a sized info the two sides disagree."""
+    if fp.is_struct or load_size == fp.field.size:
+        return
+    if fp.info is not None and fp.kind in _SIZED_KINDS:
+        ctx.hazard("desync", epath, f"saved with .size {fp.field.size}, loaded with size "
+                                    f"{load_size}")
+
+
 def _c_load_slot(ctx: _Ctx, fp: FieldPlan, container, key, slot, size: int, epath: str):
     """NULL handling of one ARRAY_OF_POINTER slot: (ret, target-or-None).
 
-    Era A/B (vmstate_load_state + get_nullptr) vs QEMU 11 (vmstate_load_next +
-    vmstate_ptr_marker_load), as the variant's policy points say.
+    Era A/B (vmstate_load_state + get_nullptr): the destination decides; QEMU 11
+    (vmstate_load_next + vmstate_ptr_marker_load): auto fields read a marker per slot.
     """
     f = ctx.f
     v = ctx.v
+    if fp.auto:
+        if slot is INDETERMINATE:
+            raise Undefined("indeterminate-read",
+                            "the slot-is-NULL assertion reads a non-zeroed pointer array", epath)
+        if v.decision("populated_auto_slot") != "overwrite":
+            # vmstate_load_next(): assert(!auto_alloc || *pptr == NULL)
+            ctx.ledger.append(Precondition(epath, "*pptr == NULL", slot is None))
+            if slot is not None:
+                raise Abort("assertion failed: !auto_alloc || *pptr == NULL", epath)
+        marker = f.get_byte()
+        if marker == NULL_MARKER:
+            if slot is not None:
+                ctx.hazard("stale-slot", epath,
+                           "source slot is NULL, destination keeps its object")
+            return 0, None
+        if marker == VALID_MARKER:
+            if slot is not None:
+                ctx.hazard("leak", epath, "element allocation overwrote a non-NULL slot")
+            return 0, _c_alloc_element(ctx, fp, container, key, epath,
+                                       overwrote=slot is not None)
+        ctx.report(f"Unexpected ptr marker: {marker}", epath)
+        return -EINVAL, None
     if slot is INDETERMINATE:
         raise Undefined("indeterminate-read", "pointer slot is indeterminate (non-zeroed array)",
                         epath)
-    if fp.auto and slot is not None:
-        if v.decisions.get("populated_auto_slot", "assert") == "assert":
-            raise Abort("assertion failed: !auto_alloc || *pptr == NULL", epath)
-        marker = f.get_byte()
-        if marker == NULL_MARKER:
-            ctx.hazard("stale-slot", epath, "source slot is NULL, destination keeps its object")
-            return 0, None
-        if marker == VALID_MARKER:
-            ctx.hazard("leak", epath, "element allocation overwrote a non-NULL slot")
-            return 0, _c_alloc_element(ctx, fp, container, key, epath, overwrote=True)
-        ctx.report(f"Unexpected ptr marker: {marker}", epath)
-        return -EINVAL, None
     if slot is not None:
         return 0, (container, key)
     if v.marker_load == "nullptr":
@@ -721,25 +769,46 @@ def _c_load_slot(ctx: _Ctx, fp: FieldPlan, container, key, slot, size: int, epat
     if marker == NULL_MARKER:
         return 0, None
     if marker == VALID_MARKER:
-        if not fp.auto:
+        # vmstate_load_next(): assert(auto_alloc) -- a 0x31 for a non-auto field
+        if v.decision("stray_valid_marker") == "assert":
             raise Abort("assertion failed: auto_alloc", epath)
-        return 0, _c_alloc_element(ctx, fp, container, key, epath, overwrote=False)
+        ctx.report(f"Unexpected ptr marker: {marker}", epath)
+        return -EINVAL, None
     ctx.report(f"Unexpected ptr marker: {marker}", epath)
     return -EINVAL, None
 
 
-def _c_alloc_element(ctx: _Ctx, fp: FieldPlan, container, key, epath: str, overwrote: bool):
-    """g_malloc0(field->size) into the slot; g_malloc0(0) is NULL (the element is skipped)."""
-    nbytes = fp.field.size
-    if nbytes == 0:
-        ctx.hazard("desync", epath, "g_malloc0(0) returned NULL; the payload is not consumed")
-        return None
-    ctx.ledger.append(Allocation(epath, "element", nbytes, True, overwrote))
+def _payload_written(fp: FieldPlan) -> bool:
+    """Does the save write bytes for a present element saved with .size 0?"""
     if fp.is_struct:
-        fresh = zero_struct(fp.vmsd)
+        return True
+    return fp.info is None or fp.kind not in _SIZED_KINDS
+
+
+def _c_alloc_element(ctx: _Ctx, fp: FieldPlan, container, key, epath: str, overwrote: bool):
+    """*pptr = g_malloc0(field->size) (vmstate_load_next: the object size, not
+    vmstate_size()); a zero-size allocation is NULL, which the loop treats as "skip"."""
+    nbytes = fp.field.size
+    zeroed = bool(ctx.v.decision("element_alloc_zeroed"))
+    if nbytes == 0:
+        if overwrote:
+            container[key] = None  # the old object is lost, the slot now holds NULL
+        if _payload_written(fp):
+            ctx.hazard("desync", epath, "g_malloc0(0) returned NULL; the payload is not consumed")
+        else:
+            ctx.hazard("silent-misparse", epath,
+                       "g_malloc0(0) returned NULL; the source's element is dropped")
+        return None
+    ctx.ledger.append(Allocation(epath, "element", nbytes, zeroed, overwrote))
+    if fp.is_struct:
+        fresh = zero_struct(fp.vmsd) if zeroed else uninit_struct(fp.vmsd)
+    elif fp.kind in ("buffer", "unused"):
+        fresh = bytes(nbytes) if zeroed else Uninit(nbytes)
     else:
-        fresh = bytes(nbytes) if fp.kind in ("buffer", "unused") else 0
+        fresh = 0 if zeroed else INDETERMINATE
     container[key] = fresh
+    if not zeroed:
+        ctx.allocated.append((epath, container, key))
     return (container, key)
 
 
@@ -792,14 +861,15 @@ def _c_get(ctx: _Ctx, fp: FieldPlan, container, key, size: int, epath: str, opaq
         if size < 0:
             raise Undefined("out-of-bounds", f"negative buffer size {size}", epath)
         data, _ = f.get_buffer(size)
-        data = data + bytes(size - len(data))
+        # a short read leaves zeros; padded only once the destination is known to hold
+        # ``size`` bytes (a corrupted size must not allocate gigabytes first)
         current = _get(container, key, epath)
         if current is None and size == 0:
             return 0  # qemu_get_buffer(f, NULL, 0): nothing is written
         if isinstance(current, Uninit):
             if current.nbytes < size:
                 raise Undefined("out-of-bounds", "buffer larger than its allocation", epath)
-            _set(container, key, data, epath)
+            _set(container, key, data + bytes(size - len(data)), epath)
             return 0
         if current is None or current is INDETERMINATE:
             raise Undefined("null-dereference", "loading a buffer into NULL", epath)
@@ -808,7 +878,7 @@ def _c_get(ctx: _Ctx, fp: FieldPlan, container, key, size: int, epath: str, opaq
             raise Undefined("out-of-bounds",
                             f"the buffer holds {len(current)} bytes but the field loads {size}",
                             epath)
-        _set(container, key, data + current[size:], epath)
+        _set(container, key, data + bytes(size - len(data)) + current[size:], epath)
         return 0
     if kind == "unused":
         f.get_buffer(max(size, 0))
@@ -816,6 +886,9 @@ def _c_get(ctx: _Ctx, fp: FieldPlan, container, key, size: int, epath: str, opaq
     if kind == "bitmap":
         value = 0
         for k in range(bitmap_words(max(size, 0))):
+            if f.pos >= f.size:
+                f.set_error(-EIO)  # every further word reads as zero: stop here
+                break
             value |= f.get_be64() << (64 * k)
         _set(container, key, value, epath)
         return 0
@@ -1807,6 +1880,13 @@ class _Gen:
             self.emit(f"ids.append(id({lst}))")
         self.emit(f"{lst} = {lst}[:]")
         self.emit(f"{o}[{m}] = {lst}")
+        pre = self.const(Precondition, "Pre")
+        check_slots = fp.auto and v.decision("populated_auto_slot") != "overwrite"
+        if fp.auto and fp.is_pointer:
+            # the POINTER base held (the list is there): a ledger entry
+            fpath = f"{path}/{_fmt_escape(fp.name)}"
+            self.emit(f"led.append({pre}(f{fpath!r}, 'first_elem || !n_elems || !size', "
+                      "True))")
         i = self.var("i")
         self.emit(f"for {i} in range({cnt}):")
         self.ind += 1
@@ -1814,6 +1894,9 @@ class _Gen:
         self.emit(f"{e} = {lst}[{i}]")
         self.emit(f"if {e} is None:")
         self.ind += 1
+        if check_slots:
+            self.emit(f"led.append({pre}(f{self.elem_path(path, fp, i)!r}, '*pptr == NULL', "
+                      "True))")
         if v.marker_load == "nullptr":
             if size == 0:
                 self.bail("a NULL slot with element size 0 is followed")
@@ -1826,8 +1909,8 @@ class _Gen:
             self.emit("if pos >= n: _bail()")
             self.emit("pos += 1")
             self.emit("if buf[pos - 1] == 0x30: continue")
-            if not fp.auto or fp.field.size == 0:
-                self.bail("valid marker without auto-allocation / g_malloc0(0)")
+            if not fp.auto or fp.field.size == 0 or not v.decision("element_alloc_zeroed"):
+                self.bail("valid marker without auto-allocation / g_malloc0(0) / g_malloc")
             else:
                 self.emit("if buf[pos - 1] != 0x31: _bail()")
                 epath = self.elem_path(path, fp, i)
