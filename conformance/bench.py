@@ -329,14 +329,15 @@ def measure(corpora=None, rounds: int = 7, budget: float = 0.02, quick: bool = F
     return report
 
 
-def print_table(report: dict, out=sys.stdout) -> None:
+def print_table(report: dict, out=None) -> None:
+    out = sys.stdout if out is None else out
     print(f"vmstate-conformance bench (python {report['python']}, min of {report['rounds']} "
           f"interleaved rounds{', QUICK' if report['quick'] else ''})", file=out)
     print(f"{'corpus':15} {'engine':20} {'save µs':>11} {'load µs':>11}", file=out)
     for name, entry in report["corpora"].items():
         for engine, t in entry["engines"].items():
             print(f"{name:15} {engine:20} {t['save_us']:11.1f} {t['load_us']:11.1f}", file=out)
-        print(f"{'':15} {'compile (once)':20} {entry['compile_ms'] * 1e3:11.1f} "
+        print(f"{'':15} {'compile once (µs)':20} {entry['compile_ms'] * 1e3:11.1f} "
               f"{'':>11}  ({entry['stream_bytes']} bytes, {entry['fields']} fields, "
               f"{entry['variant']})", file=out)
     print("\nratios (from this run)", file=out)
