@@ -208,7 +208,7 @@ class StructBaseline:
             obj = root
             for key in path:
                 obj = obj.setdefault(key, {})
-            obj.update(zip(names, values[k:k + len(names)]))
+            obj.update(zip(names, values[k:k + len(names)], strict=False))
             k += len(names)
         return root
 

@@ -24,7 +24,7 @@ def test_quick_json_report_structure():
     report = json.loads(text)
     assert report["quick"] is True and report["rounds"] >= 1
     assert set(report["corpora"]) == CORPORA
-    for name, entry in report["corpora"].items():
+    for _name, entry in report["corpora"].items():
         assert entry["compile_ms"] > 0 and entry["stream_bytes"] > 0
         for engine in ("reference", "optimized"):
             assert entry["engines"][engine]["save_us"] > 0

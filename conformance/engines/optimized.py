@@ -24,12 +24,9 @@ explains the guards.  ``STATS`` counts fast hits and fallbacks (tests assert on 
 
 from __future__ import annotations
 
-import copy
 import struct
 import weakref
 from typing import Any
-
-import attrs
 
 from conformance import variants as _variants
 from conformance.check import errors as check_errors
@@ -45,7 +42,7 @@ from conformance.infos import (
     to_unsigned,
 )
 from conformance.jsonwriter import JSONWriter
-from conformance.model import Description, Field, Hook, Pred
+from conformance.model import Description, Field, Pred
 from conformance.outcome import (
     ABORT,
     ERROR,
@@ -1595,7 +1592,7 @@ class _Gen:
         s = struct.Struct(fmt)
         name = self.struct_const(fmt)
         self.emit(f"if pos + {s.size} > n: _bail()  # short input: -EIO")
-        stores = [item for item in self.run if item[1] is not None]
+        stores = [item for item in self.run if item[1] is not None and item[1][0] == "store"]
         offset = 0
         index = 0
         peeks = []
