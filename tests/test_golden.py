@@ -36,7 +36,10 @@ except golden.GoldenError:
 
 @pytest.fixture(scope="module")
 def manifest():
-    return golden.load_manifest(ROOT)
+    try:
+        return golden.load_manifest(ROOT)
+    except golden.GoldenError as exc:  # one line naming the file and JSON path
+        pytest.fail(str(exc), pytrace=False)
 
 
 def test_every_case_file_loads():
@@ -46,11 +49,15 @@ def test_every_case_file_loads():
 @pytest.mark.parametrize("ref", BY_SIZE, ids=[r.id for r in BY_SIZE])
 def test_golden_case(ref, manifest):
     problems = golden.verify_case(ROOT, ref, manifest, available())
-    assert not problems, "\n".join(map(str, problems))
+    if problems:
+        pytest.fail("\n".join(map(str, problems)), pytrace=False)
 
 
 def test_golden_corpus(manifest):
-    problems = golden.verify_corpus(ROOT, REFS, manifest)
+    try:
+        problems = golden.verify_corpus(ROOT, REFS, manifest)
+    except golden.GoldenError as exc:
+        pytest.fail(str(exc), pytrace=False)
     assert not problems, "\n".join(map(str, problems))
 
 
