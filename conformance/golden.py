@@ -345,8 +345,8 @@ class _Recorder:
             return "?", ""
         if frame.kind == "field":  # written by the core itself: a pointer marker
             where = frame.elem or frame.path
-            if call == "byte" and data in (b"\x30", b"\x31"):
-                return f"{where}#marker", "NULL (0x30)" if data == b"\x30" else "VALID (0x31)"
+            if call == "byte":
+                return f"{where}#marker", _marker_value(data)
             return f"{where}#core", ""
         if frame.kind == "subsections":
             if call == "byte" and data == b"\x05" and frame.links == 0:
@@ -400,6 +400,11 @@ class _Recorder:
             frame.links += 1
             return f"{path}#word{frame.links - 1}", f"0x{int.from_bytes(data, 'big'):016x}"
         return path, decode_value(info, data)
+
+
+def _marker_value(data: bytes) -> str:
+    return {b"\x30": "NULL (0x30)", b"\x31": "VALID (0x31)"}.get(
+        data, f"0x{data.hex()} (not a marker value)")
 
 
 def decode_value(info, data: bytes) -> str:
@@ -690,6 +695,8 @@ def field_diff(old: bytes, old_spans: list[Span], new: bytes, new_spans: list[Sp
         return s, s.value
 
     def decode(span, data, fallback):
+        if span.path.endswith("#marker") and span.length == 1:
+            return _marker_value(data[span.offset:span.offset + 1])
         if span.info is None:
             return fallback
         from conformance.infos import lookup

@@ -371,3 +371,11 @@ def test_load_input_has_an_annotated_view(corpus):
         in problems
     _regen(corpus)
     assert view.read_text() == text
+
+
+def test_changed_pointer_marker_is_named(corpus, monkeypatch):
+    """A different NULL marker byte: the diff names the slot's marker, old and new."""
+    monkeypatch.setattr(reference, "NULL_MARKER", 0x32)
+    text = "\n".join(map(str, _verify(corpus, "flags/auto-alloc")))
+    assert "changed flags/auto-alloc/p[1]#marker @0x6: 30 (NULL (0x30)) -> 32 " \
+           "(0x32 (not a marker value))" in text
