@@ -371,8 +371,11 @@ def check_outcome(out, data: bytes, what: str) -> None:
 def _guard(what: str, fn, *args, **kw):
     try:
         return fn(*args, **kw)
+    except MemoryError:
+        _fail(f"{what} raised MemoryError: memory sized by a count or size read from the "
+              f"stream\n{traceback.format_exc(limit=-8)}")
     except Exception as exc:  # the property: no uncaught exception, ever
-        _fail(f"{what} raised {type(exc).__name__}: {exc}\n{traceback.format_exc(limit=6)}")
+        _fail(f"{what} raised {type(exc).__name__}: {exc}\n{traceback.format_exc(limit=-8)}")
 
 
 #: a modelled host where g_malloc() of more than this aborts (reference.MALLOC_LIMIT is
