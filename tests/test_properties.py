@@ -12,7 +12,10 @@ from conformance.model import Description, Field
 # Regressions: minimal reproducers of engine bugs the properties found
 
 
-def _vbuffer_desc(extra=F(0)):
+_NO_FLAG = F(0)
+
+
+def _vbuffer_desc(extra=_NO_FLAG):
     return Description("dev", 0, 0, [
         Field("len", F.SINGLE, "uint32", size=4),
         Field("vb", F.VBUFFER | F.POINTER | extra, "buffer", size_member="len"),
