@@ -82,6 +82,23 @@ def test_stream_size_does_not_materialise_a_short_buffer():
     assert out != "MemoryError" and out.kind == "error"
 
 
+def test_struct_array_elements_with_subsections_misparse_like_qemu():
+    """Why descriptions() gives array elements no subsections: vmstate_subsection_load()
+    of element 0 takes element 1's subsection (same VMSD name prefix) as its own, so the
+    load succeeds with element 0 holding element 1's value and element 1 untouched.
+    Found by the round-trip property; QEMU's heuristic does the same (not an engine bug).
+    """
+    sub = Description("T/sub", 0, 0, [Field("x", F.SINGLE, "uint8", size=1)])
+    elem = Description("T", 0, 0, [], [sub])
+    desc = Description("dev", 0, 0, [Field("s", F.STRUCT | F.ARRAY, None, size=1, num=2,
+                                            vmsd=elem)])
+    src = {"s": [{"x": 1}, {"x": 2}]}
+    out = reference.save(desc, src, "legacy")
+    back = reference.load(desc, out.data + b"\x00", {"s": [{"x": 0}, {"x": 0}]}, "legacy")
+    assert back.kind == "ok"
+    assert back.state == {"s": [{"x": 2}, {"x": 0}]}  # silently wrong, as in QEMU
+
+
 def test_null_scalar_pointer_is_still_an_assertion():
     desc = Description("dev", 0, 0, [Field("p", F.SINGLE | F.POINTER, "uint32", size=4)])
     assert reference.save(desc, {"p": None}, "legacy").kind == "abort"
