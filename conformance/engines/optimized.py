@@ -119,7 +119,10 @@ class FieldPlan:
         self.name = field.name
         self.member = field.member
         self.flags = flags
-        self.info = lookup(field.info) if field.info is not None else None
+        try:
+            self.info = lookup(field.info) if field.info is not None else None
+        except KeyError:
+            self.info = None  # an unknown info fails where the core would use it
         self.kind = self.info.kind if self.info is not None else None
         self.is_array = field.is_array
         self.is_struct = bool(flags & (F.STRUCT | F.VSTRUCT))
@@ -470,6 +473,8 @@ def _null_ok(fp: FieldPlan, size: int) -> bool:
 def _c_save_element(ctx: _Ctx, fp: FieldPlan, elem, size: int, w, epath: str, opaque) -> int:
     if fp.is_struct:
         return _c_save_vmsd(ctx, fp.vmsd, elem, w, fp.sub_version, epath)
+    if fp.info is None:
+        lookup(fp.field.info)  # KeyError, as the reference's lookup
     return _c_put(ctx, fp, elem, size, w, epath, opaque)
 
 
@@ -818,6 +823,8 @@ def _c_load_element(ctx: _Ctx, fp: FieldPlan, target, size: int, epath: str, opa
         if not isinstance(elem, dict):
             raise Undefined("out-of-bounds", "the struct member is not a struct", epath)
         return _c_load_vmsd(ctx, fp.vmsd, elem, fp.sub_version, epath)
+    if fp.info is None:
+        lookup(fp.field.info)  # KeyError, as the reference's lookup
     return _c_get(ctx, fp, container, key, size, epath, opaque)
 
 
@@ -1445,6 +1452,12 @@ class _Gen:
 
     def save_field(self, fp: FieldPlan, obj: str, path: str) -> None:
         flags = fp.flags
+        if (fp.vmsd is None) if fp.is_struct else (fp.info is None):
+            if fp.flags & F.ARRAY and fp.field.num == 0 and not fp.is_pointer:
+                return  # VMSTATE_VALIDATE: nothing is written
+            self.save_flush()
+            self.bail(f"{fp.name}: no sub-description / info")
+            return
         m = repr(fp.member)
         static_n, count_expr = _count_expr(fp, obj, self.members)
         if fp.is_pointer:
@@ -1705,6 +1718,12 @@ class _Gen:
 
     def load_field(self, fp: FieldPlan, o: str, path: str, written: set) -> None:
         flags = fp.flags
+        if (fp.vmsd is None) if fp.is_struct else (fp.info is None):
+            if fp.flags & F.ARRAY and fp.field.num == 0 and not fp.is_pointer:
+                return  # VMSTATE_VALIDATE: nothing is read
+            self.load_flush()
+            self.bail(f"{fp.name}: no sub-description / info")
+            return
         m = repr(fp.member)
         static_n, count_expr = _count_expr(fp, o, self.members)
         if fp.allocates:
@@ -2019,9 +2038,12 @@ class Plan:
                 self.rejected[op] = Outcome(
                     "rejected", op, message=f"vmstate_check: {first.rule}: {first.message}",
                     messages=tuple(str(p) for p in problems), path=first.path)
-        gen = _Gen(self)
-        fname = gen.build_save()
-        self.save_fast, self.save_source, _ = gen.compile(fname)
+        try:
+            gen = _Gen(self)
+            fname = gen.build_save()
+            self.save_fast, self.save_source, _ = gen.compile(fname)
+        except Exception as exc:  # noqa: BLE001 - never let compilation fail an operation
+            self.save_fast, self.save_source = _declined, f"# no fast save: {exc!r}\n"
         self._loads: dict[int, Any] = {}
         self.load_sources: dict[int, str] = {}
 
@@ -2035,12 +2057,20 @@ class Plan:
     def load_fast(self, version: int):
         fn = self._loads.get(version)
         if fn is None:
-            gen = _Gen(self)
-            fname = gen.build_load(version)
-            fn, source, _ = gen.compile(fname)
+            try:
+                gen = _Gen(self)
+                fname = gen.build_load(version)
+                fn, source, _ = gen.compile(fname)
+            except Exception as exc:  # noqa: BLE001 - the complete path still answers
+                fn, source = _declined, f"# no fast load: {exc!r}\n"
             self._loads[version] = fn
             self.load_sources[version] = source
         return fn
+
+
+def _declined(*_args):
+    """The fast function of a plan whose code generation failed: always decline."""
+    raise Bail
 
 
 _CACHE: dict[int, tuple[Any, dict]] = {}
