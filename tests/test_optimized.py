@@ -474,3 +474,14 @@ def test_differential_generated(variant, data):
         i = data.draw(st.integers(0, len(stream)))
         stream = stream[:i] + data.draw(st.sampled_from([b"\x05", b"\x30", b"\x31", b"\x00"])) + stream[i:]
     same_load(desc, stream, dest, variant)
+
+
+def test_invalid_descriptions_are_rejected_not_crashed():
+    """Regression (found by strategies/properties.py invalid-flags): a STRUCT field with
+    no sub-description crashed plan compilation instead of yielding the rejection."""
+    for fields in ([Field("bad", F.STRUCT, None, num=1)], [Field("bad", F.SINGLE, None)]):
+        desc = Description("dev", 0, 0, fields=fields)
+        for variant in ALL_VARIANTS:
+            out = same_save(desc, {}, variant)
+            assert out.kind == "rejected"
+            assert same_load(desc, b"\x00", {}, variant).kind == "rejected"
