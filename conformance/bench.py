@@ -377,8 +377,8 @@ def _run_args(args) -> int:
         if not files:
             from pathlib import Path
 
-            default = Path(__file__).resolve().parent.parent / "tests" / "data" / "pc-min.mig"
-            files = [str(default)] if default.is_file() else []
+            data = Path(__file__).resolve().parent.parent / "tests" / "data"
+            files = [str(p) for p in sorted(data.glob("**/*.mig"))[:1]] if data.is_dir() else []
         if not files:
             print("vmstate-conformance: --analyze-migration needs --migration-file FILE",
                   file=sys.stderr)
@@ -410,7 +410,7 @@ def _configure(p: argparse.ArgumentParser) -> None:
                    help="benchmark decoding migration files against QEMU's "
                         "analyze-migration.py at PATH (via conformance.migbench)")
     p.add_argument("--migration-file", action="append", metavar="FILE",
-                   help="migration file for --analyze-migration (default: tests/data/pc-min.mig)")
+                   help="migration file for --analyze-migration (default: the first tests/data/**/*.mig)")
     p.set_defaults(func=_run_args)
 
 

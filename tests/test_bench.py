@@ -51,3 +51,9 @@ def test_struct_baseline_round_trips():
     desc, _, state, _ = bench.scalar_heavy()
     base = bench.StructBaseline(desc)
     assert base.load(base.save(state)) == state
+
+
+def test_analyze_migration_option_fails_in_one_line(capsys):
+    status = bench.main(["--analyze-migration", "/nonexistent/analyze-migration.py"])
+    err = capsys.readouterr().err
+    assert status != 0 and err.count("\n") == 1 and "Traceback" not in err
