@@ -485,3 +485,17 @@ def test_invalid_descriptions_are_rejected_not_crashed():
             out = same_save(desc, {}, variant)
             assert out.kind == "rejected"
             assert same_load(desc, b"\x00", {}, variant).kind == "rejected"
+
+
+def test_subsection_loads_take_the_fast_path():
+    sub = Description("dev/extra", 1, 1, fields=[M.VMSTATE_UINT32("extra")],
+                      needed=Pred("member", "extra"))
+    desc = Description("dev", 1, 1, fields=[M.VMSTATE_UINT8("a")], subsections=[sub])
+    data = optimized.save(desc, {"a": 1, "extra": 7}, "legacy").data
+    _, load0 = _fast_counts()
+    out = same_load(desc, data + b"\x00", {"a": 0, "extra": 0}, "legacy")
+    assert out.state == {"a": 1, "extra": 7} and _fast_counts()[1] == load0 + 1
+    # a duplicated subsection loads twice; an unknown one is the complete path's error
+    same_load(desc, data + data[1:] + b"\x00", {"a": 0, "extra": 0}, "legacy")
+    unknown = data.replace(b"dev/extra", b"dev/extrb")
+    assert same_load(desc, unknown + b"\x00", {"a": 0, "extra": 0}, "legacy").kind == "error"

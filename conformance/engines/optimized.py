@@ -1236,6 +1236,29 @@ def _subhit(buf: bytes, pos: int, n: int, parent: bytes) -> bool:
     return buf[pos + 2: pos + 2 + len(parent)] == parent
 
 
+def _subfind(buf: bytes, pos: int, n: int, parent: bytes, table: dict):
+    """One turn of vmstate_subsection_load() at buf[pos] == 0x05: None for a clean "not a
+    subsection of this VMSD", else (index, position after the header, version & 0xFF).
+    A peek or read past the end (sticky -EIO) or an unknown name is trouble."""
+    if pos + 1 >= n:
+        raise Bail
+    length = buf[pos + 1]
+    if length < len(parent) + 1:
+        return None
+    if pos + 2 + length > n:
+        raise Bail
+    idstr = buf[pos + 2: pos + 2 + length]
+    if idstr[: len(parent)] != parent:
+        return None
+    index = table.get(idstr.decode("latin-1"))
+    if index is None:
+        raise Bail  # "does not exist": an error on the complete path
+    pos += 2 + length
+    if pos + 4 > n:
+        raise Bail
+    return index, pos + 4, buf[pos + 3]  # be32 read into a uint8_t
+
+
 def _count(value, kind: int, multiply: int) -> int:
     """vmstate_n_elems() for a VARRAY counter on the fast path (bails on oddities)."""
     if value.__class__ is not int:
@@ -1664,16 +1687,72 @@ class _Gen:
         if self.track:
             self.emit(f"ids.append(id({o}))")
         self.emit(f"{o} = dict({o})")
+        written = self._load_fields(vmsd, o, version, path)
+        if written is None:
+            return o
+        ids = "ids" if self.track else "None"
+        w = self.const(frozenset(written), "W")
+        fill = member_fields(vmsd)
+        fc = self.const(fill, "FILL")
+        if set(fill) - written:
+            extras = [f"_extras({o}, {w}, {ids}, {fc})"]
+        else:
+            extras = [f"if len({o}) != {len(written)}: _extras({o}, {w}, {ids}, {fc})"]
+        # stays in the run: scalars of nested structs fuse with their parent's
+        self.run.append(("0x", ("post", lambda i, c: extras)))
+        if vmsd.subsections:
+            self.load_flush()
+            self.load_subsections(vmsd, o, path)
+            if not top:
+                self.end_peek(vmsd.name.encode())
+        elif top:
+            self.load_flush()
+        else:
+            self.run.append(("0x", ("peek", vmsd.name.encode())))
+        return o
+
+    def load_subsections(self, vmsd: Description, o: str, path: str) -> None:
+        """vmstate_subsection_load(): the peek loop, each known subsection's fields loaded
+        into the same struct (its version must be the one the body was compiled for)."""
+        parent = self.const(vmsd.name.encode(), "P")
+        table: dict[str, int] = {}
+        for k, sub in enumerate(vmsd.subsections):
+            table.setdefault(sub.name, k)  # the first subsection of a name wins
+        r, k, ver = self.var("r"), self.var("k"), self.var("ver")
+        self.emit("while pos < n and buf[pos] == 5:")
+        self.ind += 1
+        self.emit(f"{r} = _subfind(buf, pos, n, {parent}, {self.const(table, 'SUBS')})")
+        self.emit(f"if {r} is None: break")
+        self.emit(f"{k}, pos, {ver} = {r}")
+        for index, sub in enumerate(vmsd.subsections):
+            if table[sub.name] != index:
+                continue
+            self.emit(f"if {k} == {index}:  # subsection {sub.name}")
+            self.ind += 1
+            self.emit(f"if {ver} != {sub.version_id}: _bail()")
+            spath = f"{path}/@{_fmt_escape(sub.name)}"
+            if self._load_fields(sub, o, sub.version_id, spath) is not None:
+                self.load_flush()
+                if sub.subsections:
+                    self.load_subsections(sub, o, spath)
+            self.emit("continue")
+            self.ind -= 1
+        self.emit("_bail()")
+        self.ind -= 1
+
+    def _load_fields(self, vmsd: Description, o: str, version: int, path: str):
+        """The field loop of vmstate_load_state(); the members stored unconditionally,
+        or None when the VMSD cannot be on the fast path at all."""
         v = self.v
         if version > vmsd.version_id or version < vmsd.minimum_version_id:
             self.bail("version out of range: error on the complete path")
-            return o
+            return None
         if _has_hooks(vmsd):
             self.bail(f"{vmsd.name}: load hooks run on the complete path")
-            return o
+            return None
         if v.vms_end is not None and vmsd.terminator is not None and vmsd.terminator != v.vms_end:
             self.bail("VMS_END canary mismatch asserts")
-            return o
+            return None
         written = set()
         for fp in self.plan.fields_of(vmsd):
             fe = fp.field.field_exists
@@ -1681,7 +1760,7 @@ class _Gen:
                 self.load_flush()
                 if not isinstance(fe, Pred):
                     self.bail(f"{fp.name}: field_exists is not a declarative predicate")
-                    return o
+                    return None
                 self.guard_pred(fe, o)
                 self.emit(f"if {self.const(fe, 'FE')}({o}, {version}):")
                 self.ind += 1
@@ -1699,22 +1778,8 @@ class _Gen:
             elif fp.flags & F.MUST_EXIST:
                 self.load_flush()
                 self.bail("VMS_MUST_EXIST field absent: validation error")
-                return o
-        ids = "ids" if self.track else "None"
-        w = self.const(frozenset(written), "W")
-        fill = member_fields(vmsd)
-        fc = self.const(fill, "FILL")
-        if set(fill) - written:
-            extras = [f"_extras({o}, {w}, {ids}, {fc})"]
-        else:
-            extras = [f"if len({o}) != {len(written)}: _extras({o}, {w}, {ids}, {fc})"]
-        # stays in the run: scalars of nested structs fuse with their parent's
-        self.run.append(("0x", ("post", lambda i, c: extras)))
-        if top:
-            self.load_flush()
-        else:
-            self.run.append(("0x", ("peek", vmsd.name.encode())))
-        return o
+                return None
+        return written
 
     def load_field(self, fp: FieldPlan, o: str, path: str, written: set) -> None:
         flags = fp.flags
@@ -2013,7 +2078,7 @@ class _Gen:
         ns = dict(self.ns)
         ns.update(_bail=_bail, _BOOL=_BOOL, _pk=_pk, _keep=_keep, _extras=_extras,
                   _arr=_arr, _splice=_splice, _tail=_tail, _bufsave=_bufsave, _bufload=_bufload,
-                  _subhit=_subhit, _count=_count, _vsize=_vsize, INDETERMINATE=INDETERMINATE)
+                  _subhit=_subhit, _subfind=_subfind, _count=_count, _vsize=_vsize, INDETERMINATE=INDETERMINATE)
         code = compile(source, f"<vmstate plan {self.plan.desc.name} {self.v.name}>", "exec")
         exec(code, ns)
         return ns[fname], source, self.ns
