@@ -22,6 +22,7 @@ import attrs
 from conformance import variants as _variants
 from conformance.flags import FlagError, flag_names, parse_flags
 from conformance.infos import INFOS
+from conformance.outcome import KINDS
 from conformance.model import PRED_KINDS, Description, Field, Hook, Pred
 from conformance.state import StateError, from_plain, to_plain, zero_struct
 
@@ -290,7 +291,7 @@ def _check_expect(expect: dict, path: str) -> None:
         unknown = set(exp) - _EXPECT_KEYS
         if unknown:
             raise CaseError(f"{path}.{op}", f"unknown expectation key {sorted(unknown)[0]!r}")
-        if "kind" in exp and exp["kind"] not in ("ok", "error", "abort", "undefined", "rejected"):
+        if "kind" in exp and exp["kind"] not in KINDS:
             raise CaseError(f"{path}.{op}.kind", f"unknown outcome kind {exp['kind']!r}")
         if "stream" in exp:
             _hex(exp["stream"], f"{path}.{op}.stream")

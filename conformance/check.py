@@ -42,6 +42,8 @@ RULES = {
     "alloc-pointer-array-entries": ("warning", "VMS_ALLOC|VMS_ARRAY_OF_POINTER won't cause the individual entries to be allocated (vmstate.h): the core allocates the pointer array without zeroing and then follows its slots"),
     "struct-needs-vmsd": ("error", "VMS_STRUCT / VMS_VSTRUCT need a sub-description"),
     "field-needs-info": ("error", "a non-struct field needs an info"),
+    "field-needs-member": ("error", "only VMSTATE_UNUSED (unused_buffer), VMSTATE_WITH_TMP (tmp) "
+                           "and VMSTATE_VALIDATE address the struct itself (no member)"),
     "varray-needs-counter": ("error", "a VMS_VARRAY_* field needs a counter member"),
     "vbuffer-needs-size-member": ("error", "VMS_VBUFFER needs a size member"),
 }
@@ -77,6 +79,9 @@ def check(desc: Description, variant="legacy", *, warnings: bool = True) -> list
             if not flags & (F.STRUCT | F.VSTRUCT) and field.info is None and not (
                     flags & F.MUST_EXIST and flags & F.ARRAY and field.num == 0):
                 add("field-needs-info", fpath)
+            if field.member is None and field.info not in ("unused_buffer", "tmp") and not (
+                    flags & F.MUST_EXIST and flags & F.ARRAY and field.num == 0):
+                add("field-needs-member", fpath)
             if flags & ANY_VARRAY and not flags & F.ARRAY and field.num_member is None:
                 add("varray-needs-counter", fpath)
             if flags & F.VBUFFER and field.size_member is None:

@@ -7,7 +7,10 @@ An outcome is one of
                 ``messages`` all of them, ``ret`` the errno-style return value;
 * ``abort``     QEMU hits an assertion (process abort): ``message`` is the assertion;
 * ``undefined`` QEMU's behaviour is undefined (dereferencing NULL or indeterminate
-                memory, writing out of bounds): the model stops there.
+                memory, writing out of bounds): the model stops there;
+* ``limit``     the input asks for more than the model materialises (a counter from a
+                corrupted stream asking for 2^31 elements; see conformance/limits.py);
+* ``rejected``  vmstate_check fails for the variant: the engines refuse to run.
 
 Every outcome carries ``offset`` (bytes consumed or written when it happened), ``path``
 (``dev/field[3]/sub``), the ``hazards`` met on the way (silent misparse, leak,
@@ -24,7 +27,9 @@ OK = "ok"
 ERROR = "error"
 ABORT = "abort"
 UNDEFINED = "undefined"
-KINDS = (OK, ERROR, ABORT, UNDEFINED)
+LIMIT = "limit"  # the input asks for more than the model materialises (limits.py)
+REJECTED = "rejected"  # vmstate_check fails: the engines refuse to run
+KINDS = (OK, ERROR, ABORT, UNDEFINED, LIMIT, REJECTED)
 
 #: hazard kinds (docs/state-model.md explains each)
 HAZARDS = (

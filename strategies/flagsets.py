@@ -41,7 +41,7 @@ class FlagSet:
 def rules_for(variant) -> tuple[str, ...]:
     """The rules a description can break under ``variant`` (check.py decides which apply)."""
     v = _variants.get(variant)
-    out = ["struct-needs-vmsd", "field-needs-info", "varray-needs-counter",
+    out = ["struct-needs-vmsd", "field-needs-info", "field-needs-member", "varray-needs-counter",
            "vbuffer-needs-size-member", "array-xor-varray", "one-varray-kind",
            "multiply-needs-vbuffer", "alloc-needs-pointer"]
     if not v.pointer_array_rules or v.pointer_array_rules == "auto-alloc":
@@ -67,6 +67,9 @@ def _bad_field(draw, rule: str, v, name: str) -> Field:
                      None, num=num)
     if rule == "field-needs-info":
         return Field(name, draw(st.sampled_from((F.SINGLE, F.ARRAY))), None, num=num)
+    if rule == "field-needs-member":
+        return Field(name, draw(st.sampled_from((F.SINGLE, F.ARRAY))), info, None, size=size,
+                     num=num)
     if rule == "varray-needs-counter":
         kind = draw(st.sampled_from((F.VARRAY_UINT32, F.VARRAY_INT32, F.VARRAY_UINT16,
                                      F.VARRAY_UINT8)))

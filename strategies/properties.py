@@ -378,9 +378,8 @@ def _guard(what: str, fn, *args, **kw):
         _fail(f"{what} raised {type(exc).__name__}: {exc}\n{traceback.format_exc(limit=-8)}")
 
 
-#: a modelled host where g_malloc() of more than this aborts (reference.MALLOC_LIMIT is
-#: 1 TiB): mutated counters then end in an ``abort`` outcome instead of the engine
-#: materialising billions of elements (reference bug: allocation sized by the stream)
+#: a modelled host where g_malloc() of more than this aborts (conformance.limits.MALLOC_LIMIT
+#: is 1 TiB): mutated counters then end in an ``abort`` outcome early, for both engines
 ROBUSTNESS_MALLOC_LIMIT = 1 << 24
 #: address-space head-room for one load: past it a MemoryError is a property failure,
 #: not an OOM kill of the test worker
@@ -391,11 +390,11 @@ class _Limits:
     """Temporarily lower the reference's malloc limit and the process address space."""
 
     def __enter__(self):
-        from conformance.engines import reference as _ref
+        from conformance import limits
 
-        self.ref = _ref
-        self.old_limit = _ref.MALLOC_LIMIT
-        _ref.MALLOC_LIMIT = min(self.old_limit, ROBUSTNESS_MALLOC_LIMIT)
+        self.ref = limits
+        self.old_limit = limits.MALLOC_LIMIT
+        limits.MALLOC_LIMIT = min(self.old_limit, ROBUSTNESS_MALLOC_LIMIT)
         self.old_rlimit = None
         try:
             import resource

@@ -348,21 +348,21 @@ def test_hand_cases(desc, state, dest, variant):
 
 
 def test_corrupted_sizes_do_not_allocate_the_size():
-    """Same outcome as the reference (which takes seconds and 2 GiB here), fast."""
-    import time
-
+    """Sizes read from a corrupted stream: both engines give QEMU's outcome without
+    allocating the size (qemu_get_buffer copies only what the stream holds)."""
     desc = Description("dev", 3, 1, fields=[M.VMSTATE_UINT32("len"), M.VMSTATE_VBUFFER("vb", "len"),
                                            M.VMSTATE_UINT32("bits"), M.VMSTATE_BITMAP("bm", "bits")])
-    start = time.perf_counter()
-    out = optimized.load(desc, bytes.fromhex("7f000002") + b"xy\x00", {"len": 0, "vb": b".."},
-                         "legacy")
+    data = bytes.fromhex("7f000002") + b"xy\x00"
+    out = optimized.load(desc, data, {"len": 0, "vb": b".."}, "legacy")
     assert (out.kind, out.message, out.offset, out.path) == (
-        "undefined", "the buffer holds 2 bytes but the field loads 2130706434", 7, "dev/vb")
-    out = optimized.load(desc, bytes.fromhex("00000000 7f000046") + b"\x00" * 16,
-                         {"len": 0, "vb": b"", "bits": 0, "bm": 0}, "legacy")
+        "undefined", "the load writes 3 bytes into a buffer of 2", 7, "dev/vb")
+    assert out == reference.load(desc, data, {"len": 0, "vb": b".."}, "legacy")
+    data = bytes.fromhex("00000000 7f000046") + b"\x00" * 16
+    dest = {"len": 0, "vb": b"", "bits": 0, "bm": 0}
+    out = optimized.load(desc, data, dest, "legacy")
     assert (out.kind, out.message, out.offset, out.file_error) == (
         "error", "Failed to load dev:bm", 24, -5)
-    assert time.perf_counter() - start < 2
+    assert out == reference.load(desc, data, dest, "legacy")
 
 
 def test_hand_cases_cover_every_flag_and_info():

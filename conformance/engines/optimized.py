@@ -28,6 +28,7 @@ import struct
 import weakref
 from typing import Any
 
+from conformance import limits
 from conformance import variants as _variants
 from conformance.check import errors as check_errors
 from conformance.flags import F
@@ -46,6 +47,7 @@ from conformance.model import Description, Field, Pred
 from conformance.outcome import (
     ABORT,
     ERROR,
+    LIMIT,
     OK,
     UNDEFINED,
     Allocation,
@@ -70,8 +72,6 @@ NAME = "optimized"
 
 _STICKY_DETAIL = "a peek at the end of the stream set -EIO"
 
-#: allocations larger than this fail like g_malloc() on a real host (abort)
-MALLOC_LIMIT = 1 << 40
 
 #: fast-path hits and fallbacks to the complete path, per operation
 STATS = {"save_fast": 0, "save_complete": 0, "load_fast": 0, "load_complete": 0}
@@ -636,8 +636,9 @@ def _c_alloc_array(ctx: _Ctx, fp: FieldPlan, opaque, n: int, size: int, fpath: s
     nbytes = ((size & 0xFFFFFFFFFFFFFFFF) * (n & 0xFFFFFFFFFFFFFFFF)) & 0xFFFFFFFFFFFFFFFF
     if not nbytes:
         return
-    if nbytes > MALLOC_LIMIT:
+    if nbytes > limits.MALLOC_LIMIT:
         raise Abort(f"GLib: failed to allocate {nbytes} bytes", fpath)
+    limits.check_array_allocation(n, nbytes, fpath)
     old = opaque.get(fp.member)
     overwrote = old is not None and old is not INDETERMINATE
     if overwrote:
@@ -864,25 +865,23 @@ def _c_get(ctx: _Ctx, fp: FieldPlan, container, key, size: int, epath: str, opaq
     if kind == "buffer":
         if size < 0:
             raise Undefined("out-of-bounds", f"negative buffer size {size}", epath)
-        data, _ = f.get_buffer(size)
-        # a short read leaves zeros; padded only once the destination is known to hold
-        # ``size`` bytes (a corrupted size must not allocate gigabytes first)
         current = _get(container, key, epath)
         if current is None and size == 0:
             return 0  # qemu_get_buffer(f, NULL, 0): nothing is written
-        if isinstance(current, Uninit):
-            if current.nbytes < size:
-                raise Undefined("out-of-bounds", "buffer larger than its allocation", epath)
-            _set(container, key, data + bytes(size - len(data)), epath)
-            return 0
         if current is None or current is INDETERMINATE:
             raise Undefined("null-dereference", "loading a buffer into NULL", epath)
-        current = bytes(current)
-        if len(current) < size:
+        capacity = current.nbytes if isinstance(current, Uninit) else len(current)
+        # get_buffer -> qemu_get_buffer(): copies what the stream holds (a short read
+        # leaves the rest of the buffer as it was and sets -EIO)
+        data, got = f.get_buffer(size)
+        if got > capacity:
             raise Undefined("out-of-bounds",
-                            f"the buffer holds {len(current)} bytes but the field loads {size}",
-                            epath)
-        _set(container, key, data + bytes(size - len(data)) + current[size:], epath)
+                            f"the load writes {got} bytes into a buffer of {capacity}", epath)
+        if isinstance(current, Uninit):
+            # a partly written non-zeroed buffer stays indeterminate as a whole
+            _set(container, key, data if got == capacity else current, epath)
+        else:
+            _set(container, key, data + bytes(current)[got:], epath)
         return 0
     if kind == "unused":
         f.get_buffer(max(size, 0))
@@ -1116,6 +1115,8 @@ def _complete_load(plan, data: bytes, dest, version: int) -> Outcome:
         ctx.hazard(exc.kind, exc.path, exc.message)
         return _final(ctx, UNDEFINED, "load", f.data[: f.pos], opaque, exc.message, exc.path,
                       -1)
+    except limits.ModelLimit as exc:
+        return _final(ctx, LIMIT, "load", f.data[: f.pos], opaque, exc.message, exc.path, -1)
     if ret:
         f.set_error(ret)
         return _final(ctx, ERROR, "load", f.data[: f.pos], opaque, None, None, ret)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from conformance import limits
 from conformance import variants as _variants
 from conformance.check import errors as check_errors
 from conformance.flags import F
@@ -31,6 +32,7 @@ from conformance.model import Description, Field
 from conformance.outcome import (
     ABORT,
     ERROR,
+    LIMIT,
     OK,
     UNDEFINED,
     Allocation,
@@ -38,7 +40,7 @@ from conformance.outcome import (
     Outcome,
     Precondition,
 )
-from conformance.qemufile import EINVAL, ENOENT, QEMUFileReader, QEMUFileWriter
+from conformance.qemufile import EINVAL, EIO, ENOENT, QEMUFileReader, QEMUFileWriter
 from conformance.state import (
     INDETERMINATE,
     Uninit,
@@ -51,8 +53,6 @@ from conformance.state import (
 
 NAME = "reference"
 
-#: allocations larger than this fail like g_malloc() on a real host (abort)
-MALLOC_LIMIT = 1 << 40
 
 
 class Abort(Exception):
@@ -481,7 +481,7 @@ def _put_info(ctx: _Ctx, field: Field, info: Info, value, size: int, w, epath: s
         f.put_buffer(data)
         return 0
     if kind == "capability":
-        name = str(value).encode()
+        name = str(value).encode("latin-1", "replace")
         f.put_byte(len(name))
         f.put_buffer(name)
         return 0
@@ -611,8 +611,9 @@ def _alloc_array(ctx: _Ctx, field: Field, opaque, n: int, size: int, fpath: str)
     nbytes = ((size & 0xFFFFFFFFFFFFFFFF) * (n & 0xFFFFFFFFFFFFFFFF)) & 0xFFFFFFFFFFFFFFFF
     if not nbytes:
         return
-    if nbytes > MALLOC_LIMIT:
+    if nbytes > limits.MALLOC_LIMIT:
         raise Abort(f"GLib: failed to allocate {nbytes} bytes", fpath)
+    limits.check_array_allocation(n, nbytes, fpath)
     old = opaque.get(field.member)
     overwrote = old is not None and old is not INDETERMINATE
     if overwrote:
@@ -853,24 +854,23 @@ def _get_info(ctx: _Ctx, field: Field, info: Info, container, key, size: int, ep
     if kind == "buffer":
         if size < 0:
             raise Undefined("out-of-bounds", f"negative buffer size {size}", epath)
-        data, _ = f.get_buffer(size)
-        data = data + bytes(size - len(data))
         current = _get(container, key, epath)
         if current is None and size == 0:
             return 0  # qemu_get_buffer(f, NULL, 0): nothing is written
-        if isinstance(current, Uninit):
-            if current.nbytes < size:
-                raise Undefined("out-of-bounds", "buffer larger than its allocation", epath)
-            _set(container, key, data, epath)
-            return 0
         if current is None or current is INDETERMINATE:
             raise Undefined("null-dereference", "loading a buffer into NULL", epath)
-        current = bytes(current)
-        if len(current) < size:
+        capacity = current.nbytes if isinstance(current, Uninit) else len(current)
+        # get_buffer -> qemu_get_buffer(): copies what the stream holds (a short read
+        # leaves the rest of the buffer as it was and sets -EIO)
+        data, got = f.get_buffer(size)
+        if got > capacity:
             raise Undefined("out-of-bounds",
-                            f"the buffer holds {len(current)} bytes but the field loads {size}",
-                            epath)
-        _set(container, key, data + current[size:], epath)
+                            f"the load writes {got} bytes into a buffer of {capacity}", epath)
+        if isinstance(current, Uninit):
+            # a partly written non-zeroed buffer stays indeterminate as a whole
+            _set(container, key, data if got == capacity else current, epath)
+        else:
+            _set(container, key, data + bytes(current)[got:], epath)
         return 0
     if kind == "unused":
         f.get_buffer(max(size, 0))
@@ -878,6 +878,9 @@ def _get_info(ctx: _Ctx, field: Field, info: Info, container, key, size: int, ep
     if kind == "bitmap":
         value = 0
         for k in range(bitmap_words(max(size, 0))):
+            if f.pos >= f.size:
+                f.set_error(-EIO)  # every further word reads as zero: stop here
+                break
             value |= f.get_be64() << (64 * k)
         _set(container, key, value, epath)
         return 0
@@ -1096,6 +1099,8 @@ def load(desc: Description, data: bytes, dest, variant="legacy", *,
     except Undefined as exc:
         ctx.hazard(exc.kind, exc.path, exc.message)
         return _final(ctx, UNDEFINED, "load", f.data[: f.pos], opaque, exc.message, exc.path, -1)
+    except limits.ModelLimit as exc:
+        return _final(ctx, LIMIT, "load", f.data[: f.pos], opaque, exc.message, exc.path, -1)
     if ret:
         f.set_error(ret)
         return _final(ctx, ERROR, "load", f.data[: f.pos], opaque, None, None, ret)
