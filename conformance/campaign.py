@@ -1,8 +1,10 @@
-"""The ``run`` job: every case file x its variants x every engine, as a results table.
+"""The ``run`` job: case files x variants x engines, then a property sweep, as tables.
 
 With no paths it runs the bundled examples (conformance/data/examples) and, when the
-current directory has one, the golden corpus (golden/cases).  Progress goes to stderr,
-the table (or ``--json``) to stdout; the exit status is 1 when anything fails.
+current directory has one, the golden corpus (golden/cases).  Then every property of
+strategies/properties.py runs over its grid (variant x field family) on every engine
+with ``--properties N`` examples per grid point (0 skips the sweep).  Progress goes to
+stderr, the tables (or ``--json``) to stdout; the exit status is 1 when anything fails.
 """
 
 from __future__ import annotations
@@ -68,19 +70,61 @@ def run_campaign(args) -> int:
                                  "bytes": len(result.save.data),
                                  "passed": result.passed,
                                  "mismatches": list(result.mismatches)})
+    prop_rows = _property_sweep(engines, args.properties, args.variant)
+    failures += sum(1 for r in prop_rows if r["failures"])
     elapsed = time.perf_counter() - started
     if args.json:
-        json.dump({"results": rows, "errors": errors, "failures": failures,
-                   "seconds": round(elapsed, 3)}, sys.stdout, indent=2)
+        json.dump({"results": rows, "properties": prop_rows, "errors": errors,
+                   "failures": failures, "seconds": round(elapsed, 3)}, sys.stdout, indent=2)
         print()
     else:
         _table(rows, sys.stdout)
         for err in errors:
             print(f"error: {err}")
-        passed = sum(r["passed"] for r in rows)
+        if prop_rows:
+            print()
+            _property_table(prop_rows, sys.stdout)
+        passed = sum(r["passed"] for r in rows) + sum(not r["failures"] for r in prop_rows)
         print(f"\n{passed} passed, {failures} failed "
-              f"({len(files)} files, engines: {', '.join(engines)}, {elapsed:.2f}s)")
+              f"({len(files)} files, {len(prop_rows)} property runs, engines: "
+              f"{', '.join(engines)}, {elapsed:.2f}s)")
     return 1 if failures else 0
+
+
+def _property_sweep(engines, examples: int, variants) -> list[dict]:
+    """Every property over its grid on every engine, ``examples`` per grid point."""
+    if not examples:
+        return []
+    try:
+        from strategies import properties
+    except ImportError as exc:  # hypothesis is in the "test" extra
+        print(f"property sweep skipped: {exc} (install '.[test]')", file=sys.stderr)
+        return []
+    rows = []
+    for name, prop in properties.PROPERTIES.items():
+        for engine in engines:
+            print(f"property {name} on {engine} ({examples} examples per grid point)",
+                  file=sys.stderr)
+            began = time.perf_counter()
+            failed = properties.run(name, engine, max_examples=examples, variants=variants)
+            rows.append({"property": name, "engine": engine,
+                         "grid": sum(1 for v, _ in prop.grid()
+                                     if not variants or v in variants),
+                         "failures": [{"variant": v, "family": f, "message": m}
+                                      for v, f, m in failed],
+                         "seconds": round(time.perf_counter() - began, 2)})
+    return rows
+
+
+def _property_table(rows, out) -> None:
+    print(f"{'property':<22}{'engine':<11}{'grid points':>12}{'failed':>8}{'seconds':>9}",
+          file=out)
+    for r in rows:
+        print(f"{r['property']:<22}{r['engine']:<11}{r['grid']:>12}{len(r['failures']):>8}"
+              f"{r['seconds']:>9.2f}", file=out)
+        for f in r["failures"]:
+            first = (f["message"] or "").splitlines()[0] if f["message"] else ""
+            print(f"    {f['variant']}/{f['family']}: {first}", file=out)
 
 
 def _table(rows, out) -> None:

@@ -162,6 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="engines to run (default: every available one)")
     p.add_argument("--variant", action="append", choices=variants,
                    help="restrict to these variants (default: each case's own)")
+    p.add_argument("--properties", type=int, default=10, metavar="N",
+                   help="property sweep: N examples per grid point (0 skips; default 10)")
     p.add_argument("--json", action="store_true", help="machine-readable results")
     p.set_defaults(func=cmd_run)
 

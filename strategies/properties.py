@@ -50,6 +50,7 @@ import traceback
 
 import attrs
 from hypothesis import event, given, note, target
+from hypothesis import HealthCheck
 from hypothesis import settings as _settings
 from hypothesis import strategies as st
 
@@ -615,12 +616,15 @@ def run(name: str, engine_name="reference", *, max_examples: int | None = None,
             continue
         if families and family not in families:
             continue
-        s = _settings(max_examples=max_examples) if max_examples else None
+        # a campaign runs outside pytest: no profile, so no deadline (noisy machines),
+        # no example database in the current directory, and no health-check noise
+        s = _settings(max_examples=max_examples or 100, deadline=None, database=None,
+                      suppress_health_check=list(HealthCheck), print_blob=False)
         test = build(name, engine_name, variant, family, settings=s)
         try:
             test()
-        except AssertionError as exc:
-            failures.append((variant, family, str(exc)))
+        except Exception as exc:  # a property failure, whatever Hypothesis wraps it in
+            failures.append((variant, family, f"{type(exc).__name__}: {exc}"))
     return failures
 
 
