@@ -22,8 +22,8 @@ import attrs
 from conformance import variants as _variants
 from conformance.flags import FlagError, flag_names, parse_flags
 from conformance.infos import INFOS
-from conformance.outcome import KINDS
 from conformance.model import PRED_KINDS, Description, Field, Hook, Pred
+from conformance.outcome import KINDS
 from conformance.state import StateError, from_plain, to_plain, zero_struct
 
 FORMAT_ID = "vmstate-conformance/case/1"

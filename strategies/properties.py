@@ -49,8 +49,7 @@ from __future__ import annotations
 import traceback
 
 import attrs
-from hypothesis import event, given, note, target
-from hypothesis import HealthCheck
+from hypothesis import HealthCheck, event, given, note, target
 from hypothesis import settings as _settings
 from hypothesis import strategies as st
 
