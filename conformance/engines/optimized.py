@@ -31,6 +31,13 @@ from typing import Any
 from conformance import limits
 from conformance import variants as _variants
 from conformance.check import errors as check_errors
+from conformance.engines._common import (
+    Abort,
+    Undefined,
+    _contains_indeterminate,
+    _gtree_insert,
+    _s32,
+)
 from conformance.flags import F
 from conformance.infos import (
     NULL_MARKER,
@@ -75,25 +82,6 @@ _STICKY_DETAIL = "a peek at the end of the stream set -EIO"
 
 #: fast-path hits and fallbacks to the complete path, per operation
 STATS = {"save_fast": 0, "save_complete": 0, "load_fast": 0, "load_complete": 0}
-
-
-class Abort(Exception):
-    """QEMU hits an assertion (or g_malloc aborts)."""
-
-    def __init__(self, message: str, path: str) -> None:
-        super().__init__(message)
-        self.message = message
-        self.path = path
-
-
-class Undefined(Exception):
-    """QEMU's behaviour is undefined here."""
-
-    def __init__(self, kind: str, message: str, path: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
-        self.path = path
 
 
 class Bail(Exception):
@@ -210,11 +198,6 @@ class _Ctx:
 
     def hazard(self, kind: str, path: str, detail: str = "") -> None:
         self.hazards.append(Hazard(kind, path, detail))
-
-
-def _s32(value: int) -> int:
-    value &= 0xFFFFFFFF
-    return value - (1 << 32) if value & 0x80000000 else value
 
 
 def _read_member(opaque, member, path: str) -> int:
@@ -997,23 +980,6 @@ def _c_get_gtree(ctx: _Ctx, fp: FieldPlan, container, key, epath: str) -> int:
     return ret
 
 
-def _gtree_key(key):
-    if isinstance(key, dict):
-        return tuple(_gtree_key(v) for v in key.values())
-    return key
-
-
-def _gtree_insert(tree: list, key, value) -> None:
-    """g_tree_insert(): replace an equal key, else insert in key order."""
-    k = _gtree_key(key)
-    for idx, (other, _) in enumerate(tree):
-        if _gtree_key(other) == k:
-            tree[idx] = [key, value]
-            return
-    tree.append([key, value])
-    tree.sort(key=lambda pair: _gtree_key(pair[0]))
-
-
 def _c_load_subsections(ctx: _Ctx, vmsd: Description, opaque, path: str) -> int:
     """vmstate.c vmstate_subsection_load(): the peek loop."""
     f = ctx.f
@@ -1043,16 +1009,6 @@ def _c_load_subsections(ctx: _Ctx, vmsd: Description, opaque, path: str) -> int:
         if ret:
             return ret
     return 0
-
-
-def _contains_indeterminate(value) -> bool:
-    if is_indeterminate(value):
-        return True
-    if isinstance(value, dict):
-        return any(_contains_indeterminate(x) for k, x in value.items() if k != "parent")
-    if isinstance(value, list):
-        return any(_contains_indeterminate(x) for x in value)
-    return False
 
 
 def _final(ctx: _Ctx, kind: str, op: str, data, state, message, path, ret,

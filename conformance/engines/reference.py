@@ -17,6 +17,13 @@ from typing import Any
 from conformance import limits
 from conformance import variants as _variants
 from conformance.check import errors as check_errors
+from conformance.engines._common import (
+    Abort,
+    Undefined,
+    _contains_indeterminate,
+    _gtree_insert,
+    _s32,
+)
 from conformance.flags import F
 from conformance.infos import (
     NULL_MARKER,
@@ -55,25 +62,6 @@ NAME = "reference"
 
 
 
-class Abort(Exception):
-    """QEMU hits an assertion (or g_malloc aborts)."""
-
-    def __init__(self, message: str, path: str) -> None:
-        super().__init__(message)
-        self.message = message
-        self.path = path
-
-
-class Undefined(Exception):
-    """QEMU's behaviour is undefined here; ``hazard`` says why."""
-
-    def __init__(self, kind: str, message: str, path: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
-        self.path = path
-
-
 class _Ctx:
     """Per-operation context: the file, the variant, and what happened on the way."""
 
@@ -108,12 +96,6 @@ class _Ctx:
 # ---------------------------------------------------------------------------------------
 # Shared helpers: existence, counts, sizes (vmstate_field_exists, vmstate_n_elems,
 # vmstate_size)
-
-
-def _s32(value: int) -> int:
-    """Reinterpret the low 32 bits as a C int."""
-    value &= 0xFFFFFFFF
-    return value - (1 << 32) if value & 0x80000000 else value
 
 
 def _read_member(ctx: _Ctx, opaque, member: str | None, path: str):
@@ -985,23 +967,6 @@ def _get_gtree(ctx: _Ctx, field: Field, container, key, epath: str) -> int:
     return ret
 
 
-def _gtree_key(key):
-    if isinstance(key, dict):
-        return tuple(_gtree_key(v) for v in key.values())
-    return key
-
-
-def _gtree_insert(tree: list, key, value) -> None:
-    """g_tree_insert(): replace an equal key, else insert in key order."""
-    k = _gtree_key(key)
-    for idx, (other, _) in enumerate(tree):
-        if _gtree_key(other) == k:
-            tree[idx] = [key, value]
-            return
-    tree.append([key, value])
-    tree.sort(key=lambda pair: _gtree_key(pair[0]))
-
-
 def _load_subsections(ctx: _Ctx, vmsd: Description, opaque, path: str) -> int:
     """vmstate.c vmstate_subsection_load(): a heuristic peek loop."""
     f: QEMUFileReader = ctx.f
@@ -1118,16 +1083,6 @@ def _scan_allocations(ctx: _Ctx) -> None:
         if _contains_indeterminate(value):
             ctx.hazard("indeterminate-left", path,
                        "memory the core allocated without zeroing was not fully loaded")
-
-
-def _contains_indeterminate(value) -> bool:
-    if is_indeterminate(value):
-        return True
-    if isinstance(value, dict):
-        return any(_contains_indeterminate(v) for k, v in value.items() if k != "parent")
-    if isinstance(value, list):
-        return any(_contains_indeterminate(v) for v in value)
-    return False
 
 
 def _final(ctx: _Ctx, kind: str, op: str, data, state, message, path, ret) -> Outcome:
