@@ -30,7 +30,7 @@ def pytest_configure(config) -> None:
         return
     import sys
 
-    from conformance import golden
+    from conformance.golden import corpus as golden
 
     try:
         golden.regen(golden.find_root(config.rootpath),

@@ -22,9 +22,9 @@ import json
 import attrs
 from hypothesis import strategies as st
 
-from conformance import variants as _variants
 from conformance.engines import reference
-from conformance.state import to_plain
+from conformance.model import variants as _variants
+from conformance.model.state import to_plain
 from strategies.descriptions import descriptions
 from strategies.values import DESTINATION_KINDS, destinations, states
 

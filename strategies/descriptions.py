@@ -26,10 +26,10 @@ import attrs
 from hypothesis import event
 from hypothesis import strategies as st
 
-from conformance import variants as _variants
-from conformance.flags import ANY_VARRAY, F, flag_names
-from conformance.infos import lookup
-from conformance.model import Description, Field, Hook, Pred, nominal_size
+from conformance.model import variants as _variants
+from conformance.model.description import Description, Field, Hook, Pred, nominal_size
+from conformance.model.flags import ANY_VARRAY, F, flag_names
+from conformance.model.infos import lookup
 
 #: infos of plain scalar fields (kind int/bool/double/timer): any value round-trips
 SCALAR_INFOS = ("uint8", "bool", "uint16", "int8", "int16", "uint32", "int32", "uint64",

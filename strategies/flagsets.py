@@ -2,7 +2,7 @@
 
 An invalid flag set is a small description in which exactly one field (or, for
 ``end-canary`` and ``subsection-prefix``, the description itself) breaks exactly one
-rule of :data:`conformance.check.RULES`; ``rule`` names it and ``path`` says where
+rule of :data:`conformance.model.check.RULES`; ``rule`` names it and ``path`` says where
 ``check()`` must report it.  The offending field sits at the top level or inside a
 nested struct, beside a few valid fields.
 
@@ -16,11 +16,11 @@ import attrs
 from hypothesis import event
 from hypothesis import strategies as st
 
-from conformance import variants as _variants
-from conformance.check import RULES
-from conformance.flags import F
-from conformance.infos import lookup
-from conformance.model import Description, Field
+from conformance.model import variants as _variants
+from conformance.model.check import RULES
+from conformance.model.description import Description, Field
+from conformance.model.flags import F
+from conformance.model.infos import lookup
 from strategies.descriptions import SCALAR_INFOS, descriptions
 
 

@@ -54,12 +54,12 @@ from hypothesis import settings as _settings
 from hypothesis import strategies as st
 
 from conformance import engines as _engines
-from conformance import variants as _variants
-from conformance.check import RULES, check
-from conformance.flags import F
-from conformance.model import Description, Field
-from conformance.outcome import KINDS, Outcome
-from conformance.state import canonical
+from conformance.model import variants as _variants
+from conformance.model.check import RULES, check
+from conformance.model.description import Description, Field
+from conformance.model.flags import F
+from conformance.model.outcome import KINDS, Outcome
+from conformance.model.state import canonical
 from strategies.cases import case_text, make_case
 from strategies.descriptions import FAMILIES, descriptions, variant_families
 from strategies.flagsets import flag_sets
@@ -159,14 +159,14 @@ def check_invalid_flags(eng, variant, flagset) -> None:
 
 
 def translate(desc: Description, from_variant, to_variant):
-    """``conformance.translate.translate`` when it exists, else the local mapping
+    """``conformance.model.translate.translate`` when it exists, else the local mapping
     AUTO_ALLOC -> ARRAY_OF_POINTER|ALLOC (auto-alloc -> alloc only).
 
     conformance/translate.py has landed; the local mapping is kept only as a fallback
     for trees checked out without it.
     """
     try:
-        from conformance.translate import translate as real  # type: ignore
+        from conformance.model.translate import translate as real  # type: ignore
     except ImportError:
         real = None
     if real is not None:
@@ -378,7 +378,7 @@ def _guard(what: str, fn, *args, **kw):
         _fail(f"{what} raised {type(exc).__name__}: {exc}\n{traceback.format_exc(limit=-8)}")
 
 
-#: a modelled host where g_malloc() of more than this aborts (conformance.limits.MALLOC_LIMIT
+#: a modelled host where g_malloc() of more than this aborts (conformance.model.limits.MALLOC_LIMIT
 #: is 1 TiB): mutated counters then end in an ``abort`` outcome early, for both engines
 ROBUSTNESS_MALLOC_LIMIT = 1 << 24
 #: address-space head-room for one load: past it a MemoryError is a property failure,
@@ -390,7 +390,7 @@ class _Limits:
     """Temporarily lower the reference's malloc limit and the process address space."""
 
     def __enter__(self):
-        from conformance import limits
+        from conformance.model import limits
 
         self.ref = limits
         self.old_limit = limits.MALLOC_LIMIT

@@ -22,7 +22,7 @@ from hypothesis import assume, event
 from hypothesis import strategies as st
 
 from conformance.engines import reference
-from conformance.model import Description
+from conformance.model.description import Description
 from strategies.values import states
 
 MUTATIONS = ("truncate", "flip", "insert", "trailing", "delete")

@@ -17,10 +17,10 @@ import copy
 from hypothesis import event
 from hypothesis import strategies as st
 
-from conformance import variants as _variants
 from conformance.engines.reference import field_exists
-from conformance.flags import ANY_VARRAY, F
-from conformance.model import Description, Field
+from conformance.model import variants as _variants
+from conformance.model.description import Description, Field
+from conformance.model.flags import ANY_VARRAY, F
 from strategies.descriptions import DEFAULT_BUDGET, Budget
 
 #: destination kinds: how a load pre-state relates to the source
@@ -262,7 +262,7 @@ class _Gen:
         return self.element(field)
 
     def zero_element(self, field: Field):
-        from conformance.state import _zero_element
+        from conformance.model.state import _zero_element
 
         return _zero_element(field)
 

@@ -6,7 +6,7 @@ import io
 import json
 from contextlib import redirect_stdout
 
-from conformance import bench
+from conformance.bench import engines as bench
 
 CORPORA = {"scalar-heavy", "array-heavy", "pointer-array", "deep-nesting"}
 

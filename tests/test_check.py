@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.check import RULES, check, errors
 from conformance.engines import reference as R
-from conformance.flags import F
-from conformance.model import Description, Field
+from conformance.model.check import RULES, check, errors
+from conformance.model.description import Description, Field
+from conformance.model.flags import F
 
 T = Description("T", 1, 1, fields=[Field("i", F.SINGLE, "int32", size=4)])
 AOP = F.ARRAY_OF_POINTER | F.STRUCT

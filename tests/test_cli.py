@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from conformance.cli import DEFAULT_CASE, main
+from conformance.cli import main
+from conformance.cli.cases import DEFAULT_CASE
 
 EXAMPLE = str(DEFAULT_CASE)
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from conformance import golden
 from conformance.cli import main as cli_main
 from conformance.engines import available
+from conformance.golden import corpus as golden
 
 ROOT = golden.find_root(Path(__file__).resolve().parent)
 REFS, LOAD_ERRORS = golden.discover(ROOT)
@@ -118,10 +118,10 @@ def test_regen_refuses_on_the_real_corpus_under_ci(monkeypatch):
 
 
 def test_annotation_agrees_with_conformance_annotate(manifest):
-    """The golden recorder and conformance.annotate (another annotator over the same
+    """The golden recorder and conformance.golden.annotate (another annotator over the same
     reference save) agree: every leaf element span of the latter is tiled exactly by
     golden spans of that field, and every marker is the golden '#marker' byte."""
-    annotate_mod = pytest.importorskip("conformance.annotate")
+    annotate_mod = pytest.importorskip("conformance.golden.annotate")
     by_id = {r.id: r for r in REFS}
     checked = 0
     for name, item in manifest["streams"].items():

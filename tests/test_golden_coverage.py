@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from conformance import golden
-from conformance.flags import F
-from conformance.infos import FIELD_INFOS
-from conformance.model import Description, Field
+from conformance.golden import corpus as golden
+from conformance.model.description import Description, Field
+from conformance.model.flags import F
+from conformance.model.infos import FIELD_INFOS
 
 ROOT = golden.find_root(Path(__file__).resolve().parent)
 REFS, _ = golden.discover(ROOT)

@@ -11,8 +11,9 @@ from pathlib import Path
 import attrs
 import pytest
 
-from conformance import migcli, migfile, vmdesc
-from conformance.migfile import FormatError
+from conformance.cli import migration as migcli
+from conformance.migration import migfile, vmdesc
+from conformance.migration.migfile import FormatError
 
 DATA = Path(__file__).parent / "data" / "qemu-7.2"
 PC_MIN = DATA / "pc-min.mig"
@@ -370,7 +371,7 @@ def test_zero_page_runs_are_columns_and_reencode_exact():
 
 
 def test_bench_decode_side_by_side_with_a_stand_in_script(tmp_path):
-    from conformance import migbench
+    from conformance.bench import migration as migbench
 
     # A stand-in for analyze-migration.py that prints the pinned output of pc-min.
     script = tmp_path / "scripts" / "analyze-migration.py"

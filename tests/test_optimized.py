@@ -23,13 +23,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conformance import macros as M
 from conformance.engines import optimized, reference
-from conformance.flags import F
-from conformance.infos import INFOS
-from conformance.model import Description, Field, Hook, Pred
-from conformance.state import INDETERMINATE, Uninit
-from conformance.variants import VARIANTS
+from conformance.model import macros as M
+from conformance.model.description import Description, Field, Hook, Pred
+from conformance.model.flags import F
+from conformance.model.infos import INFOS
+from conformance.model.state import INDETERMINATE, Uninit
+from conformance.model.variants import VARIANTS
 
 ALL_VARIANTS = tuple(VARIANTS)
 
@@ -396,7 +396,7 @@ def _fast_counts():
 @pytest.mark.parametrize("corpus", ["scalar-heavy", "array-heavy", "pointer-array",
                                     "deep-nesting"])
 def test_bench_corpora_take_the_fast_path(corpus):
-    from conformance.bench import CORPORA
+    from conformance.bench.engines import CORPORA
 
     desc, variant, state, dest = CORPORA[corpus]()
     before = copy.deepcopy((state, dest))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from conformance.engines import optimized, reference
-from conformance.flags import F
-from conformance.model import Description, Field
+from conformance.model.description import Description, Field
+from conformance.model.flags import F
 
 # ---------------------------------------------------------------------------------------
 # Regressions: minimal reproducers of engine bugs the properties found
@@ -40,7 +40,7 @@ def test_null_vbuffer_of_size_zero_round_trips():
 def _load_guarded(engine, desc, data, dest):
     """Load with the model's own malloc limit (1 TiB) under the robustness property's
     address-space guard: a MemoryError is the bug."""
-    from conformance import limits
+    from conformance.model import limits
     from strategies import properties as props
 
     saved = props.ROBUSTNESS_MALLOC_LIMIT

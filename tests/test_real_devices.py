@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from conformance.engines import reference as R
-from conformance.macros import (
+from conformance.model.description import Description, Pred
+from conformance.model.macros import (
     VMSTATE_INT32,
     VMSTATE_INT64,
     VMSTATE_INT64_V,
@@ -28,7 +29,6 @@ from conformance.macros import (
     VMSTATE_UINT64,
     VMSTATE_UNUSED,
 )
-from conformance.model import Description, Pred
 
 DATA = Path(__file__).parent / "data" / "qemu-7.2"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "qemu-7.2"

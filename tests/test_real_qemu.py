@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from qemu_helpers import make_postcopy_stream, make_stream, skip_reason
 
-from conformance import migcli, migfile
+from conformance.cli import migration as migcli
+from conformance.migration import migfile
 
 pytestmark = [pytest.mark.qemu, pytest.mark.skipif(skip_reason() is not None, reason=skip_reason() or "")]
 

@@ -8,8 +8,9 @@ import pytest
 
 from conformance.cases import load_case_file, load_python_cases, run_case
 from conformance.engines import reference as R
-from conformance.flags import F
-from conformance.macros import (
+from conformance.model.description import Description, Field, Hook, Pred
+from conformance.model.flags import F
+from conformance.model.macros import (
     VMSTATE_BITMAP,
     VMSTATE_BOOL,
     VMSTATE_BUFFER,
@@ -32,8 +33,7 @@ from conformance.macros import (
     VMSTATE_VSTRUCT,
     VMSTATE_WITH_TMP,
 )
-from conformance.model import Description, Field, Hook, Pred
-from conformance.state import INDETERMINATE
+from conformance.model.state import INDETERMINATE
 
 CASES = Path(__file__).parent / "cases" / "qemu-unit"
 CASE_FILES = sorted(p for p in CASES.iterdir() if p.suffix in (".json", ".py"))

@@ -40,7 +40,7 @@ def test_every_case_states_an_outcome_for_each_variant():
 
 
 def _allocations(outcome):
-    from conformance.outcome import Allocation
+    from conformance.model.outcome import Allocation
 
     return [a for a in outcome.ledger if isinstance(a, Allocation)]
 
@@ -51,7 +51,7 @@ def test_streams_cross_between_auto_alloc_and_alloc(path):
     """PAV 4.1: B and C write identical bytes for the same intent, so a stream written by
     one loads in the other exactly as it loads at home (allocations included)."""
     from conformance.engines import reference as R
-    from conformance.translate import try_translate
+    from conformance.model.translate import try_translate
 
     case = load_case_file(path)
     home = case.variants[0]

@@ -6,13 +6,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conformance import variants as _variants
-from conformance.check import RULES, check
 from conformance.engines import reference
-from conformance.flags import F
-from conformance.infos import FIELD_INFOS
-from conformance.model import Description
-from conformance.outcome import Outcome
+from conformance.model import variants as _variants
+from conformance.model.check import RULES, check
+from conformance.model.description import Description
+from conformance.model.flags import F
+from conformance.model.infos import FIELD_INFOS
+from conformance.model.outcome import Outcome
 from strategies import (
     DESTINATION_KINDS,
     FAMILIES,
@@ -120,7 +120,7 @@ def test_states_save_ok_and_destinations_fit(variant):
 
 def test_destination_kinds_shape_pointer_arrays():
     """Matching: legacy NULL pattern kept; element-allocating slots all NULL."""
-    from conformance.macros import VMSTATE_ARRAY_OF_POINTER
+    from conformance.model.macros import VMSTATE_ARRAY_OF_POINTER
 
     desc = Description("dev", 0, 0, [VMSTATE_ARRAY_OF_POINTER("pa", 3, "uint32")])
     src = {"pa": [1, None, 3]}
@@ -152,7 +152,7 @@ def test_every_rule_is_reachable_in_some_variant():
 
 
 def test_streams_and_mutations():
-    from conformance.macros import VMSTATE_UINT8, VMSTATE_UINT32
+    from conformance.model.macros import VMSTATE_UINT8, VMSTATE_UINT32
 
     desc = Description("dev", 0, 0, [VMSTATE_UINT8("a"), VMSTATE_UINT32("b")])
     for s in _collect(streams(desc, "legacy"), 20):

@@ -9,10 +9,10 @@ import pytest
 
 from conformance.cases import load_case_file
 from conformance.engines import reference as R
-from conformance.flags import F
-from conformance.model import Description, Field
-from conformance.translate import NotExpressible, intent, translate, try_translate
-from conformance.variants import VARIANTS
+from conformance.model.description import Description, Field
+from conformance.model.flags import F
+from conformance.model.translate import NotExpressible, intent, translate, try_translate
+from conformance.model.variants import VARIANTS
 
 SCENARIOS = sorted((Path(__file__).parent / "cases" / "scenarios").glob("[0-9]*.json"))
 T = Description("T", 1, 1, fields=[Field("i", F.SINGLE, "int32", size=4)])

@@ -9,11 +9,11 @@ from pathlib import Path
 import attrs
 import pytest
 
-from conformance import variants as V
 from conformance.cases import load_case_file, run_case
-from conformance.flags import F
-from conformance.model import Field
-from conformance.variantcli import verdict  # noqa: F401  (the CLI module imports cleanly)
+from conformance.cli.variants import verdict  # noqa: F401  (the CLI module imports cleanly)
+from conformance.model import variants as V
+from conformance.model.description import Field
+from conformance.model.flags import F
 
 SCEN = Path(__file__).parent / "cases" / "scenarios"
 
@@ -156,8 +156,8 @@ def test_diff_usage_errors_are_one_line(capsys):
 @pytest.mark.parametrize("path", sorted(SCEN.glob("[0-9]*.json")),
                          ids=[p.stem for p in sorted(SCEN.glob("[0-9]*.json"))])
 def test_annotate_leaves_tile_the_stream(path):
-    from conformance.annotate import AnnotateError, annotate
     from conformance.engines import reference as R
+    from conformance.golden.annotate import AnnotateError, annotate
 
     case = load_case_file(path)
     for variant in case.variants:

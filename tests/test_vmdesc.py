@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from conformance import vmdesc
-from conformance.vmdesc import Decoder, FormatError, JsonObject
+from conformance.migration import vmdesc
+from conformance.migration.vmdesc import Decoder, FormatError, JsonObject
 
 DATA = Path(__file__).parent / "data" / "qemu-7.2"
 

@@ -6,7 +6,7 @@ reference), but these pieces are one fact each and live here once.
 
 from __future__ import annotations
 
-from conformance.state import is_indeterminate
+from conformance.model.state import is_indeterminate
 
 
 class Abort(Exception):

@@ -28,9 +28,6 @@ import struct
 import weakref
 from typing import Any
 
-from conformance import limits
-from conformance import variants as _variants
-from conformance.check import errors as check_errors
 from conformance.engines._common import (
     Abort,
     Undefined,
@@ -38,8 +35,14 @@ from conformance.engines._common import (
     _gtree_insert,
     _s32,
 )
-from conformance.flags import F
-from conformance.infos import (
+from conformance.engines.qemufile import EINVAL, EIO, ENOENT, QEMUFileReader, QEMUFileWriter
+from conformance.migration.jsonwriter import JSONWriter
+from conformance.model import limits
+from conformance.model import variants as _variants
+from conformance.model.check import errors as check_errors
+from conformance.model.description import Description, Field, Pred
+from conformance.model.flags import F
+from conformance.model.infos import (
     NULL_MARKER,
     VALID_MARKER,
     Info,
@@ -49,9 +52,7 @@ from conformance.infos import (
     packer,
     to_unsigned,
 )
-from conformance.jsonwriter import JSONWriter
-from conformance.model import Description, Field, Pred
-from conformance.outcome import (
+from conformance.model.outcome import (
     ABORT,
     ERROR,
     LIMIT,
@@ -62,8 +63,7 @@ from conformance.outcome import (
     Outcome,
     Precondition,
 )
-from conformance.qemufile import EINVAL, EIO, ENOENT, QEMUFileReader, QEMUFileWriter
-from conformance.state import (
+from conformance.model.state import (
     INDETERMINATE,
     Uninit,
     clone,

@@ -2,7 +2,7 @@
 
 It is the executable specification: clarity over speed.  Each function names the QEMU
 function whose control flow it follows; comments say which behaviour a branch models.
-Variant differences are asked of :class:`conformance.variants.Variant` policy points,
+Variant differences are asked of :class:`conformance.model.variants.Variant` policy points,
 never by testing a variant's name.
 
 Control flow is C-like on purpose: codecs return 0 or a negative errno, the QEMUFile
@@ -14,9 +14,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from conformance import limits
-from conformance import variants as _variants
-from conformance.check import errors as check_errors
 from conformance.engines._common import (
     Abort,
     Undefined,
@@ -24,8 +21,14 @@ from conformance.engines._common import (
     _gtree_insert,
     _s32,
 )
-from conformance.flags import F
-from conformance.infos import (
+from conformance.engines.qemufile import EINVAL, EIO, ENOENT, QEMUFileReader, QEMUFileWriter
+from conformance.migration.jsonwriter import JSONWriter
+from conformance.model import limits
+from conformance.model import variants as _variants
+from conformance.model.check import errors as check_errors
+from conformance.model.description import Description, Field
+from conformance.model.flags import F
+from conformance.model.infos import (
     NULL_MARKER,
     VALID_MARKER,
     Info,
@@ -34,9 +37,7 @@ from conformance.infos import (
     lookup,
     to_unsigned,
 )
-from conformance.jsonwriter import JSONWriter
-from conformance.model import Description, Field
-from conformance.outcome import (
+from conformance.model.outcome import (
     ABORT,
     ERROR,
     LIMIT,
@@ -47,8 +48,7 @@ from conformance.outcome import (
     Outcome,
     Precondition,
 )
-from conformance.qemufile import EINVAL, EIO, ENOENT, QEMUFileReader, QEMUFileWriter
-from conformance.state import (
+from conformance.model.state import (
     INDETERMINATE,
     Uninit,
     clone,
@@ -405,7 +405,7 @@ def _save_field(ctx: _Ctx, vmsd, field: Field, opaque, w, fpath: str, path: str)
 
 
 def _span(ctx: _Ctx, start: int, epath: str, kind: str, value) -> None:
-    """conformance.annotate: record (offset, length, path) of what was just written."""
+    """conformance.golden.annotate: record (offset, length, path) of what was just written."""
     if ctx.spans is not None:
         ctx.spans.append((start, ctx.f.transferred - start, epath, kind, value))
 

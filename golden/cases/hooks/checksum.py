@@ -4,8 +4,8 @@ validate incoming state in post_load).  Two cases: the round trip, and a stream 
 checksum byte was altered in transit (load_input)."""
 
 from conformance.cases import Case
-from conformance.macros import VMSTATE_UINT8, VMSTATE_UINT8_ARRAY
-from conformance.model import Description
+from conformance.model.macros import VMSTATE_UINT8, VMSTATE_UINT8_ARRAY
+from conformance.model.description import Description
 
 
 def pre_save(s):

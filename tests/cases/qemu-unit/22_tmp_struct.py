@@ -3,14 +3,14 @@ VMSTATE_WITH_TMP needs hooks with code (the temporary computes b - a on save and
 restores b on load), which JSON cannot express."""
 
 from conformance.cases import Case
-from conformance.macros import (
+from conformance.model.description import Description
+from conformance.model.macros import (
     VMSTATE_INT64,
     VMSTATE_STRUCT_POINTER,
     VMSTATE_UINT32,
     VMSTATE_UINT64,
     VMSTATE_WITH_TMP,
 )
-from conformance.model import Description
 
 
 def tmp_child_pre_save(tmp):

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import attrs
 
-from conformance import variants as _variants
-from conformance.flags import ANY_VARRAY, F
-from conformance.model import Description
+from conformance.model import variants as _variants
+from conformance.model.description import Description
+from conformance.model.flags import ANY_VARRAY, F
 
 
 @attrs.frozen

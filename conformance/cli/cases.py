@@ -1,8 +1,4 @@
-"""The ``vmstate-conformance`` command.
-
-Exit status: 0 success, 1 when the outcome is an error / abort (or a check fails),
-2 on usage errors.  Every failure is one line on stderr naming where it happened.
-"""
+"""The case commands: ``encode``, ``decode``, ``check`` and ``run``."""
 
 from __future__ import annotations
 
@@ -11,20 +7,15 @@ import json
 import sys
 from pathlib import Path
 
-from conformance import variants as _variants
 from conformance.cases import CaseError, load_case_file
+from conformance.cli import EXIT_FAIL, EXIT_OK, UsageError
 from conformance.engines import ENGINE_NAMES
 from conformance.engines import get as get_engine
-from conformance.state import to_plain
+from conformance.model import variants as _variants
+from conformance.model.state import to_plain
 
-EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
-
-EXAMPLES = Path(__file__).parent / "data" / "examples"
+EXAMPLES = Path(__file__).resolve().parent.parent / "data" / "examples"
 DEFAULT_CASE = EXAMPLES / "pointer-array-auto-alloc.json"
-
-
-class UsageError(Exception):
-    pass
 
 
 def _fail(message: str) -> int:
@@ -79,7 +70,7 @@ def _is_migration_file(arg: str) -> bool:
 def cmd_decode(args) -> int:
     if _is_migration_file(args.target):
         try:
-            from conformance import migcli
+            from conformance.cli import migration as migcli
         except ImportError:
             return _fail("migration-file decoding is not available in this build")
         return migcli.run_decode(args.target, args.format, args.desc, args.sections, sys.stdout)
@@ -104,7 +95,7 @@ def cmd_decode(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from conformance.check import check
+    from conformance.model.check import check
 
     case = load_case_file(args.case)
     variant = _variant_for(case, args.variant)
@@ -118,16 +109,12 @@ def cmd_check(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from conformance.campaign import run_campaign
+    from conformance.cases.campaign import run_campaign
 
     return run_campaign(args)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="vmstate-conformance",
-        description="Conformance harness for QEMU's VMState migration format.")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+def add_subcommands(sub) -> None:
     engines = list(ENGINE_NAMES)
     variants = list(_variants.VARIANTS)
 
@@ -166,38 +153,3 @@ def build_parser() -> argparse.ArgumentParser:
                    help="property sweep: N examples per grid point (0 skips; default 10)")
     p.add_argument("--json", action="store_true", help="machine-readable results")
     p.set_defaults(func=cmd_run)
-
-    for module, hook in (("migcli", "add_subcommands"), ("bench", "add_subcommand"),
-                         ("variantcli", "add_subcommands"), ("golden", "add_subcommands")):
-        try:
-            mod = __import__(f"conformance.{module}", fromlist=[hook])
-        except ImportError:
-            continue
-        getattr(mod, hook, lambda _sub: None)(sub)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:
-        return EXIT_USAGE if exc.code not in (0, None) else EXIT_OK
-    if not getattr(args, "func", None):
-        parser.print_help(sys.stderr)
-        return EXIT_USAGE
-    try:
-        return int(args.func(args) or 0)
-    except UsageError as exc:
-        print(f"vmstate-conformance: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except CaseError as exc:
-        return _fail(str(exc))
-    except BrokenPipeError:
-        return EXIT_OK
-    except KeyboardInterrupt:
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -2,7 +2,7 @@
 
 Measures, in one run and on the same files:
 
-* whole process: ``python -m conformance.migcli decode --format analyze-migration FILE``
+* whole process: ``python -m conformance.cli.migration decode --format analyze-migration FILE``
   (the lean entry point), the full ``python -m conformance decode`` CLI, and, when given,
   ``python analyze-migration.py -f FILE`` (QEMU's script, from a checkout or its path);
 * peak memory (ru_maxrss) of each child, from ``os.wait4``'s per-child rusage
@@ -85,7 +85,7 @@ def bench_file(path: str, script: Path | None, repeat: int) -> dict:
     """Child processes first, while this process is small: Linux charges a child's
     ru_maxrss with what it inherited at fork time, before its exec."""
     py = sys.executable
-    ours = [py, "-m", "conformance.migcli", "decode", "--format", "analyze-migration", path]
+    ours = [py, "-m", "conformance.cli.migration", "decode", "--format", "analyze-migration", path]
     full = [py, "-m", "conformance", "decode", "--format", "analyze-migration", path]
     result: dict = {"file": path, "bytes": Path(path).stat().st_size, "repeat": repeat}
     result["ours_process"] = _best_child(ours, repeat)
@@ -103,7 +103,7 @@ def bench_file(path: str, script: Path | None, repeat: int) -> dict:
 
 
 def bench_inprocess(result: dict, repeat: int) -> None:
-    from conformance import migfile
+    from conformance.migration import migfile
 
     data = Path(result["file"]).read_bytes()
     result["ours_inprocess_decode_s"] = _best_inprocess(

@@ -2,10 +2,10 @@
 
 ``variants`` prints each variant's flag numbering, VMS_END, policy points and modelling
 decisions.  ``diff CASE --variants a,b`` saves the case's source under each variant,
-prints the bytes side by side annotated per field element (conformance.annotate), loads
+prints the bytes side by side annotated per field element (conformance.golden.annotate), loads
 each stream into the case's destination, prints outcome and ledger, and ends with a
 one-line verdict: agree / differ in bytes / differ on load.  A case written for another
-variant is translated first (conformance.translate), and the output says so.
+variant is translated first (conformance.model.translate), and the output says so.
 Exit 0 whatever the verdict unless ``--fail-on-difference`` (then 1 when they differ).
 """
 
@@ -16,10 +16,10 @@ import sys
 
 import attrs
 
-from conformance import variants as _variants
 from conformance.cases import load_case_file
-from conformance.outcome import Allocation, Precondition
-from conformance.state import to_plain
+from conformance.model import variants as _variants
+from conformance.model.outcome import Allocation, Precondition
+from conformance.model.state import to_plain
 
 
 class _Usage(Exception):
@@ -119,9 +119,9 @@ class Column:
 
 
 def _column(case, variant: str) -> Column:
-    from conformance.annotate import AnnotateError, annotate
     from conformance.engines import reference as R
-    from conformance.translate import NotExpressible, translate
+    from conformance.golden.annotate import AnnotateError, annotate
+    from conformance.model.translate import NotExpressible, translate
 
     desc = case.description
     note = None

@@ -27,7 +27,7 @@ from typing import Any
 
 import attrs
 
-from conformance.infos import INFOS, packer
+from conformance.model.infos import INFOS, packer
 
 
 class FormatError(ValueError):
@@ -118,8 +118,8 @@ def loads(text: str) -> Any:
 
 
 def write_json(value: Any, style: str = "json-writer") -> str:
-    """Emit a parsed JSON tree with conformance.jsonwriter (QEMU's JSONWriter)."""
-    from conformance.jsonwriter import JSONWriter  # only re-encoding needs it
+    """Emit a parsed JSON tree with conformance.migration.jsonwriter (QEMU's JSONWriter)."""
+    from conformance.migration.jsonwriter import JSONWriter  # only re-encoding needs it
 
     writer = JSONWriter(style)
     _emit(writer, None, value)

@@ -17,8 +17,8 @@ from typing import Any
 
 import attrs
 
-from conformance import variants as _variants
-from conformance.state import clone, fill_missing, to_plain
+from conformance.model import variants as _variants
+from conformance.model.state import clone, fill_missing, to_plain
 
 
 @attrs.frozen
@@ -53,7 +53,7 @@ def annotate(desc, state, variant="legacy", *, leaves: bool = False) -> list[Spa
     offset (enclosing spans before their contents).  ``leaves=True`` drops enclosing
     struct spans.  Raises :class:`AnnotateError` when the save does not succeed."""
     from conformance.engines import reference as R
-    from conformance.qemufile import QEMUFileWriter
+    from conformance.engines.qemufile import QEMUFileWriter
 
     v = _variants.get(variant)
     rejected = R._rejected(desc, v, "save")

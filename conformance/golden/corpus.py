@@ -35,11 +35,11 @@ from typing import Any
 
 import attrs
 
-from conformance import variants as _variants
 from conformance.cases import Case, CaseError, load_case_file, load_python_cases
-from conformance.flags import F
-from conformance.infos import from_unsigned
-from conformance.state import to_plain
+from conformance.model import variants as _variants
+from conformance.model.flags import F
+from conformance.model.infos import from_unsigned
+from conformance.model.state import to_plain
 
 FORMAT_ID = "vmstate-conformance/golden/1"
 STATE_FORMAT_ID = "vmstate-conformance/golden-state/1"
@@ -80,7 +80,7 @@ def find_root(start: str | Path | None = None) -> Path:
     for cand in (here, *here.parents):
         if (cand / GOLDEN / MANIFEST).is_file() or (cand / GOLDEN / "cases").is_dir():
             return cand
-    return Path(__file__).resolve().parent.parent
+    return Path(__file__).resolve().parent.parent.parent
 
 
 def short_hash(data: bytes) -> str:
@@ -300,7 +300,7 @@ def annotate(desc, state, variant: str) -> list[Span]:
     bytes the core and the compound infos write themselves (pointer markers, subsection
     header parts, QTAILQ/QLIST link bytes, GTREE node counts and keys, GByteArray
     lengths, bitmap words), so that a diff can name the byte that changed.
-    ``conformance.annotate.annotate`` gives element spans (enclosing and overlapping
+    ``conformance.golden.annotate.annotate`` gives element spans (enclosing and overlapping
     for compound infos, headers as one framing span); tests/test_golden.py checks the
     two agree on every element of every pinned stream."""
     return _record_save(desc, state, variant)[1]
@@ -476,7 +476,7 @@ def _instrumented(rec: "_Recorder", io_name: str, io_class, frames: dict, run):
 def _record_save(desc, state, variant: str, vmdesc: bool = False):
     """Run the reference save with its writes attributed to field paths: (outcome,
     spans tiling the stream)."""
-    from conformance.qemufile import QEMUFileWriter
+    from conformance.engines.qemufile import QEMUFileWriter
 
     rec = _Recorder()
 
@@ -515,7 +515,7 @@ def _record_save(desc, state, variant: str, vmdesc: bool = False):
 def _record_load(desc, data: bytes, dest, variant: str, version_id=None):
     """Run the reference load with its reads attributed to field paths: (outcome,
     spans tiling the input; bytes never read are one '(not read)' span)."""
-    from conformance.qemufile import QEMUFileReader
+    from conformance.engines.qemufile import QEMUFileReader
 
     rec = _Recorder()
 
@@ -699,7 +699,7 @@ def field_diff(old: bytes, old_spans: list[Span], new: bytes, new_spans: list[Sp
             return _marker_value(data[span.offset:span.offset + 1])
         if span.info is None:
             return fallback
-        from conformance.infos import lookup
+        from conformance.model.infos import lookup
 
         return decode_value(lookup(span.info), data[span.offset:span.offset + span.length])
 
@@ -1001,7 +1001,7 @@ def explain(case: Case | None, aspect: str, groups: list) -> tuple[str, str]:
         reasons.append(("the hook return convention differs between variants",
                         (_POLICY, "")))
     if not reasons:
-        return ("unexplained: no rule of conformance.golden.explain matches; add one", DOCS)
+        return ("unexplained: no rule of conformance.golden.corpus.explain matches; add one", DOCS)
     whys = []
     for why, _ in reasons:
         if why not in whys:
@@ -1077,12 +1077,12 @@ def _load_rec(entries: dict, state_docs: dict, cid: str, v: str) -> dict | None:
 
 def spellings(entries: dict, state_docs: dict, cases: dict) -> list[dict]:
     """Pairs of cases that are one intent spelled for two variants (the description of
-    one, written for its declared variant, translates (conformance.translate) into the
+    one, written for its declared variant, translates (conformance.model.translate) into the
     other's, with the same states and inputs): e.g. an AUTO_ALLOC array under
     auto-alloc and its ARRAY_OF_POINTER|ALLOC spelling under alloc.  Each pair says
     whether the two pinned saves and loads agree, and if not, where and why."""
     try:
-        from conformance.translate import try_translate
+        from conformance.model.translate import try_translate
     except ImportError:
         return []
 
@@ -1712,7 +1712,7 @@ def regen(root: Path | None = None, pattern: str | None = None, force: bool = Fa
     unexplained = [d for d in div if d["why"].startswith("unexplained")]
     for d in unexplained:
         print(f"warning: unexplained divergence in {d['case']} ({d['aspect']}): add a rule "
-              "to conformance.golden.explain", file=out)
+              "to conformance.golden.corpus.explain", file=out)
     if not changes:
         print("golden files are up to date (nothing changed)", file=out)
     return changes
@@ -1721,7 +1721,7 @@ def regen(root: Path | None = None, pattern: str | None = None, force: bool = Fa
 def _expectation_conflicts(r: Rendered) -> list[str]:
     """Where the pinned (reference) outcome contradicts the case's own expectations for
     its declared variants: pinned anyway, but said loudly."""
-    from conformance.cases import _compare
+    from conformance.cases.casefile import _compare
 
     out = []
     case = r.ref.case
@@ -1875,7 +1875,7 @@ def coverage(refs: Iterable[CaseRef], manifest: dict) -> dict:
     A flag or info counts as covered when some case uses it and that case saved
     successfully (has a pinned stream) under at least one variant; infos in
     :data:`STREAM_EXEMPT_INFOS` only need a case."""
-    from conformance.infos import FIELD_INFOS
+    from conformance.model.infos import FIELD_INFOS
 
     used_flags: dict[str, set] = {}
     used_infos: dict[str, set] = {}

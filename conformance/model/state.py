@@ -31,9 +31,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from conformance.flags import ANY_VARRAY, F
-from conformance.infos import lookup
-from conformance.model import Description, Field
+from conformance.model.description import Description, Field
+from conformance.model.flags import ANY_VARRAY, F
+from conformance.model.infos import lookup
 
 
 class _Indeterminate:

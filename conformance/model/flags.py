@@ -4,7 +4,7 @@ The model stores flags in one canonical numbering: QEMU's Era A/B values
 (include/migration/vmstate.h, enum VMStateFlags, QEMU 2.9 - 10.x) plus
 VMS_ARRAY_OF_POINTER_AUTO_ALLOC at its landed value 0x10000.  VMS_END is not a flag of
 a field in the model: a Description's terminator is checked against the variant's
-VMS_END (see conformance.variants), because VMS_END moved from 0x10000 to 0x20000 when
+VMS_END (see conformance.model.variants), because VMS_END moved from 0x10000 to 0x20000 when
 AUTO_ALLOC took 0x10000.
 """
 

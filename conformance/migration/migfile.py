@@ -31,8 +31,8 @@ from typing import Any
 
 import attrs
 
-from conformance import vmdesc as _vmdesc
-from conformance.vmdesc import Body, FormatError, Vmdesc
+from conformance.migration import vmdesc as _vmdesc
+from conformance.migration.vmdesc import Body, FormatError, Vmdesc
 
 # migration/savevm.h
 QEMU_VM_FILE_MAGIC = 0x5145564D

@@ -18,8 +18,8 @@ from typing import Any
 
 import attrs
 
-from conformance.flags import ANY_VARRAY, F, parse_flags
-from conformance.infos import Info, lookup
+from conformance.model.flags import ANY_VARRAY, F, parse_flags
+from conformance.model.infos import Info, lookup
 
 # --------------------------------------------------------------------------------------
 # Predicates and hooks

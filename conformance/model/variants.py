@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import attrs
 
-from conformance.flags import ANY_VARRAY, QEMU_NAMES, F
-from conformance.model import Field
+from conformance.model.description import Field
+from conformance.model.flags import ANY_VARRAY, QEMU_NAMES, F
 
 HOST_POINTER_SIZE = 8
 

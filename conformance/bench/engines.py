@@ -27,9 +27,9 @@ import struct
 import sys
 import time
 
-from conformance import macros as M
 from conformance.engines import optimized, reference
-from conformance.model import Description
+from conformance.model import macros as M
+from conformance.model.description import Description
 
 _SCALAR_INFOS = ("uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32", "int64",
                  "bool")
@@ -368,16 +368,16 @@ def _run_args(args) -> int:
         return 0
     if args.analyze_migration is not None:
         try:
-            from conformance import migbench
+            from conformance.bench import migration as migbench
         except ImportError:
             print("vmstate-conformance: --analyze-migration is unavailable "
-                  "(conformance.migbench is not installed)", file=sys.stderr)
+                  "(conformance.bench.migration is not installed)", file=sys.stderr)
             return 1
         files = args.migration_file or []
         if not files:
             from pathlib import Path
 
-            data = Path(__file__).resolve().parent.parent / "tests" / "data"
+            data = Path(__file__).resolve().parent.parent.parent / "tests" / "data"
             files = [str(p) for p in sorted(data.glob("**/*.mig"))[:1]] if data.is_dir() else []
         if not files:
             print("vmstate-conformance: --analyze-migration needs --migration-file FILE",
@@ -408,7 +408,7 @@ def _configure(p: argparse.ArgumentParser) -> None:
                    help="print the generated source of a corpus's plan and exit")
     p.add_argument("--analyze-migration", metavar="PATH",
                    help="benchmark decoding migration files against QEMU's "
-                        "analyze-migration.py at PATH (via conformance.migbench)")
+                        "analyze-migration.py at PATH (via conformance.bench.migration)")
     p.add_argument("--migration-file", action="append", metavar="FILE",
                    help="migration file for --analyze-migration (default: the first tests/data/**/*.mig)")
     p.set_defaults(func=_run_args)

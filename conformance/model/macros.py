@@ -18,9 +18,9 @@ come from: the classic macros set ``size`` to the host pointer size (8), the QEM
 
 from __future__ import annotations
 
-from conformance.flags import F
-from conformance.infos import lookup
-from conformance.model import Description, Field, Predicate, nominal_size
+from conformance.model.description import Description, Field, Predicate, nominal_size
+from conformance.model.flags import F
+from conformance.model.infos import lookup
 
 HOST_POINTER_SIZE = 8
 

@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import attrs
 
-from conformance import variants as _variants
-from conformance.flags import F
-from conformance.model import Description, Field
-from conformance.variants import HOST_POINTER_SIZE
+from conformance.model import variants as _variants
+from conformance.model.description import Description, Field
+from conformance.model.flags import F
+from conformance.model.variants import HOST_POINTER_SIZE
 
 
 class NotExpressible(ValueError):
@@ -95,7 +95,7 @@ def _spell(field: Field, want: str, v, path: str, notes: list) -> Field:
 
 
 def _show(field: Field) -> str:
-    from conformance.flags import flag_names
+    from conformance.model.flags import flag_names
 
     size = f", size {field.size}" + (f"+{field.size_member}" if field.size_member else "")
     return "|".join(flag_names(field.flags)) + size

@@ -106,7 +106,7 @@ class Outcome:
 
     def comparable(self) -> tuple:
         """Everything two engines must agree on (state compared by value)."""
-        from conformance.state import canonical
+        from conformance.model.state import canonical
 
         return (self.kind, self.op, bytes(self.data), canonical(self.state), self.message,
                 self.messages, self.ret, self.offset, self.path, self.hazards, self.ledger,
@@ -133,7 +133,7 @@ class Outcome:
         return f"{self.kind}: {self.message}{loc}"
 
     def to_json(self) -> dict:
-        from conformance.state import to_plain
+        from conformance.model.state import to_plain
 
         out: dict[str, Any] = {"kind": self.kind, "op": self.op}
         if self.op == "save":

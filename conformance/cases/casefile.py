@@ -19,12 +19,12 @@ from typing import Any
 
 import attrs
 
-from conformance import variants as _variants
-from conformance.flags import FlagError, flag_names, parse_flags
-from conformance.infos import INFOS
-from conformance.model import PRED_KINDS, Description, Field, Hook, Pred
-from conformance.outcome import KINDS
-from conformance.state import StateError, from_plain, to_plain, zero_struct
+from conformance.model import variants as _variants
+from conformance.model.description import PRED_KINDS, Description, Field, Hook, Pred
+from conformance.model.flags import FlagError, flag_names, parse_flags
+from conformance.model.infos import INFOS
+from conformance.model.outcome import KINDS
+from conformance.model.state import StateError, from_plain, to_plain, zero_struct
 
 FORMAT_ID = "vmstate-conformance/case/1"
 

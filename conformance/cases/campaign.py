@@ -17,7 +17,7 @@ from pathlib import Path
 from conformance.cases import CaseError, load_case_file, load_python_cases, run_case
 from conformance.engines import available
 
-EXAMPLES = Path(__file__).parent / "data" / "examples"
+EXAMPLES = Path(__file__).resolve().parent.parent / "data" / "examples"
 
 
 def collect(paths: list[str]) -> list[Path]:

@@ -1,7 +1,7 @@
 """CLI glue for real migration files: decode, reencode, verify, bench-decode.
 
 ``conformance.cli`` calls ``run_decode`` for ``decode FILE.mig`` and
-``add_subcommands`` for the rest.  ``python -m conformance.migcli`` is a lean entry
+``add_subcommands`` for the rest.  ``python -m conformance.cli.migration`` is a lean entry
 point with the same subcommands (it imports only the migration-file modules).
 Every failure is one line on stderr and exit status 1.
 """
@@ -21,7 +21,7 @@ def _fail(message: str) -> int:
 
 def _guarded(path: str, action):
     """Run ``action()``; bad input or I/O trouble becomes one line, never a traceback."""
-    from conformance.vmdesc import FormatError
+    from conformance.migration.vmdesc import FormatError
 
     try:
         return action()
@@ -42,8 +42,8 @@ def _guarded(path: str, action):
 
 
 def _read(path: str, vmdesc_from: str | None = None):
-    from conformance import migfile
-    from conformance.vmdesc import FormatError
+    from conformance.migration import migfile
+    from conformance.migration.vmdesc import FormatError
 
     external = None
     if vmdesc_from:
@@ -79,7 +79,7 @@ def run_decode(path: str, fmt: str = "json", desc: bool = False, sections: bool 
     def action() -> int:
         import json
 
-        from conformance import migfile
+        from conformance.migration import migfile
 
         _, mf = _read(path, vmdesc_from)
         if sections:
@@ -108,7 +108,7 @@ def run_decode(path: str, fmt: str = "json", desc: bool = False, sections: bool 
 
 def run_reencode(path: str, output: str) -> int:
     def action() -> int:
-        from conformance import migfile
+        from conformance.migration import migfile
 
         data, mf = _read(path)
         with open(output, "wb") as fh:
@@ -123,14 +123,14 @@ def run_reencode(path: str, output: str) -> int:
 
 
 def _describe(mf, offset: int, size: int, rebuilt_size: int) -> str:
-    from conformance import migfile
+    from conformance.migration import migfile
 
     return (f"first difference at offset {offset:#x}: {migfile.locate(mf, offset)}; "
             f"input {size} bytes, re-encoded {rebuilt_size} bytes")
 
 
 def _first_difference(mf, data, rebuilt: bytes) -> str:
-    from conformance import migfile
+    from conformance.migration import migfile
 
     sink = migfile.CompareSink(data)
     sink.append(rebuilt)
@@ -139,8 +139,8 @@ def _first_difference(mf, data, rebuilt: bytes) -> str:
 
 def opaque_summary(mf) -> list[str]:
     """What the model keeps as bytes instead of parsed structure."""
-    from conformance import migfile
-    from conformance.vmdesc import Body, raw_notes
+    from conformance.migration import migfile
+    from conformance.migration.vmdesc import Body, raw_notes
 
     notes = []
     by_reason: dict[str, list[str]] = {}  # many sections share one reason (no vmdesc)
@@ -168,7 +168,7 @@ def run_verify(path: str, out=None, vmdesc_from: str | None = None) -> int:
     out = out or sys.stdout
 
     def action() -> int:
-        from conformance import migfile
+        from conformance.migration import migfile
 
         data, mf = _read(path, vmdesc_from)
         sink = migfile.CompareSink(data)
@@ -208,7 +208,7 @@ def _cmd_verify(args) -> int:
 
 
 def _cmd_bench(args) -> int:
-    from conformance import migbench
+    from conformance.bench import migration as migbench
 
     try:
         return migbench.run(args.files, analyze_migration=args.analyze_migration, repeat=args.repeat,

@@ -1,0 +1,1 @@
+"""The golden corpus: pinned streams, annotated views, verify, regen and divergences."""

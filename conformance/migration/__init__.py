@@ -1,0 +1,1 @@
+"""Migration files: framing, the vmdesc trailer and QEMU's JSON writer."""
