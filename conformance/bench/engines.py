@@ -414,7 +414,7 @@ def _configure(p: argparse.ArgumentParser) -> None:
     p.set_defaults(func=_run_args)
 
 
-def add_subcommand(subparsers) -> None:
+def add_subcommands(subparsers) -> None:
     p = subparsers.add_parser("bench", help="optimized vs reference engine (and baselines), "
                                             "ratios from one interleaved run")
     _configure(p)

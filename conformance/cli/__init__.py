@@ -27,9 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Conformance harness for QEMU's VMState migration format.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in GROUPS:
-        mod = importlib.import_module(name)
-        hook = getattr(mod, "add_subcommands", None) or getattr(mod, "add_subcommand")
-        hook(sub)
+        importlib.import_module(name).add_subcommands(sub)
     return parser
 
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
-from conformance.cases import CaseError, load_case_file
+from conformance.cases import load_case_file
 from conformance.cli import EXIT_FAIL, EXIT_OK, UsageError
 from conformance.engines import ENGINE_NAMES
 from conformance.engines import get as get_engine
