@@ -18,10 +18,10 @@ from conformance.engines._common import (
     Abort,
     Undefined,
     _contains_indeterminate,
-    _gtree_insert,
     _s32,
 )
-from conformance.engines.qemufile import EINVAL, EIO, ENOENT, QEMUFileReader, QEMUFileWriter
+from conformance.engines.codecs import codec_for
+from conformance.engines.qemufile import EINVAL, ENOENT, QEMUFileReader, QEMUFileWriter
 from conformance.migration.jsonwriter import JSONWriter
 from conformance.model import limits
 from conformance.model import variants as _variants
@@ -32,10 +32,7 @@ from conformance.model.infos import (
     NULL_MARKER,
     VALID_MARKER,
     Info,
-    bitmap_words,
-    from_unsigned,
     lookup,
-    to_unsigned,
 )
 from conformance.model.outcome import (
     ABORT,
@@ -430,91 +427,8 @@ def _save_element(ctx: _Ctx, field: Field, elem, size: int, w, epath: str, opaqu
 
 def _put_info(ctx: _Ctx, field: Field, info: Info, value, size: int, w, epath: str,
               opaque) -> int:
-    """The put_* functions of migration/vmstate-types.c."""
-    f: QEMUFileWriter = ctx.f
-    kind = info.kind
-    if kind in ("int", "equal", "le", "timer", "double", "bool"):
-        if is_indeterminate(value):
-            raise Undefined("indeterminate-read", "saving indeterminate memory", epath)
-        if kind == "bool":
-            f.put_byte(1 if value else 0)  # put_bool: a C bool is 0 or 1
-            return 0
-        raw = to_unsigned(info, int(value))
-        f.put_buffer(raw.to_bytes(info.width, "big"))
-        return 0
-    if kind == "buffer":
-        if size < 0:
-            raise Undefined("out-of-bounds", f"negative buffer size {size}", epath)
-        data = _buffer_prefix(value, size, epath)
-        f.put_buffer(data)
-        return 0
-    if kind == "unused":
-        f.put_buffer(bytes(max(size, 0)))  # put_unused_buffer writes zeros
-        return 0
-    if kind == "bitmap":
-        if is_indeterminate(value):
-            raise Undefined("indeterminate-read", "saving an indeterminate bitmap", epath)
-        for k in range(bitmap_words(max(size, 0))):
-            f.put_be64((int(value) >> (64 * k)) & 0xFFFFFFFFFFFFFFFF)
-        return 0
-    if kind == "gbytearray":
-        data = bytes(value)
-        f.put_be32(len(data))
-        f.put_buffer(data)
-        return 0
-    if kind == "capability":
-        name = str(value).encode("latin-1", "replace")
-        f.put_byte(len(name))
-        f.put_buffer(name)
-        return 0
-    if kind == "tmp":
-        # put_tmp: g_malloc (not zeroed) a temporary whose first member is the parent
-        tmp = uninit_struct(field.vmsd)
-        tmp["parent"] = opaque
-        return _save_vmsd(ctx, field.vmsd, tmp, w, field.vmsd.version_id, epath)
-    if kind in ("qtailq", "qlist"):
-        for k, elm in enumerate(value or []):
-            f.put_byte(1)
-            ret = _save_vmsd(ctx, field.vmsd, elm, w, field.vmsd.version_id, f"{epath}[{k}]")
-            if ret:
-                return ret
-        f.put_byte(0)
-        return 0
-    if kind == "gtree":
-        nodes = value or []
-        f.put_be32(len(nodes))
-        for k, (key, val) in enumerate(nodes):
-            f.put_byte(1)
-            if field.key_vmsd is None:
-                f.put_be64(int(key))  # direct key: the pointer value itself
-            else:
-                ret = _save_vmsd(ctx, field.key_vmsd, key, w, field.key_vmsd.version_id,
-                                 f"{epath}[{k}].key")
-                if ret:
-                    ctx.report(f"{field.name} : failed to save gtree ({ret})", epath)
-                    return ret
-            ret = _save_vmsd(ctx, field.vmsd, val, w, field.vmsd.version_id, f"{epath}[{k}]")
-            if ret:
-                ctx.report(f"{field.name} : failed to save gtree ({ret})", epath)
-                return ret
-        f.put_byte(0)
-        return 0
-    if kind == "fd":
-        raise Undefined("out-of-bounds", "an fd travels as SCM_RIGHTS, not in a file stream",
-                        epath)
-    raise Undefined("out-of-bounds", f"info {info.name} cannot be saved directly", epath)
-
-
-def _buffer_prefix(value, size: int, epath: str) -> bytes:
-    if value is None and size == 0:
-        return b""  # qemu_put_buffer(f, NULL, 0): nothing is read
-    if isinstance(value, Uninit) or value is INDETERMINATE:
-        raise Undefined("indeterminate-read", "saving an indeterminate buffer", epath)
-    data = bytes(value)
-    if len(data) < size:
-        raise Undefined("out-of-bounds",
-                        f"the buffer holds {len(data)} bytes but the field saves {size}", epath)
-    return data[:size]
+    """vmstate_save_field's info->put(): the codec of vmstate-types.c (engines/codecs)."""
+    return codec_for(info).put(ctx, field, value, size, w, epath, opaque)
 
 
 def _save_subsections(ctx: _Ctx, vmsd: Description, opaque, w, path: str) -> int:
@@ -671,17 +585,12 @@ def _load_field(ctx: _Ctx, vmsd, field: Field, opaque, fpath: str, path: str) ->
     return 0
 
 
-#: infos whose wire size is the size argument (the rest ignore it)
-_SIZED_KINDS = ("buffer", "unused", "bitmap")
-
-
 def _note_size_mismatch(ctx: _Ctx, field: Field, load_size: int, epath: str) -> None:
     """An auto element is saved with .size (the object size) but loaded with the size the
     variant hands vmstate_load_field(): for a sized info the two sides disagree."""
     if field.flags & (F.STRUCT | F.VSTRUCT) or load_size == field.size:
         return
-    info = field.info_obj
-    if info is not None and info.kind in _SIZED_KINDS:
+    if field.info is not None and codec_for(field.info).sized:
         ctx.hazard("desync", epath, f"saved with .size {field.size}, loaded with size "
                                     f"{load_size}")
 
@@ -781,8 +690,7 @@ def _payload_written(field: Field) -> bool:
     """Does the save write bytes for a present element saved with .size 0?"""
     if field.flags & (F.STRUCT | F.VSTRUCT):
         return True
-    info = field.info_obj
-    return info is None or info.kind not in _SIZED_KINDS
+    return field.info is None or not codec_for(field.info).sized
 
 
 def _load_element(ctx: _Ctx, field: Field, target, size: int, epath: str, opaque) -> int:
@@ -800,171 +708,8 @@ def _load_element(ctx: _Ctx, field: Field, target, size: int, epath: str, opaque
 
 def _get_info(ctx: _Ctx, field: Field, info: Info, container, key, size: int, epath: str,
               opaque) -> int:
-    """The get_* functions of migration/vmstate-types.c."""
-    f: QEMUFileReader = ctx.f
-    kind = info.kind
-    if kind == "bool":
-        _set(container, key, f.get_byte() != 0, epath)
-        return 0
-    if kind in ("int", "timer", "double"):
-        raw = int.from_bytes(f.get_bytes(info.width), "big")
-        _set(container, key, from_unsigned(info, raw), epath)
-        return 0
-    if kind == "equal":
-        loaded = from_unsigned(info, int.from_bytes(f.get_bytes(info.width), "big"))
-        current = _get(container, key, epath)
-        if is_indeterminate(current):
-            raise Undefined("indeterminate-read", "comparing with indeterminate memory", epath)
-        if current == loaded:
-            return 0
-        if info.width == 8:
-            text = f"{to_unsigned(info, current):x} != {to_unsigned(info, loaded):x}"
-        else:
-            text = f"{to_unsigned(info, current) & 0xFFFFFFFF:x} != {to_unsigned(info, loaded) & 0xFFFFFFFF:x}"
-        ctx.report(text, epath)
-        return -EINVAL
-    if kind == "le":
-        loaded = from_unsigned(info, int.from_bytes(f.get_bytes(4), "big"))
-        current = _get(container, key, epath)
-        if is_indeterminate(current):
-            raise Undefined("indeterminate-read", "comparing with indeterminate memory", epath)
-        if 0 <= loaded <= current:
-            _set(container, key, loaded, epath)
-            return 0
-        ctx.report(f"Invalid value {loaded} expecting positive value <= {current}", epath)
-        return -EINVAL
-    if kind == "buffer":
-        if size < 0:
-            raise Undefined("out-of-bounds", f"negative buffer size {size}", epath)
-        current = _get(container, key, epath)
-        if current is None and size == 0:
-            return 0  # qemu_get_buffer(f, NULL, 0): nothing is written
-        if current is None or current is INDETERMINATE:
-            raise Undefined("null-dereference", "loading a buffer into NULL", epath)
-        capacity = current.nbytes if isinstance(current, Uninit) else len(current)
-        # get_buffer -> qemu_get_buffer(): copies what the stream holds (a short read
-        # leaves the rest of the buffer as it was and sets -EIO)
-        data, got = f.get_buffer(size)
-        if got > capacity:
-            raise Undefined("out-of-bounds",
-                            f"the load writes {got} bytes into a buffer of {capacity}", epath)
-        if isinstance(current, Uninit):
-            # a partly written non-zeroed buffer stays indeterminate as a whole
-            _set(container, key, data if got == capacity else current, epath)
-        else:
-            _set(container, key, data + bytes(current)[got:], epath)
-        return 0
-    if kind == "unused":
-        f.get_buffer(max(size, 0))
-        return 0
-    if kind == "bitmap":
-        value = 0
-        for k in range(bitmap_words(max(size, 0))):
-            if f.pos >= f.size:
-                f.set_error(-EIO)  # every further word reads as zero: stop here
-                break
-            value |= f.get_be64() << (64 * k)
-        _set(container, key, value, epath)
-        return 0
-    if kind == "gbytearray":
-        length = f.get_be32()
-        data, _ = f.get_buffer(length)
-        _set(container, key, data, epath)
-        return 0
-    if kind == "capability":
-        length = f.get_byte()
-        data, _ = f.get_buffer(length)
-        _set(container, key, data.decode("latin-1"), epath)
-        return 0
-    if kind == "tmp":
-        tmp = uninit_struct(field.vmsd)
-        tmp["parent"] = opaque
-        return _load_vmsd(ctx, field.vmsd, tmp, field.version_id, epath)
-    if kind in ("qtailq", "qlist"):
-        return _get_queue(ctx, field, container, key, epath, tail=kind == "qtailq")
-    if kind == "gtree":
-        return _get_gtree(ctx, field, container, key, epath)
-    raise Undefined("out-of-bounds", f"info {info.name} cannot be loaded from a file stream",
-                    epath)
-
-
-def _get_queue(ctx: _Ctx, field: Field, container, key, epath: str, tail: bool) -> int:
-    """get_qtailq / get_qlist: elements are g_malloc'd (not zeroed) and loaded with the
-    field's version; qtailq appends, qlist inserts the first at the head."""
-    f: QEMUFileReader = ctx.f
-    vmsd = field.vmsd
-    version_id = field.version_id
-    if version_id > vmsd.version_id:
-        ctx.report(f"{vmsd.name} too new", epath)
-        return -EINVAL
-    if version_id < vmsd.minimum_version_id:
-        ctx.report(f"{vmsd.name} too old", epath)
-        return -EINVAL
-    queue = _get(container, key, epath)
-    if queue is None:
-        queue = []
-        _set(container, key, queue, epath)
-    insert_at = 0
-    k = 0
-    while f.get_byte():
-        elm = uninit_struct(vmsd)
-        ctx.ledger.append(Allocation(f"{epath}[{k}]", "element", field.size, False))
-        ret = _load_vmsd(ctx, vmsd, elm, version_id, f"{epath}[{k}]")
-        if ret:
-            return ret
-        if tail:
-            queue.append(elm)
-        else:
-            queue.insert(insert_at, elm)
-            insert_at += 1
-        ctx.allocated.append((f"{epath}[{k}]", queue, queue.index(elm)))
-        k += 1
-    return 0
-
-
-def _get_gtree(ctx: _Ctx, field: Field, container, key, epath: str) -> int:
-    """get_gtree: versions checked against key and value VMSDs; node count checked."""
-    f: QEMUFileReader = ctx.f
-    version_id = field.version_id
-    key_vmsd, val_vmsd = field.key_vmsd, field.vmsd
-    for d in ((key_vmsd,) if key_vmsd is not None else ()) + (val_vmsd,):
-        if version_id > d.version_id:
-            ctx.report(f"{d.name} too new", epath)
-            return -EINVAL
-        if version_id < d.minimum_version_id:
-            ctx.report(f"{d.name} too old", epath)
-            return -EINVAL
-    nnodes = _s32(f.get_be32())
-    tree = _get(container, key, epath)
-    if tree is None:
-        tree = []
-        _set(container, key, tree, epath)
-    count = 0
-    ret = 0
-    while f.get_byte():
-        count += 1
-        if count > nnodes:
-            ret = -EINVAL
-            break
-        npath = f"{epath}[{count - 1}]"
-        if key_vmsd is None:
-            node_key = f.get_be64()
-        else:
-            node_key = zero_struct(key_vmsd)
-            ctx.ledger.append(Allocation(f"{npath}.key", "element", field.start, True))
-            ret = _load_vmsd(ctx, key_vmsd, node_key, version_id, f"{npath}.key")
-            if ret:
-                return ret
-        value = zero_struct(val_vmsd)
-        ctx.ledger.append(Allocation(npath, "element", field.size, True))
-        ret = _load_vmsd(ctx, val_vmsd, value, version_id, npath)
-        if ret:
-            return ret
-        _gtree_insert(tree, node_key, value)
-    if count != nnodes:
-        ctx.report(f"{field.name} inconsistent stream when loading the gtree", epath)
-        return -EINVAL
-    return ret
+    """vmstate_load_field's info->get(): the codec of vmstate-types.c (engines/codecs)."""
+    return codec_for(info).get(ctx, field, container, key, size, epath, opaque)
 
 
 def _load_subsections(ctx: _Ctx, vmsd: Description, opaque, path: str) -> int:
@@ -1109,3 +854,10 @@ def _fields(outcome: Outcome) -> dict:
     import attrs
 
     return attrs.asdict(outcome, recurse=False)
+
+
+# the codecs (engines/codecs.py) reach the interpreter through its context
+_Ctx.get_elem = staticmethod(_get)
+_Ctx.set_elem = staticmethod(_set)
+_Ctx.save_vmsd = staticmethod(_save_vmsd)
+_Ctx.load_vmsd = staticmethod(_load_vmsd)

@@ -1,0 +1,143 @@
+"""Plans: everything about a (description, variant) that does not depend on the state,
+computed once and cached; the generated save/load functions live on the plan."""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+from conformance.engines.codecs import codec_for
+from conformance.engines.optimized.codegen import Gen
+from conformance.engines.optimized.runtime import Bail
+from conformance.model import variants as _variants
+from conformance.model.check import errors as check_errors
+from conformance.model.description import Description, Field
+from conformance.model.flags import F
+from conformance.model.infos import lookup
+from conformance.model.outcome import Outcome
+
+
+class FieldPlan:
+    __slots__ = ("field", "name", "member", "flags", "info", "codec", "inline", "code",
+                 "width", "is_array", "is_struct", "is_pointer", "aop", "auto", "allocates",
+                 "vmsd", "key_vmsd", "sub_version", "static_elem_size")
+
+    def __init__(self, field: Field, owner: Description, v) -> None:
+        flags = field.flags
+        self.field = field
+        self.name = field.name
+        self.member = field.member
+        self.flags = flags
+        try:
+            self.info = lookup(field.info) if field.info is not None else None
+        except KeyError:
+            self.info = None  # an unknown info fails where the core would use it
+        self.codec = codec_for(self.info) if self.info is not None else None
+        # what the generated code may inline comes from the codec table; the fused struct
+        # runs are big-endian, so a codec with another byte order is left to put/get
+        self.inline = self.code = None
+        self.width = 0
+        if self.codec is not None and self.codec.inline is not None:
+            fmt = self.codec.fmt
+            if fmt is None:
+                self.inline = self.codec.inline
+            elif fmt[0] == ">" and len(fmt) == 2:
+                self.inline, self.code = self.codec.inline, fmt[1]
+                self.width = self.codec.packer.size
+        self.is_array = field.is_array
+        self.is_struct = bool(flags & (F.STRUCT | F.VSTRUCT))
+        self.is_pointer = bool(flags & F.POINTER)
+        self.aop = bool(flags & F.ARRAY_OF_POINTER)
+        self.auto = v.is_auto(field)
+        self.allocates = v.allocates_array(field)
+        self.vmsd = field.vmsd
+        self.key_vmsd = field.key_vmsd
+        # STRUCT loads/saves with the sub-VMSD's own version, VSTRUCT with the field's
+        if flags & F.STRUCT:
+            self.sub_version = field.vmsd.version_id if field.vmsd is not None else 0
+        else:
+            self.sub_version = field.struct_version_id
+        self.static_elem_size = (v.element_size(field, field.size)
+                                 if not flags & F.VBUFFER else None)
+
+
+
+class Plan:
+    """Everything compiled for one (description, variant)."""
+
+    def __init__(self, desc: Description, variant) -> None:
+        self.desc = desc
+        self.variant = variant
+        self._fields: dict[int, list[FieldPlan]] = {}
+        problems = check_errors(desc, variant)
+        self.rejected = {}
+        if problems:
+            first = problems[0]
+            for op in ("save", "load"):
+                self.rejected[op] = Outcome(
+                    "rejected", op, message=f"vmstate_check: {first.rule}: {first.message}",
+                    messages=tuple(str(p) for p in problems), path=first.path)
+        try:
+            gen = Gen(self)
+            fname = gen.build_save()
+            self.save_fast, self.save_source, _ = gen.compile(fname)
+        except Exception as exc:  # noqa: BLE001 - never let compilation fail an operation
+            self.save_fast, self.save_source = _declined, f"# no fast save: {exc!r}\n"
+        self._loads: dict[int, Any] = {}
+        self.load_sources: dict[int, str] = {}
+
+    def fields_of(self, vmsd: Description) -> list[FieldPlan]:
+        plans = self._fields.get(id(vmsd))
+        if plans is None:
+            plans = self._fields[id(vmsd)] = [FieldPlan(f, vmsd, self.variant)
+                                              for f in vmsd.fields]
+        return plans
+
+    def load_fast(self, version: int):
+        fn = self._loads.get(version)
+        if fn is None:
+            try:
+                gen = Gen(self)
+                fname = gen.build_load(version)
+                fn, source, _ = gen.compile(fname)
+            except Exception as exc:  # noqa: BLE001 - the complete path still answers
+                fn, source = _declined, f"# no fast load: {exc!r}\n"
+            self._loads[version] = fn
+            self.load_sources[version] = source
+        return fn
+
+
+def _declined(*_args):
+    """The fast function of a plan whose code generation failed: always decline."""
+    raise Bail
+
+
+_CACHE: dict[int, tuple[Any, dict]] = {}
+
+
+def compile_plan(desc: Description, variant="legacy") -> Plan:
+    """The plan for (desc, variant), compiled once and cached per description object
+    (keyed by identity with a weak reference: hashing a deep frozen tree per call would
+    cost more than the save itself)."""
+    v = _variants.get(variant)
+    entry = _CACHE.get(id(desc))
+    if entry is None or entry[0]() is not desc:
+        key = id(desc)
+        ref = weakref.ref(desc, lambda _r, key=key, cache=_CACHE: cache.pop(key, None))
+        entry = _CACHE[key] = (ref, {})
+    plans = entry[1]
+    plan = plans.get(v.name)
+    if plan is None:
+        plan = plans[v.name] = Plan(desc, v)
+    return plan
+
+
+def dump_source(desc: Description, variant="legacy", version_id: int | None = None) -> str:
+    """The generated Python for (desc, variant): the save function and the load function
+    for ``version_id`` (default: the description's version)."""
+    plan = compile_plan(desc, variant)
+    version = desc.version_id if version_id is None else version_id
+    plan.load_fast(version)
+    return (f"# vmstate plan for {desc.name!r}, variant {plan.variant.name}\n"
+            f"# save\n{plan.save_source}\n# load, version {version}\n"
+            f"{plan.load_sources[version]}")
