@@ -70,3 +70,4 @@ def test_every_info_has_a_codec():
         assert codec.info is INFOS[name]
         if codec.inline in ("int", "bool", "equal", "le"):
             assert codec.packer.size == codec.info.width
+

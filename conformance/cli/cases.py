@@ -6,10 +6,9 @@ import json
 import sys
 from pathlib import Path
 
-from conformance.cases import load_case_file
+import conformance
 from conformance.cli import EXIT_FAIL, EXIT_OK, UsageError
 from conformance.engines import ENGINE_NAMES
-from conformance.engines import get as get_engine
 from conformance.model import variants as _variants
 from conformance.model.state import to_plain
 
@@ -46,10 +45,10 @@ def _read_stream(arg: str) -> bytes:
 
 
 def cmd_encode(args) -> int:
-    case = load_case_file(args.case)
+    case = conformance.load_case(args.case)
     variant = _variant_for(case, args.variant)
-    out = get_engine(args.engine).save(case.description, case.source, variant,
-                                       vmdesc=args.vmdesc)
+    out = conformance.save(case.description, case.source, variant, engine=args.engine,
+                           vmdesc=args.vmdesc)
     if not out.ok:
         return _fail(f"{args.case}: save {out.summary()}")
     print(out.data.hex())
@@ -75,11 +74,11 @@ def cmd_decode(args) -> int:
         return migcli.run_decode(args.target, args.format, args.desc, args.sections, sys.stdout)
     if args.stream is None:
         raise UsageError("decode CASE.json STREAM: STREAM (hex or file) is missing")
-    case = load_case_file(args.target)
+    case = conformance.load_case(args.target)
     variant = _variant_for(case, args.variant)
     data = _read_stream(args.stream)
-    out = get_engine(args.engine).load(case.description, data, case.dest_state(), variant,
-                                       version_id=case.load_version)
+    out = conformance.load(case.description, data, case.dest_state(), variant,
+                           engine=args.engine, version_id=case.load_version)
     if out.kind in ("ok",):
         print(json.dumps(to_plain(out.state), indent=2, sort_keys=False))
         if out.file_error:
@@ -96,7 +95,7 @@ def cmd_decode(args) -> int:
 def cmd_check(args) -> int:
     from conformance.model.check import check
 
-    case = load_case_file(args.case)
+    case = conformance.load_case(args.case)
     variant = _variant_for(case, args.variant)
     findings = check(case.description, variant)
     for f in findings:
