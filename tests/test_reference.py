@@ -79,11 +79,15 @@ def test_bool_load_accepts_any_nonzero_byte():
     assert out.ok and out.state["x"] is True
 
 
-def test_equal_mismatch_is_an_error_naming_both_values():
-    out = R.load(one("int32 equal"), bytes.fromhex("0000000600"), {"x": 5})
-    assert out.kind == "error" and out.ret == -22
-    assert out.messages[0] == "5 != 6"
-    assert out.messages[-1] == "Failed to load t:x" and out.path == "t/x" and out.offset == 4
+@pytest.mark.parametrize("variant,last", [
+    ("qemu-7.2", "Failed to load t:x"),  # 7.2: error_report per level
+    ("legacy", "Failed to load element of type int32 equal for x: -22"),  # 10.x: errp
+])
+def test_equal_mismatch_is_an_error_naming_both_values(variant, last):
+    out = R.load(one("int32 equal"), bytes.fromhex("0000000600"), {"x": 5}, variant)
+    assert out.kind == "error" and out.ret == -22 and out.file_error == -22
+    assert out.messages == ("5 != 6", last)
+    assert out.path == "t/x" and out.offset == 4
     assert out.state["x"] == 5  # *_equal never writes the destination
 
 
@@ -119,7 +123,27 @@ def test_bitmap_words_and_bit_order():
     value = (1 << 0) | (1 << 63) | (1 << 64)
     saved = R.save(desc, {"nbits": 70, "bm": value})
     assert saved.data.hex() == "00000046" + "8000000000000001" + "0000000000000001"
-    assert R.load(desc, saved.data + b"\0", {"nbits": 0, "bm": 0}).state["bm"] == value
+    assert R.load(desc, saved.data + b"\0", {"nbits": 70, "bm": 0}).state["bm"] == value
+
+
+def test_bitmap_load_keeps_the_bits_beyond_its_words():
+    """get_bitmap writes BITS_TO_U64S(size) words; the destination's later bits survive."""
+    desc = Description("t", 1, 1, fields=[VMSTATE_UINT32("nbits"), VMSTATE_BITMAP("bm", "nbits")])
+    old = (0xAB << 64) | 0xFFFF
+    out = R.load(desc, bytes.fromhex("00000040" "0000000000000001" "00"), {"nbits": 128, "bm": old})
+    assert out.ok and out.state["bm"] == (0xAB << 64) | 1
+    # a size of -1..-63 bits is 0 words on the size_t get_bitmap receives: nothing written
+    neg = Description("t", 1, 1, fields=[VMSTATE_INT32("nbits"), VMSTATE_BITMAP("bm", "nbits")])
+    out = R.load(neg, bytes.fromhex("ffffffc1" "00"), {"nbits": 64, "bm": old})
+    assert out.ok and out.state["bm"] == old and out.data == bytes.fromhex("ffffffc1")
+
+
+def test_bitmap_larger_than_the_destination_is_undefined():
+    """The size member loaded from the stream exceeds the bitmap the destination
+    allocated: get_bitmap writes past its end."""
+    desc = Description("t", 1, 1, fields=[VMSTATE_UINT32("nbits"), VMSTATE_BITMAP("bm", "nbits")])
+    out = R.load(desc, bytes.fromhex("00000041" + "00" * 16 + "00"), {"nbits": 64, "bm": 0})
+    assert out.kind == "undefined" and out.hazards[0].kind == "out-of-bounds"
 
 
 def test_gbytearray_and_capability():
@@ -197,7 +221,11 @@ def test_must_exist_validate():
     assert saved.kind == "abort" and saved.messages == ("Output state validation failed: t/x is small",)
     loaded = R.load(desc, b"\x01\x00", {"ok": False})
     assert loaded.kind == "error" and loaded.ret == -1
-    assert loaded.message == "Input validation failed: t/x is small"
+    # vmstate_load_state returns -1 without qemu_file_set_error
+    assert loaded.file_error == 0
+    assert loaded.message == "Input validation failed: t/x is small version_id: 1"
+    old = R.load(desc, b"\x01\x00", {"ok": False}, "qemu-7.2")
+    assert old.message == "Input validation failed: t/x is small" and old.file_error == 0
 
 
 def test_struct_children_use_their_own_version_and_vstruct_the_struct_version():
@@ -209,12 +237,15 @@ def test_struct_children_use_their_own_version_and_vstruct_the_struct_version():
     assert loaded.state == {"s": {"a": 1, "b": 2}, "v": {"a": 3, "b": 9}}
 
 
-def test_version_checks_messages():
+@pytest.mark.parametrize("variant,space", [("qemu-7.2", "  "), ("legacy", " ")])
+def test_version_checks_messages(variant, space):
     desc = Description("t", 2, 2, fields=[VMSTATE_UINT8("x")])
-    new = R.load(desc, b"\x01\x00", {}, version_id=3)
+    new = R.load(desc, b"\x01\x00", {}, variant, version_id=3)
     assert new.message == "t: incoming version_id 3 is too new for local version_id 2"
-    old = R.load(desc, b"\x01\x00", {}, version_id=1)
-    assert old.message == "t: incoming version_id 1 is too old for local minimum version_id  2"
+    old = R.load(desc, b"\x01\x00", {}, variant, version_id=1)
+    assert old.message == f"t: incoming version_id 1 is too old for local minimum version_id{space}2"
+    # the version checks return -EINVAL before touching the file
+    assert (new.ret, new.file_error, old.ret, old.file_error) == (-22, 0, -22, 0)
 
 
 def test_subsection_version_is_truncated_to_8_bits():

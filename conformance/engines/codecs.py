@@ -27,12 +27,11 @@ from typing import Callable
 
 import attrs
 
-from conformance.engines._common import Undefined, _gtree_insert, _s32
+from conformance.engines._common import Undefined, _gtree_insert, _gtree_key, _s32
 from conformance.engines.qemufile import EINVAL
 from conformance.model.infos import (
     INFOS,
     Info,
-    bitmap_words,
     from_unsigned,
     lookup,
     to_unsigned,
@@ -238,21 +237,48 @@ def _get_unused(ctx, field, container, key, size, epath, opaque) -> int:
 # -- bitmaps: put_bitmap / get_bitmap ----------------------------------------------------
 
 
+def bitmap_words_of(size: int) -> int:
+    """BITS_TO_U64S(size) on the ``size_t`` get_bitmap/put_bitmap receive: the C int
+    from vmstate_size() converted, so -1..-63 round to 0 words and <= -64 to ~2^58."""
+    return (((size & 0xFFFFFFFFFFFFFFFF) + 63) & 0xFFFFFFFFFFFFFFFF) // 64
+
+
 def _put_bitmap(ctx, field, value, size, w, epath, opaque) -> int:
+    nwords = bitmap_words_of(size)
+    if nwords and size < 0:
+        raise Undefined("out-of-bounds", f"put_bitmap reads {nwords} words for a size of "
+                                         f"{size} bits", epath)
     _determinate(value, epath, "bitmap")
-    for k in range(bitmap_words(max(size, 0))):
+    for k in range(nwords):
         ctx.f.put_be64((int(value) >> (64 * k)) & 0xFFFFFFFFFFFFFFFF)
     return 0
 
 
 def _get_bitmap(ctx, field, container, key, size, epath, opaque) -> int:
+    """get_bitmap writes exactly BITS_TO_U64S(size) 64-bit words (zeros once the stream
+    has ended); the destination's bits beyond them survive.  Words beyond the bitmap the
+    destination allocated (``ctx.bitmap_capacity``: its size member when the load of
+    its struct began) are written out of bounds."""
     f = ctx.f
+    nwords = bitmap_words_of(size)
+    if not nwords:
+        return 0
+    capacity = ctx.bitmap_capacity(field, opaque)
+    if capacity is not None and nwords > bitmap_words_of(capacity):
+        raise Undefined("out-of-bounds",
+                        f"get_bitmap writes {nwords} words into a bitmap of "
+                        f"{bitmap_words_of(capacity)} ({capacity} bits)", epath)
+    current = ctx.get_elem(container, key, epath)
+    if current is None:
+        raise Undefined("null-dereference", "get_bitmap writes through a NULL bitmap", epath)
     value = 0
-    for k in range(bitmap_words(max(size, 0))):
+    for k in range(nwords):
         if f.pos >= f.size:
-            f.set_error(-5)  # -EIO: every further word reads as zero, stop here
+            f.set_error(-5)  # -EIO: every further word reads as zero
             break
         value |= f.get_be64() << (64 * k)
+    if isinstance(current, int) and not isinstance(current, bool):
+        value |= current & ~((1 << (64 * nwords)) - 1)
     ctx.set_elem(container, key, value, epath)
     return 0
 
@@ -295,20 +321,24 @@ def _put_tmp(ctx, field, value, size, w, epath, opaque) -> int:
     # put_tmp: g_malloc (not zeroed) a temporary whose first member is the parent
     tmp = uninit_struct(field.vmsd)
     tmp["parent"] = opaque
-    return ctx.save_vmsd(ctx, field.vmsd, tmp, w, field.vmsd.version_id, epath)
+    return ctx.nested(lambda: ctx.save_vmsd(ctx, field.vmsd, tmp, w, field.vmsd.version_id,
+                                            epath), epath)
 
 
 def _get_tmp(ctx, field, container, key, size, epath, opaque) -> int:
     tmp = uninit_struct(field.vmsd)
     tmp["parent"] = opaque
-    return ctx.load_vmsd(ctx, field.vmsd, tmp, field.version_id, epath)
+    return ctx.nested(lambda: ctx.load_vmsd(ctx, field.vmsd, tmp, field.version_id, epath),
+                      epath, failed=lambda ret: ret < 0)
 
 
 def _put_queue(ctx, field, value, size, w, epath, opaque) -> int:
     """put_qtailq / put_qlist: 1, element, ... 0."""
     for k, elm in enumerate(value or []):
         ctx.f.put_byte(1)
-        ret = ctx.save_vmsd(ctx, field.vmsd, elm, w, field.vmsd.version_id, f"{epath}[{k}]")
+        kpath = f"{epath}[{k}]"
+        ret = ctx.nested(lambda elm=elm, kpath=kpath: ctx.save_vmsd(
+            ctx, field.vmsd, elm, w, field.vmsd.version_id, kpath), kpath)
         if ret:
             return ret
     ctx.f.put_byte(0)
@@ -337,7 +367,9 @@ def _queue_get(tail: bool):
         while f.get_byte():
             elm = uninit_struct(vmsd)
             ctx.ledger.append(Allocation(f"{epath}[{k}]", "element", field.size, False))
-            ret = ctx.load_vmsd(ctx, vmsd, elm, version_id, f"{epath}[{k}]")
+            kpath = f"{epath}[{k}]"
+            ret = ctx.nested(lambda elm=elm, kpath=kpath: ctx.load_vmsd(
+                ctx, vmsd, elm, version_id, kpath), kpath)
             if ret:
                 return ret
             if tail:
@@ -352,27 +384,37 @@ def _queue_get(tail: bool):
     return get
 
 
+def _gtree_order(nodes) -> list:
+    """g_tree_foreach() walks a GTree in key order, whatever order the state lists it."""
+    return sorted(nodes, key=lambda node: _gtree_key(node[0]))
+
+
 def _put_gtree(ctx, field, value, size, w, epath, opaque) -> int:
-    """put_gtree: node count, then 1, key, value per node, then 0."""
+    """put_gtree: node count, then 1, key, value per node in key order, then 0 -- the 0
+    is written even after a node failed (g_tree_foreach stops, put_gtree goes on)."""
     f = ctx.f
-    nodes = value or []
+    nodes = _gtree_order(value or [])
     f.put_be32(len(nodes))
+    ret = 0
     for k, (node_key, val) in enumerate(nodes):
         f.put_byte(1)
+        kpath = f"{epath}[{k}]"
         if field.key_vmsd is None:
             f.put_be64(int(node_key))  # direct key: the pointer value itself
         else:
-            ret = ctx.save_vmsd(ctx, field.key_vmsd, node_key, w, field.key_vmsd.version_id,
-                                f"{epath}[{k}].key")
+            ret = ctx.nested(lambda node_key=node_key, kpath=kpath: ctx.save_vmsd(
+                ctx, field.key_vmsd, node_key, w, field.key_vmsd.version_id,
+                f"{kpath}.key"), f"{kpath}.key")
             if ret:
-                ctx.report(f"{field.name} : failed to save gtree ({ret})", epath)
-                return ret
-        ret = ctx.save_vmsd(ctx, field.vmsd, val, w, field.vmsd.version_id, f"{epath}[{k}]")
+                break
+        ret = ctx.nested(lambda val=val, kpath=kpath: ctx.save_vmsd(
+            ctx, field.vmsd, val, w, field.vmsd.version_id, kpath), kpath)
         if ret:
-            ctx.report(f"{field.name} : failed to save gtree ({ret})", epath)
-            return ret
+            break
     f.put_byte(0)
-    return 0
+    if ret:
+        ctx.report(f"{field.name} : failed to save gtree ({ret})", epath)
+    return ret
 
 
 def _get_gtree(ctx, field, container, key, size, epath, opaque) -> int:
@@ -405,12 +447,14 @@ def _get_gtree(ctx, field, container, key, size, epath, opaque) -> int:
         else:
             node_key = zero_struct(key_vmsd)
             ctx.ledger.append(Allocation(f"{npath}.key", "element", field.start, True))
-            ret = ctx.load_vmsd(ctx, key_vmsd, node_key, version_id, f"{npath}.key")
+            ret = ctx.nested(lambda node_key=node_key, npath=npath: ctx.load_vmsd(
+                ctx, key_vmsd, node_key, version_id, f"{npath}.key"), f"{npath}.key")
             if ret:
                 return ret
         value = zero_struct(val_vmsd)
         ctx.ledger.append(Allocation(npath, "element", field.size, True))
-        ret = ctx.load_vmsd(ctx, val_vmsd, value, version_id, npath)
+        ret = ctx.nested(lambda value=value, npath=npath: ctx.load_vmsd(
+            ctx, val_vmsd, value, version_id, npath), npath)
         if ret:
             return ret
         _gtree_insert(tree, node_key, value)

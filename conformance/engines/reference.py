@@ -73,6 +73,12 @@ class _Ctx:
         self.allocated: list[tuple[str, Any, Any]] = []  # (path, container, key)
         self.spans: list | None = None  # save: (offset, length, path, kind, value)
         self.root = ""
+        #: Error **errp (variants whose ``errors`` is "errp"): one message, set where the
+        #: failure happens, prepended by callers, printed once by the caller at the end
+        self.errp: str | None = None
+        #: (id(struct), field name) -> the bitmap size member when that struct's load
+        #: began: the bitmap the destination allocated (get_bitmap must stay inside it)
+        self.bitmaps: dict[tuple[int, str], int] = {}
 
     def report(self, message: str, path: str) -> None:
         """error_report(): remember the message; the first one locates the failure."""
@@ -80,6 +86,50 @@ class _Ctx:
         if self.err_path is None:
             self.err_path = path
             self.err_offset = self.f.pos if isinstance(self.f, QEMUFileReader) else len(self.f.buf)
+
+    def error_setg(self, message: str, path: str) -> None:
+        """error_setg(errp, ...): util/error.c error_setv asserts *errp == NULL."""
+        if self.errp is not None:
+            raise Abort(f"assertion failed: *errp == NULL (error_setg: {message!r} over "
+                        f"{self.errp!r})", path)
+        self.errp = message
+        self.locate(path)
+
+    def error_prepend(self, prefix: str) -> None:
+        if self.errp is not None:
+            self.errp = prefix + self.errp
+
+    def fail(self, report: str | None, errp: str | None, path: str) -> None:
+        """A failure vmstate.c reports with error_report() in 7.2 (``report``, None: says
+        nothing) and with error_setg() in 10.x (``errp``, None: sets nothing)."""
+        text = errp if self.v.errors == "errp" else report
+        if text is None:
+            self.locate(path)
+        elif self.v.errors == "errp":
+            self.error_setg(text, path)
+        else:
+            self.report(text, path)
+
+    def nested(self, run, path: str, failed=lambda ret: ret != 0) -> int:
+        """A codec's nested vmstate_{load,save}_state(..., &local_err) (get_tmp,
+        get_qtailq, put_gtree_elem, ...): error_report_err(local_err) when it failed."""
+        if self.v.errors != "errp":
+            return run()
+        outer, self.errp = self.errp, None
+        try:
+            ret = run()
+            if failed(ret) and self.errp is not None:
+                self.report(self.errp, path)
+        finally:
+            self.errp = outer
+        return ret
+
+    def messages_out(self) -> tuple[str, ...]:
+        """Every error_report() line, then the Error the caller prints (errp style)."""
+        return tuple(self.messages) + ((self.errp,) if self.errp is not None else ())
+
+    def bitmap_capacity(self, field: Field, opaque) -> int | None:
+        return self.bitmaps.get((id(opaque), field.name))
 
     def locate(self, path: str) -> None:
         if self.err_path is None:
@@ -280,7 +330,7 @@ def _save_vmsd(ctx: _Ctx, vmsd: Description, opaque, w: JSONWriter | None, versi
     if vmsd.pre_save is not None:
         ret = _call_hook(vmsd.pre_save, opaque)
         if _hook_failed(ctx, ret):
-            ctx.report(f"pre-save failed: {vmsd.name}", path)
+            ctx.fail(f"pre-save failed: {vmsd.name}", f"pre-save failed: {vmsd.name}", path)
             return ret
     if w is not None:
         w.str("vmsd_name", vmsd.name)
@@ -292,7 +342,8 @@ def _save_vmsd(ctx: _Ctx, vmsd: Description, opaque, w: JSONWriter | None, versi
         if field_exists(field, opaque, version_id):
             ret = _save_field(ctx, vmsd, field, opaque, w, fpath, path)
             if ret:
-                ctx.report(f"Save of field {vmsd.name}/{field.name} failed", fpath)
+                text = f"Save of field {vmsd.name}/{field.name} failed"
+                ctx.fail(text, text, fpath)
                 if vmsd.post_save is not None:
                     _call_hook(vmsd.post_save, opaque)
                 return ret
@@ -309,7 +360,8 @@ def _save_vmsd(ctx: _Ctx, vmsd: Description, opaque, w: JSONWriter | None, versi
         ps_ret = _call_hook(vmsd.post_save, opaque)
         if not ret and _hook_failed(ctx, ps_ret):
             ret = ps_ret
-            ctx.report(f"post-save failed: {vmsd.name}", path)
+            # 7.2 returns post_save's result without a word; 10.x error_setg()s
+            ctx.fail(None, f"post-save failed: {vmsd.name}", path)
     return ret
 
 
@@ -467,18 +519,29 @@ def _load_vmsd(ctx: _Ctx, vmsd: Description, opaque, version_id: int, path: str)
     f: QEMUFileReader = ctx.f
     v = ctx.v
     if version_id > vmsd.version_id:
-        ctx.report(f"{vmsd.name}: incoming version_id {version_id} is too new for local "
-                   f"version_id {vmsd.version_id}", path)
+        text = (f"{vmsd.name}: incoming version_id {version_id} is too new for local "
+                f"version_id {vmsd.version_id}")
+        ctx.fail(text, text, path)
         return -EINVAL
     if version_id < vmsd.minimum_version_id:
-        ctx.report(f"{vmsd.name}: incoming version_id {version_id} is too old for local "
-                   f"minimum version_id  {vmsd.minimum_version_id}", path)
+        text = f"{vmsd.name}: incoming version_id {version_id} is too old for local minimum"
+        # 7.2 prints two spaces before the number, 10.x one
+        ctx.fail(f"{text} version_id  {vmsd.minimum_version_id}",
+                 f"{text} version_id {vmsd.minimum_version_id}", path)
         return -EINVAL
     if vmsd.pre_load is not None:
         ret = _call_hook(vmsd.pre_load, opaque)
         if ret:
-            ctx.locate(path)
+            ctx.fail(None, f"pre load hook failed for: '{vmsd.name}', version_id: "
+                           f"{vmsd.version_id}, minimum version_id: "
+                           f"{vmsd.minimum_version_id}, ret: {ret}", path)
             return ret
+    for field in vmsd.fields:
+        if field.info == "bitmap" and field.size_member is not None:
+            # the device allocated its bitmap for the size it had before the load
+            size = opaque.get(field.size_member) if isinstance(opaque, dict) else None
+            if isinstance(size, int):
+                ctx.bitmaps[(id(opaque), field.name)] = _s32(size)
     for field in vmsd.fields:
         fpath = f"{path}/{field.name}"
         if field_exists(field, opaque, version_id):
@@ -486,17 +549,25 @@ def _load_vmsd(ctx: _Ctx, vmsd: Description, opaque, version_id: int, path: str)
             if ret:
                 return ret
         elif field.flags & F.MUST_EXIST:
-            ctx.report(f"Input validation failed: {vmsd.name}/{field.name}", fpath)
+            ctx.fail(f"Input validation failed: {vmsd.name}/{field.name}",
+                     f"Input validation failed: {vmsd.name}/{field.name} version_id: "
+                     f"{vmsd.version_id}", fpath)
             return -1
     _check_terminator(v, vmsd, path)
     ret = _load_subsections(ctx, vmsd, opaque, path)
     if ret != 0:
-        f.set_error(ret)
+        if v.errors == "errp":
+            f.set_error(ret)  # 8.0+: qemu_file_set_error(f, ret); 7.2 only returns
         return ret
     if vmsd.post_load is not None:
         ret = _call_hook(vmsd.post_load, opaque, version_id)
         if _hook_failed(ctx, ret):
-            ctx.locate(path)
+            if ret < 0:
+                ctx.fail(None, f"post load hook failed for: {vmsd.name}, version_id: "
+                               f"{vmsd.version_id}, minimum_version: "
+                               f"{vmsd.minimum_version_id}, ret: {ret}", path)
+            else:
+                ctx.locate(path)
             return ret
     return 0
 
@@ -533,7 +604,6 @@ def _alloc_array(ctx: _Ctx, field: Field, opaque, n: int, size: int, fpath: str)
 
 
 def _load_field(ctx: _Ctx, vmsd, field: Field, opaque, fpath: str, path: str) -> int:
-    f: QEMUFileReader = ctx.f
     v = ctx.v
     n = n_elems(ctx, field, opaque, fpath)
     raw_size = field_size(ctx, field, opaque, fpath)
@@ -564,9 +634,8 @@ def _load_field(ctx: _Ctx, vmsd, field: Field, opaque, fpath: str, path: str) ->
             ret, target = _load_pointer_slot(ctx, field, container, key, slot, size, auto, epath)
             if ret:
                 if v.marker_load == "nullptr":
-                    # get_nullptr failed inside the element loop: file error + report
-                    f.set_error(ret)
-                    ctx.report(f"Failed to load {vmsd.name}:{field.name}", epath)
+                    # get_nullptr (the fake nullptr field) failed inside the element loop
+                    _element_failed(ctx, vmsd, field, ret, epath, v.marker_info_name)
                 # QEMU 11 vmstate_load_next() returns false before the element loop's
                 # "Failed to load" report: the marker error is the only message
                 return ret
@@ -576,13 +645,38 @@ def _load_field(ctx: _Ctx, vmsd, field: Field, opaque, fpath: str, path: str) ->
                 esize = v.auto_load_size(field, size)
                 _note_size_mismatch(ctx, field, esize, epath)
         ret = _load_element(ctx, field, target, esize, epath, opaque)
+        ret = _element_failed(ctx, vmsd, field, ret, epath,
+                              None if field.is_struct else field.info)
+        if ret < 0:
+            return ret
+    return 0
+
+
+def _element_failed(ctx: _Ctx, vmsd, field: Field, ret: int, epath: str,
+                    info_name: str | None) -> int:
+    """The end of one element in vmstate_load_state's loop: a codec error, else the
+    file's sticky error, fails the load and sets the file error.  7.2 error_report()s
+    "Failed to load D:F" at every level; 10.x error_setg()s where the failure is (a
+    codec's element, or the stream error), and a failed nested struct adds nothing.
+    ``info_name`` is None for a struct element."""
+    f = ctx.f
+    if ctx.v.errors == "errp":
+        if ret < 0 and info_name is not None:
+            ctx.error_setg(f"Failed to load element of type {info_name} for {field.name}: "
+                           f"{ret}", epath)
+        elif ret >= 0:
+            ret = f.error
+            if ret < 0:
+                ctx.error_setg(f"Failed to load {vmsd.name} state: stream error: {ret}",
+                               epath)
+    else:
         if ret >= 0:
             ret = f.error
         if ret < 0:
-            f.set_error(ret)
             ctx.report(f"Failed to load {vmsd.name}:{field.name}", epath)
-            return ret
-    return 0
+    if ret < 0:
+        f.set_error(ret)
+    return ret
 
 
 def _note_size_mismatch(ctx: _Ctx, field: Field, load_size: int, epath: str) -> None:
@@ -715,7 +809,6 @@ def _get_info(ctx: _Ctx, field: Field, info: Info, container, key, size: int, ep
 def _load_subsections(ctx: _Ctx, vmsd: Description, opaque, path: str) -> int:
     """vmstate.c vmstate_subsection_load(): a heuristic peek loop."""
     f: QEMUFileReader = ctx.f
-    v = ctx.v
     parent = vmsd.name.encode()
     while f.peek_byte(0) == 0x05:
         length = f.peek_byte(1)
@@ -726,21 +819,22 @@ def _load_subsections(ctx: _Ctx, vmsd: Description, opaque, path: str) -> int:
             return 0
         if idstr[: len(parent)] != parent:
             return 0
-        name = idstr.decode("latin-1")
+        # idstr is a C string: vmstate_get_subsection()'s strcmp stops at a NUL
+        name = idstr.split(b"\0", 1)[0].decode("latin-1")
         sub = next((s for s in vmsd.subsections if s.name == name), None)
         if sub is None:
-            if v.vmdesc_era == "A":
-                ctx.locate(f"{path}/@{name}")
-            else:
-                ctx.report(f"VM subsection '{name}' in '{vmsd.name}' does not exist",
-                           f"{path}/@{name}")
-            return -ENOENT if v.vmdesc_era == "A" else -EINVAL
+            # -ENOENT in every release; 7.2 only traces it, 10.x error_setg()s
+            ctx.fail(None, f"VM subsection '{name}' in '{vmsd.name}' does not exist",
+                     f"{path}/@{name}")
+            return -ENOENT
         f.skip(1)
         f.skip(1)
         f.skip(length)
         version_id = f.get_be32() & 0xFF  # read into a uint8_t
         ret = _load_vmsd(ctx, sub, opaque, version_id, f"{path}/@{name}")
         if ret:
+            ctx.error_prepend(f"Loading VM subsection '{name}' in '{vmsd.name}' failed: "
+                              f"{ret}: ")
             return ret
     return 0
 
@@ -812,7 +906,8 @@ def load(desc: Description, data: bytes, dest, variant="legacy", *,
     except limits.ModelLimit as exc:
         return _final(ctx, LIMIT, "load", f.data[: f.pos], opaque, exc.message, exc.path, -1)
     if ret:
-        f.set_error(ret)
+        # vmstate_load_state() sets the file error itself where QEMU does (the field
+        # loop, 8.0+ subsections); version checks, MUST_EXIST, hooks leave it alone
         return _final(ctx, ERROR, "load", f.data[: f.pos], opaque, None, None, ret)
     _scan_allocations(ctx)
     return _final(ctx, OK, "load", f.data[: f.pos], opaque, None, None, 0)
@@ -832,8 +927,9 @@ def _scan_allocations(ctx: _Ctx) -> None:
 
 def _final(ctx: _Ctx, kind: str, op: str, data, state, message, path, ret) -> Outcome:
     f = ctx.f
+    messages = ctx.messages_out()
     if kind == ERROR and message is None:
-        message = ctx.messages[0] if ctx.messages else f"error {ret}"
+        message = messages[0] if messages else f"error {ret}"
     if path is None:
         path = ctx.err_path
     offset = None
@@ -845,7 +941,7 @@ def _final(ctx: _Ctx, kind: str, op: str, data, state, message, path, ret) -> Ou
     hazards = list(ctx.hazards)
     if kind == OK and op == "load" and f.error:
         hazards.append(Hazard("sticky-eof", ctx.root, "a peek at the end of the stream set -EIO"))
-    return Outcome(kind, op, bytes(data), state, message, tuple(ctx.messages), ret, offset,
+    return Outcome(kind, op, bytes(data), state, message, messages, ret, offset,
                    path if kind != OK else None, tuple(hazards), tuple(ctx.ledger),
                    f.error)
 

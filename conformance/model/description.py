@@ -13,6 +13,7 @@ case files) or any Python callable with QEMU's signature (Python-defined cases).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -80,7 +81,9 @@ class Hook:
     def __call__(self, opaque, version_id: int = 0) -> int:
         if isinstance(opaque, dict):
             for member, value in self.set:
-                opaque[member] = value
+                # a fresh value per call, as C code assigning a constant would: a list or
+                # dict shared between calls would alias every struct the hook runs on
+                opaque[member] = copy.deepcopy(value)
         return self.ret
 
 

@@ -87,6 +87,13 @@ class Variant:
     auto_flag_rule: str | None = None
     #: the name of the marker info (vmstate_info_nullptr / vmstate_info_ptr_marker)
     marker_info_name: str = "nullptr"
+    #: how vmstate.c reports failures: "report" (7.2: error_report() at each level, a
+    #: failed subsection load leaves the file error alone) or "errp" (10.x: one
+    #: ``Error **errp`` set where the failure happens and prepended by the callers,
+    #: printed once by the caller; a failed subsection load sets the file error).
+    #: The messages follow QEMU 10.2's wording; 8.0 - 9.2 used error_report() with the
+    #: 10.x texts of their time (not modelled separately).
+    errors: str = "report"
     #: modelling decisions for behaviour the sources leave open (see docs/variants.md and
     #: DECISIONS); every key of DECISIONS has a value here
     decisions: dict = attrs.field(factory=dict)
@@ -201,6 +208,7 @@ VARIANTS: dict[str, Variant] = {
             hook_failure="nonzero", auto_flag_rule=None,
             marker_info_name="nullptr",
             # 8.0 - 9.2 emit era A vmdesc like qemu-7.2; "legacy" pins 10.x (Jan 2025 fix)
+            errors="errp",
             decisions={"vmdesc_era": "B"},
         ),
         Variant(
@@ -210,6 +218,7 @@ VARIANTS: dict[str, Variant] = {
             pointer_array_rules="auto-alloc", pointer_array_size="pointee",
             marker_load="ptr-marker", hook_failure="nonzero",
             auto_flag_rule="auto-alloc-flag", marker_info_name="ptr-marker",
+            errors="errp",
             decisions={
                 # vmstate_load_next(): assert(!auto_alloc || *pptr == NULL)
                 "populated_auto_slot": "assert",
@@ -233,6 +242,7 @@ VARIANTS: dict[str, Variant] = {
             pointer_array_rules="alloc", pointer_array_size="pointee",
             marker_load="ptr-marker", hook_failure="nonzero",
             auto_flag_rule="pointer-array-alloc", marker_info_name="ptr-marker",
+            errors="errp",
             decisions={
                 # 13/17 vmstate_next(): allocate "if (!next || field->flags & VMS_ALLOC)":
                 # a populated slot gets a fresh object; the old one leaks (unverified)

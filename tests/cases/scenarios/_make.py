@@ -177,10 +177,14 @@ for suffix, variants, size, who in (("legacy", A, 8, "A"),
                "short read at slot 3 (the stream is 13 bytes + the 00 trailer).",
          expect={"save": {"kind": "ok", "stream": "00000000300000000200000003"},
                  "load": {"kind": "error", "ret": -5, "path": "s/ar[3]/i",
-                          "message": "Failed to load T:i",
-                          "messages": ["Failed to load T:i", "Failed to load s:ar"],
                           "state": {"ar": [t(0), t(0x30000000), t(0x02000000),
-                                           t(0x03000000)]}}})
+                                           t(0x03000000)]}}},
+         # 7.2 error_report()s at each level; 10.x sets one Error where the stream
+         # error is seen (the nested struct's field loop) and the outer level adds none
+         by_variant={v: {"load": {"messages": ["Failed to load T:i", "Failed to load s:ar"]}
+                         if v == "qemu-7.2" else
+                         {"messages": ["Failed to load T state: stream error: -5"]}}
+                     for v in variants})
     a_msg = "vmstate: get_nullptr expected VMS_NULLPTR_MARKER"
 
     def err(msg):
