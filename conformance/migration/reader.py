@@ -206,25 +206,9 @@ class _Parser:
             if not saw_eof:
                 raise FormatError(f"offset {pos:#x}: truncated stream: no EOF record")
             if self.trailer is None and pos < len(data):
-                if data[pos] == QEMU_VM_VMDESCRIPTION and pos + 5 <= len(data):
-                    (length,) = BE32.unpack_from(data, pos + 1)
-                    if pos + 5 + length > len(data):
-                        raise FormatError(
-                            f"offset {pos:#x}: vmdesc trailer says {length} bytes, {len(data) - pos - 5} left"
-                        )
-                    text = data[pos + 5 : pos + 5 + length]
-                    vmdesc_record = VmdescTrailer(pos, length, _vmdesc.parse_vmdesc(text, f"vmdesc JSON at offset {pos + 5:#x}"))
-                    pos += 5 + length
-                if pos < len(data):
-                    self.tail = Opaque(data[pos:], f"{len(data) - pos} bytes after the end of the stream (QEMU never reads them)")
-                    self.notes.append(f"offset {pos:#x}: {self.tail.reason}")
+                vmdesc_record = self._after_eof(pos)
             elif self.trailer is not None:
-                if pos != self.trailer.offset:
-                    raise FormatError(f"offset {pos:#x}: EOF record ends before the vmdesc trailer at {self.trailer.offset:#x}")
-                after = self.trailer.offset + 5 + self.trailer.length
-                if after < len(data):
-                    self.tail = Opaque(data[after:], f"{len(data) - after} bytes after the vmdesc trailer (QEMU never reads them)")
-                    self.notes.append(f"offset {after:#x}: {self.tail.reason}")
+                self._after_trailer(pos)
         return MigrationFile(
             size=len(data),
             version=QEMU_VM_FILE_VERSION,
@@ -235,6 +219,36 @@ class _Parser:
             footers=self.footers,
             notes=tuple(self.notes),
         )
+
+    def _after_eof(self, pos: int) -> VmdescTrailer | None:
+        """Bytes after the EOF record of a file whose trailer was not found up front:
+        a vmdesc trailer found structurally, then whatever QEMU would never read."""
+        data = self.data
+        vmdesc_record = None
+        if data[pos] == QEMU_VM_VMDESCRIPTION and pos + 5 <= len(data):
+            (length,) = BE32.unpack_from(data, pos + 1)
+            if pos + 5 + length > len(data):
+                raise FormatError(
+                    f"offset {pos:#x}: vmdesc trailer says {length} bytes, {len(data) - pos - 5} left"
+                )
+            text = data[pos + 5 : pos + 5 + length]
+            vmdesc_record = VmdescTrailer(pos, length, _vmdesc.parse_vmdesc(text, f"vmdesc JSON at offset {pos + 5:#x}"))
+            pos += 5 + length
+        if pos < len(data):
+            self.tail = Opaque(data[pos:], f"{len(data) - pos} bytes after the end of the stream (QEMU never reads them)")
+            self.notes.append(f"offset {pos:#x}: {self.tail.reason}")
+        return vmdesc_record
+
+    def _after_trailer(self, pos: int) -> None:
+        """The EOF record (ending at ``pos``) must meet the trailer found up front; bytes
+        after the trailer are kept as the tail."""
+        data = self.data
+        if pos != self.trailer.offset:
+            raise FormatError(f"offset {pos:#x}: EOF record ends before the vmdesc trailer at {self.trailer.offset:#x}")
+        after = self.trailer.offset + 5 + self.trailer.length
+        if after < len(data):
+            self.tail = Opaque(data[after:], f"{len(data) - after} bytes after the vmdesc trailer (QEMU never reads them)")
+            self.notes.append(f"offset {after:#x}: {self.tail.reason}")
 
     def _records(self, pos: int, end: int, depth: int) -> tuple[list, int, bool]:
         """Records from ``pos`` up to EOF (or ``end``); returns (records, pos, saw_eof)."""
@@ -267,8 +281,6 @@ class _Parser:
                 last = f"command {command.name}"
             else:
                 raise FormatError(f"offset {pos:#x}: unknown record type {kind:#04x} after {last} (Unknown savevm section type)")
-        if depth:
-            return records, pos, False
         return records, pos, False
 
     def _label(self, section_id: int) -> str:
@@ -370,7 +382,13 @@ class _Parser:
         if body is None:
             return None
         body_length = pos - body_offset
-        footer = False
+        footer = self._footer(section_id, pos, end, label)
+        return Section(start, kind, section_id, idstr, instance_id, version_id, body, body_offset, body_length, footer)
+
+    def _footer(self, section_id: int, pos: int, end: int, label: str) -> bool:
+        """Whether the section body ending at ``pos`` has a footer (savevm.c
+        check_section_footer); the first section decides whether the stream has them."""
+        data = self.data
         if pos < end and data[pos] == QEMU_VM_SECTION_FOOTER:
             self._need(pos, 5, end, f"footer of section {section_id} ({label})")
             (footer_id,) = BE32.unpack_from(data, pos + 1)
@@ -378,18 +396,17 @@ class _Parser:
                 raise FormatError(
                     f"offset {pos:#x}: Mismatched section id in footer for {label}: read {footer_id}, expected {section_id}"
                 )
-            footer = True
             self.footers = True
-        elif self.footers:
+            return True
+        if self.footers:
             raise FormatError(f"offset {pos:#x}: Missing section footer for {label} (section {section_id})")
-        else:
-            self.footers = False
-            if pos < end and data[pos] not in RECORD_TYPES and data[pos] != QEMU_VM_CONFIGURATION:
-                raise FormatError(
-                    f"offset {pos:#x}: section {section_id} ({label}) is followed by byte {data[pos]:#04x}, "
-                    "which starts no record (body longer than its vmdesc entry says?)"
-                )
-        return Section(start, kind, section_id, idstr, instance_id, version_id, body, body_offset, body_length, footer)
+        self.footers = False
+        if pos < end and data[pos] not in RECORD_TYPES and data[pos] != QEMU_VM_CONFIGURATION:
+            raise FormatError(
+                f"offset {pos:#x}: section {section_id} ({label}) is followed by byte {data[pos]:#04x}, "
+                "which starts no record (body longer than its vmdesc entry says?)"
+            )
+        return False
 
     def _section_body(self, kind, section_id, idstr, instance_id, version_id, pos, end, label):
         if idstr == b"ram" and instance_id == 0 and version_id == 4:
@@ -497,26 +514,11 @@ class _Parser:
             if pos + 8 > end:
                 raise FormatError(f"offset {pos:#x}: {label}: truncated RAM record")
             if fast_runs:
-                flag = data[pos + 7]
-                if flag == 0x22:
-                    count = _run_length(data, pos, end, 9, b"\x22")
-                    if count >= 8:
-                        append(_zero_run_from(data, pos, count))
-                        pos += 9 * count
-                        continue
-                elif flag == 0x28:
-                    count = _run_length(data, pos, end, 8 + page_size, b"\x28", self._progress, 256)
-                    if count >= 2:
-                        stride = 8 + page_size
-                        words = []
-                        for first in range(0, count, 256):  # in slices, handing pages back as we go
-                            at = pos + stride * first
-                            n = min(256, count - first)
-                            words.append(_words_column(data, at, n, stride))
-                            release_pages(data, at, at + stride * n)
-                        append(PageRun(pos, b"".join(words), page_size, view))
-                        pos += stride * count
-                        continue
+                run, stop = self._ram_run(pos, end)
+                if run is not None:
+                    append(run)
+                    pos = stop
+                    continue
             start = pos
             (word,) = unpack64(data, pos)
             flags = word & mask
@@ -566,6 +568,30 @@ class _Parser:
                 raise FormatError(f"offset {start:#x}: {label}: unsupported {what} {flags:#x} (Unknown combination of migration flags)")
         return RamBody(tuple(records), page_size), pos
 
+    def _ram_run(self, pos: int, end: int) -> tuple[ZeroRun | PageRun | None, int]:
+        """A run of ZERO|CONTINUE (at least 8) or PAGE|CONTINUE (at least 2) records of
+        4 KiB pages starting at ``pos``, held column-wise: (run, where it ends), or
+        (None, pos) when there is none."""
+        data = self.data
+        flag = data[pos + 7]
+        if flag == 0x22:
+            count = _run_length(data, pos, end, 9, b"\x22")
+            if count >= 8:
+                return _zero_run_from(data, pos, count), pos + 9 * count
+        elif flag == 0x28:
+            page_size = self.page_size
+            count = _run_length(data, pos, end, 8 + page_size, b"\x28", self._progress, 256)
+            if count >= 2:
+                stride = 8 + page_size
+                words = []
+                for first in range(0, count, 256):  # in slices, handing pages back as we go
+                    at = pos + stride * first
+                    n = min(256, count - first)
+                    words.append(_words_column(data, at, n, stride))
+                    release_pages(data, at, at + stride * n)
+                return PageRun(pos, b"".join(words), page_size, self.view), pos + stride * count
+        return None, pos
+
     def _progress(self, pos: int) -> None:
         if pos - self.released >= RELEASE_STEP:
             release_pages(self.data, self.released, pos)
@@ -614,39 +640,50 @@ class _Parser:
         if fixed >= 0 and length != fixed:
             raise FormatError(f"offset {pos:#x}: command {name} has length {length}, QEMU requires {fixed}")
         where = f"offset {pos:#x}: command {name}"
-        if cmd == 2:  # PING
-            return Command(pos, cmd, length, BE32.unpack(payload)[0])
-        if cmd == 3:  # POSTCOPY_ADVISE: nothing, or be64 page-size summary + be64 target page size
-            if length == 0:
-                return Command(pos, cmd, length, ())
-            if length != 16:
-                raise FormatError(f"{where}: length {length}, expected 0 or 16")
-            args = struct.unpack(">QQ", payload)
-            self.postcopy_summary = args[0]
-            return Command(pos, cmd, length, args)
-        if cmd == 6:  # POSTCOPY_RAM_DISCARD: u8 version, u8 len, name, u8 0, (be64 start, be64 len)*
-            if length < 3 or length < 3 + payload[1]:
-                raise FormatError(f"{where}: payload too short ({length} bytes)")
-            n = payload[1]
-            ranges_at = 3 + n
-            if payload[2 + n] != 0 or (length - ranges_at) % 16:
-                raise FormatError(f"{where}: malformed payload (missing nil after the name, or a partial range)")
-            ranges = tuple(struct.iter_unpack(">QQ", payload[ranges_at:]))
-            return Command(pos, cmd, length, (payload[0], payload[2 : 2 + n], ranges))
-        if cmd == 10:  # RECV_BITMAP: u8 len + block name
-            if length < 1 or payload[0] + 1 != length:
-                raise FormatError(f"{where}: name length {payload[0] if length else '?'} does not fill {length} bytes")
-            return Command(pos, cmd, length, payload[1:])
         if cmd == MIG_CMD_PACKAGED:
-            (size,) = BE32.unpack(payload)
-            if depth >= MAX_PACKAGE_DEPTH:
-                raise FormatError(f"{where}: packages nested deeper than {MAX_PACKAGE_DEPTH}")
-            inner_start = payload_at + 4
-            self._need(inner_start, size, end, "PACKAGED contents")
-            inner_end = inner_start + size
-            records, stop, _ = self._records(inner_start, inner_end, depth + 1)
-            if stop != inner_end:
-                self.notes.append(f"offset {stop:#x}: {inner_end - stop} package bytes after its EOF (QEMU never reads them)")
-                records.append(Opaque(data[stop:inner_end], "package bytes after its EOF", stop))
-            return Command(pos, cmd, length, size, tuple(records), size)
-        return Command(pos, cmd, length, ())
+            return self._package(pos, length, payload, end, depth, where)
+        args = _command_args(cmd, length, payload, where)
+        if cmd == 3 and args:  # POSTCOPY_ADVISE: the page-size summary tells RAM blocks apart
+            self.postcopy_summary = args[0]
+        return Command(pos, cmd, length, args)
+
+    def _package(self, pos: int, length: int, payload: bytes, end: int, depth: int, where: str) -> Command:
+        """MIG_CMD_PACKAGED: be32 size, then that many bytes of records up to their EOF."""
+        (size,) = BE32.unpack(payload)
+        if depth >= MAX_PACKAGE_DEPTH:
+            raise FormatError(f"{where}: packages nested deeper than {MAX_PACKAGE_DEPTH}")
+        inner_start = pos + 5 + 4
+        self._need(inner_start, size, end, "PACKAGED contents")
+        inner_end = inner_start + size
+        records, stop, _ = self._records(inner_start, inner_end, depth + 1)
+        if stop != inner_end:
+            self.notes.append(f"offset {stop:#x}: {inner_end - stop} package bytes after its EOF (QEMU never reads them)")
+            records.append(Opaque(self.data[stop:inner_end], "package bytes after its EOF", stop))
+        return Command(pos, MIG_CMD_PACKAGED, length, size, tuple(records), size)
+
+
+def _command_args(cmd: int, length: int, payload: bytes, where: str) -> Any:
+    """The parsed payload of a known command other than PACKAGED (its length already
+    checked against mig_cmd_args[]); ``()`` for commands without one."""
+    if cmd == 2:  # PING
+        return BE32.unpack(payload)[0]
+    if cmd == 3:  # POSTCOPY_ADVISE: nothing, or be64 page-size summary + be64 target page size
+        if length == 0:
+            return ()
+        if length != 16:
+            raise FormatError(f"{where}: length {length}, expected 0 or 16")
+        return struct.unpack(">QQ", payload)
+    if cmd == 6:  # POSTCOPY_RAM_DISCARD: u8 version, u8 len, name, u8 0, (be64 start, be64 len)*
+        if length < 3 or length < 3 + payload[1]:
+            raise FormatError(f"{where}: payload too short ({length} bytes)")
+        n = payload[1]
+        ranges_at = 3 + n
+        if payload[2 + n] != 0 or (length - ranges_at) % 16:
+            raise FormatError(f"{where}: malformed payload (missing nil after the name, or a partial range)")
+        ranges = tuple(struct.iter_unpack(">QQ", payload[ranges_at:]))
+        return (payload[0], payload[2 : 2 + n], ranges)
+    if cmd == 10:  # RECV_BITMAP: u8 len + block name
+        if length < 1 or payload[0] + 1 != length:
+            raise FormatError(f"{where}: name length {payload[0] if length else '?'} does not fill {length} bytes")
+        return payload[1:]
+    return ()
