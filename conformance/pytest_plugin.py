@@ -30,7 +30,7 @@ def pytest_configure(config) -> None:
         return
     import sys
 
-    from conformance.golden import corpus as golden
+    from conformance import golden
 
     try:
         golden.regen(golden.find_root(config.rootpath),

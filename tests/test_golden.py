@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from conformance import golden
 from conformance.cli import main as cli_main
 from conformance.engines import available
-from conformance.golden import corpus as golden
+from conformance.golden import recorder
 
 ROOT = golden.find_root(Path(__file__).resolve().parent)
 REFS, LOAD_ERRORS = golden.discover(ROOT)
@@ -129,7 +130,7 @@ def test_annotation_agrees_with_conformance_annotate(manifest):
         if ref is None or item["bytes"] > 4096:
             continue
         variant = item["variants"][0]
-        ours = golden.annotate(ref.case.description, ref.case.source, variant)
+        ours = recorder.annotate(ref.case.description, ref.case.source, variant)
         theirs = annotate_mod.annotate(ref.case.description, ref.case.source, variant,
                                        leaves=True)
         for s in theirs:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.golden import corpus as golden
+from conformance import golden
 from conformance.model.description import Description, Field
 from conformance.model.flags import F
 from conformance.model.infos import FIELD_INFOS

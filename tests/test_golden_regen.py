@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from conformance import golden
 from conformance.cli import main as cli_main
 from conformance.engines import reference
-from conformance.golden import corpus as golden
 
 REAL = golden.find_root(Path(__file__).resolve().parent)
 SUBSET = ["flags/struct.json", "flags/array.json", "flags/array-of-pointer-alloc.json",
@@ -207,7 +207,7 @@ def test_regen_writes_atomically(corpus, monkeypatch):
     def boom(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(golden.os, "replace", boom)
+    monkeypatch.setattr(golden.corpus.os, "replace", boom)
     with pytest.raises(OSError):
         _regen(corpus)
     assert path.read_bytes() == old

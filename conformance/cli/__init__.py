@@ -14,7 +14,7 @@ EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
 #: command-group modules, each with ``add_subcommands(sub)``
 GROUPS = ("conformance.cli.cases", "conformance.cli.migration", "conformance.bench.engines",
-          "conformance.cli.variants", "conformance.golden.corpus")
+          "conformance.cli.variants", "conformance.golden.commands")
 
 
 class UsageError(Exception):

@@ -42,18 +42,18 @@ def _guarded(path: str, action):
 
 
 def _read(path: str, vmdesc_from: str | None = None):
-    from conformance.migration import migfile
+    from conformance.migration.reader import read_migration, vmdesc_of
     from conformance.migration.vmdesc import FormatError
 
     external = None
     if vmdesc_from:
         with open(vmdesc_from, "rb") as fh:
             try:
-                external = migfile.vmdesc_of(fh.read())
+                external = vmdesc_of(fh.read())
             except FormatError as exc:
                 raise FormatError(f"--vmdesc-from {vmdesc_from}: {exc}") from None
     data = _map(path)
-    return data, migfile.read_migration(data, vmdesc=external)
+    return data, read_migration(data, vmdesc=external)
 
 
 def _map(path: str):
@@ -79,25 +79,31 @@ def run_decode(path: str, fmt: str = "json", desc: bool = False, sections: bool 
     def action() -> int:
         import json
 
-        from conformance.migration import migfile
+        from conformance.migration.report import (
+            analyze_desc,
+            analyze_state,
+            list_records,
+            render_json,
+            state_json,
+        )
 
         _, mf = _read(path, vmdesc_from)
         if sections:
-            out.write("\n".join(migfile.list_records(mf)) + "\n")
+            out.write("\n".join(list_records(mf)) + "\n")
             others = [n for n in mf.notes if "kept opaque" not in n]  # e.g. an assumed page size
             for note in others + opaque_summary(mf):
                 print(f"note: {note}", file=sys.stderr)
             return EXIT_OK
         if desc:
-            out.write(migfile.render_json(migfile.analyze_desc(mf)))
+            out.write(render_json(analyze_desc(mf)))
             return EXIT_OK
         if fmt == "analyze-migration":
             if mf.vmdesc is None and not vmdesc_from:
                 return _fail(f"{path}: analyze-migration.py needs the vmdesc trailer, which this file lacks "
                              "(No Debug Migration device found); try --format json or --sections")
-            out.write(migfile.render_json(migfile.analyze_state(mf)))
+            out.write(render_json(analyze_state(mf)))
             return EXIT_OK
-        out.write(json.dumps(migfile.state_json(mf, memory=memory), indent=2) + "\n")
+        out.write(json.dumps(state_json(mf, memory=memory), indent=2) + "\n")
         if mf.vmdesc is None and not vmdesc_from:
             print(f"note: {path}: no vmdesc trailer: device state cannot be decoded, sections are listed "
                   "(--vmdesc-from OTHER.mig decodes it with another stream's vmdesc)", file=sys.stderr)
@@ -108,12 +114,12 @@ def run_decode(path: str, fmt: str = "json", desc: bool = False, sections: bool 
 
 def run_reencode(path: str, output: str) -> int:
     def action() -> int:
-        from conformance.migration import migfile
+        from conformance.migration.writer import CompareSink, encode
 
         data, mf = _read(path)
         with open(output, "wb") as fh:
-            sink = migfile.CompareSink(data, writer=fh)
-            migfile.encode(mf, sink)
+            sink = CompareSink(data, writer=fh)
+            encode(mf, sink)
         offset = sink.finish()
         if offset is not None:
             return _fail(f"{path}: re-encoded file differs from the input ({_describe(mf, offset, len(data), sink.pos)})")
@@ -123,35 +129,36 @@ def run_reencode(path: str, output: str) -> int:
 
 
 def _describe(mf, offset: int, size: int, rebuilt_size: int) -> str:
-    from conformance.migration import migfile
+    from conformance.migration.report import locate
 
-    return (f"first difference at offset {offset:#x}: {migfile.locate(mf, offset)}; "
+    return (f"first difference at offset {offset:#x}: {locate(mf, offset)}; "
             f"input {size} bytes, re-encoded {rebuilt_size} bytes")
 
 
 def _first_difference(mf, data, rebuilt: bytes) -> str:
-    from conformance.migration import migfile
+    from conformance.migration.writer import CompareSink
 
-    sink = migfile.CompareSink(data)
+    sink = CompareSink(data)
     sink.append(rebuilt)
     return _describe(mf, sink.finish(), len(data), len(rebuilt))
 
 
 def opaque_summary(mf) -> list[str]:
     """What the model keeps as bytes instead of parsed structure."""
-    from conformance.migration import migfile
+    from conformance.migration.records import Opaque, Section, walk
+    from conformance.migration.report import label_of
     from conformance.migration.vmdesc import Body, raw_notes
 
     notes = []
     by_reason: dict[str, list[str]] = {}  # many sections share one reason (no vmdesc)
-    for record in migfile.walk(mf.records):
-        if isinstance(record, migfile.Section):
-            if isinstance(record.body, migfile.Opaque):
-                label = f"{record.section_id} ({migfile._label_of(mf, record)})"
+    for record in walk(mf.records):
+        if isinstance(record, Section):
+            if isinstance(record.body, Opaque):
+                label = f"{record.section_id} ({label_of(mf, record)})"
                 by_reason.setdefault(record.body.reason, []).append(label)
             elif isinstance(record.body, Body):
                 notes.extend(raw_notes(record.body, record.label))
-        elif isinstance(record, migfile.Opaque):
+        elif isinstance(record, Opaque):
             notes.append(f"{len(record.data)} opaque bytes: {record.reason}")
     for reason, labels in by_reason.items():
         shown = ", ".join(labels[:4]) + (f" and {len(labels) - 4} more" if len(labels) > 4 else "")
@@ -168,17 +175,19 @@ def run_verify(path: str, out=None, vmdesc_from: str | None = None) -> int:
     out = out or sys.stdout
 
     def action() -> int:
-        from conformance.migration import migfile
+        from conformance.migration.records import RamBody
+        from conformance.migration.vmdesc import Body
+        from conformance.migration.writer import CompareSink, encode
 
         data, mf = _read(path, vmdesc_from)
-        sink = migfile.CompareSink(data)
-        migfile.encode(mf, sink)
+        sink = CompareSink(data)
+        encode(mf, sink)
         offset = sink.finish()
         if offset is not None:
             return _fail(f"{path}: NOT byte-exact: {_describe(mf, offset, len(data), sink.pos)}")
         sections = mf.sections()
-        decoded = sum(1 for s in sections if isinstance(s.body, migfile.Body))
-        ram = sum(1 for s in sections if isinstance(s.body, migfile.RamBody))
+        decoded = sum(1 for s in sections if isinstance(s.body, Body))
+        ram = sum(1 for s in sections if isinstance(s.body, RamBody))
         opaque = opaque_summary(mf)
         print(f"{path}: {len(data)} bytes re-encoded byte-exact from the model: "
               f"{len(sections)} sections ({decoded} device state via vmdesc, {ram} RAM, "
