@@ -42,6 +42,13 @@ def _describe_load(load: dict | None, state_docs: dict) -> str:
 
 _BEHAVIOUR = "behaviour-that-differs-between-variants"  # docs/variants.md sections
 _POLICY = "policy-points-variant-fields"
+_CHECKED = "checked-against-qemus-c-issue-11"
+
+
+def _differ_only_in(outcomes: list, keys: tuple) -> bool:
+    """Do these outcomes agree on everything but ``keys``?"""
+    first = {k: v for k, v in outcomes[0].items() if k not in keys}
+    return all({k: v for k, v in o.items() if k not in keys} == first for o in outcomes[1:])
 
 #: vmstate_check rule -> (why, (docs/variants.md anchor, rows of its behaviour table))
 _RULE_WHY = {
@@ -128,14 +135,20 @@ def explain(case: Case | None, aspect: str, groups: list) -> tuple[str, str]:
                 (_BEHAVIOUR, _load_rows(groups, messages))))
     elif len(ran) > 1 and (any("subsection" in m for m in messages)
                            or (case is not None and case.description.subsections)):
-        reasons.append(("an unknown subsection: QEMU <= 7.2 returns -ENOENT without a "
-                        "message, 8.0+ reports it and returns -EINVAL", (_POLICY, "")))
+        reasons.append(("an unknown subsection: -ENOENT everywhere; QEMU <= 7.2 says nothing "
+                        "and leaves the file error alone, 8.0+ reports it and sets the file "
+                        "error", (_CHECKED, "")))
+    elif len(ran) > 1 and _differ_only_in(ran, ("message", "messages", "file_error")):
+        reasons.append(("error reporting: QEMU 7.2 error_report()s at each level with its "
+                        "own wording, 10.x sets one Error (errp) where the failure is",
+                        (_CHECKED, "")))
     elif len(ran) > 1 and any("failed" in m and ("pre-" in m or "post-" in m)
                               for m in messages):
         reasons.append(("the hook return convention differs between variants",
                         (_POLICY, "")))
     if not reasons:
-        return ("unexplained: no rule of conformance.golden.corpus.explain matches; add one", DOCS)
+        return ("unexplained: no rule of conformance.golden.divergences.explain matches; "
+                "add one", DOCS)
     whys = []
     for why, _ in reasons:
         if why not in whys:

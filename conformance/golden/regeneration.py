@@ -143,7 +143,7 @@ def regen(root: Path | None = None, pattern: str | None = None, force: bool = Fa
     unexplained = [d for d in div if d["why"].startswith("unexplained")]
     for d in unexplained:
         print(f"warning: unexplained divergence in {d['case']} ({d['aspect']}): add a rule "
-              "to conformance.golden.corpus.explain", file=out)
+              "to conformance.golden.divergences.explain", file=out)
     if not changes:
         print("golden files are up to date (nothing changed)", file=out)
     return changes
