@@ -891,7 +891,7 @@ def load(desc: Description, data: bytes, dest, variant="legacy", *,
         rejected = _rejected(desc, v, "load")
         if rejected is not None:
             return rejected
-    f = QEMUFileReader(data)
+    f = QEMUFileReader(data, refill_after_error=v.refill_after_error)
     ctx = _Ctx(v, f)
     ctx.root = desc.name
     opaque = fill_missing(desc, clone(dest))

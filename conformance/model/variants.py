@@ -94,6 +94,9 @@ class Variant:
     #: The messages follow QEMU 10.2's wording; 8.0 - 9.2 used error_report() with the
     #: 10.x texts of their time (not modelled separately).
     errors: str = "report"
+    #: qemu_fill_buffer() reads the channel even after the file has an error (7.2);
+    #: 8.0+ returns at once
+    refill_after_error: bool = False
     #: modelling decisions for behaviour the sources leave open (see docs/variants.md and
     #: DECISIONS); every key of DECISIONS has a value here
     decisions: dict = attrs.field(factory=dict)
@@ -199,6 +202,7 @@ VARIANTS: dict[str, Variant] = {
             # vmstate-types.c (7.2): vmstate_info_nullptr's .name is "uint64"; era A vmdesc
             # describes a NULL slot with the real field, so the name never reaches JSON
             marker_info_name="uint64",
+            refill_after_error=True,
             decisions={"vmdesc_era": "A"},
         ),
         Variant(
