@@ -350,3 +350,20 @@ def test_inputs_are_not_modified():
     dest = {"x": 0, "b": False}
     R.load(desc, b"\x05\x01\x00", dest)
     assert dest == {"x": 0, "b": False}
+
+
+def test_gtree_save_walks_key_order_and_a_null_tree_loses_its_nodes():
+    from conformance.model.macros import VMSTATE_GTREE_DIRECT_KEY_V
+
+    val = Description("v", 1, 1, fields=[VMSTATE_UINT8("x")])
+    desc = Description("t", 1, 1, fields=[VMSTATE_GTREE_DIRECT_KEY_V("tree", 1, val)])
+    # g_tree_foreach walks in key order whatever order the state lists the nodes
+    saved = R.save(desc, {"tree": [[7, {"x": 2}], [3, {"x": 1}]]})
+    assert saved.data.hex() == ("00000002" + "01" + "0000000000000003" + "01"
+                                + "01" + "0000000000000007" + "02" + "00")
+    ok = R.load(desc, saved.data + b"\0", {"tree": []})
+    assert ok.ok and ok.state["tree"] == [[3, {"x": 1}], [7, {"x": 2}]]
+    # a NULL GTree *: g_tree_insert refuses, the nodes are lost (and leak)
+    lost = R.load(desc, saved.data + b"\0", {"tree": None})
+    assert lost.ok and lost.state["tree"] is None
+    assert [h.kind for h in lost.hazards] == ["leak", "leak"]

@@ -430,10 +430,9 @@ def _get_gtree(ctx, field, container, key, size, epath, opaque) -> int:
             ctx.report(f"{d.name} too old", epath)
             return -EINVAL
     nnodes = _s32(f.get_be32())
+    # a NULL GTree *: g_tree_insert(NULL, ...) is refused by g_return_if_fail (a
+    # GLib-CRITICAL on stderr) and every node loaded is lost
     tree = ctx.get_elem(container, key, epath)
-    if tree is None:
-        tree = []
-        ctx.set_elem(container, key, tree, epath)
     count = 0
     ret = 0
     while f.get_byte():
@@ -457,7 +456,11 @@ def _get_gtree(ctx, field, container, key, size, epath, opaque) -> int:
             ctx, val_vmsd, value, version_id, npath), npath)
         if ret:
             return ret
-        _gtree_insert(tree, node_key, value)
+        if tree is None:
+            ctx.hazard("leak", npath, "g_tree_insert() into a NULL GTree: GLib refuses it "
+                                      "and the node is lost")
+        else:
+            _gtree_insert(tree, node_key, value)
     if count != nnodes:
         ctx.report(f"{field.name} inconsistent stream when loading the gtree", epath)
         return -EINVAL
