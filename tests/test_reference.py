@@ -367,3 +367,18 @@ def test_gtree_save_walks_key_order_and_a_null_tree_loses_its_nodes():
     lost = R.load(desc, saved.data + b"\0", {"tree": None})
     assert lost.ok and lost.state["tree"] is None
     assert [h.kind for h in lost.hazards] == ["leak", "leak"]
+
+
+def test_qlist_load_into_a_non_empty_list_keeps_old_elements_only_after_one():
+    """get_qlist: the first element goes to the head (before the old ones), each next
+    one after the previous with next = NULL, cutting the old elements off."""
+    from conformance.model.macros import VMSTATE_QLIST_V
+
+    elem = Description("E", 1, 1, fields=[VMSTATE_UINT8("b")])
+    desc = Description("t", 1, 1, fields=[VMSTATE_QLIST_V("q", 1, elem)])
+    old = {"q": [{"b": 7}, {"b": 8}]}
+    one = R.load(desc, bytes.fromhex("0101" "00" "00"), old)
+    assert one.ok and one.state["q"] == [{"b": 1}, {"b": 7}, {"b": 8}]
+    two = R.load(desc, bytes.fromhex("0101" "0102" "00" "00"), old)
+    assert two.ok and two.state["q"] == [{"b": 1}, {"b": 2}]
+    assert [h.kind for h in two.hazards] == ["leak"]

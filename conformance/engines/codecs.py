@@ -277,8 +277,10 @@ def _get_bitmap(ctx, field, container, key, size, epath, opaque) -> int:
             f.set_error(-5)  # -EIO: every further word reads as zero
             break
         value |= f.get_be64() << (64 * k)
-    if isinstance(current, int) and not isinstance(current, bool):
-        value |= current & ~((1 << (64 * nwords)) - 1)
+    keep = 64 * nwords
+    if isinstance(current, int) and not isinstance(current, bool) \
+            and current.bit_length() > keep:
+        value |= (current >> keep) << keep  # the destination's bits past the words
     ctx.set_elem(container, key, value, epath)
     return 0
 
@@ -348,7 +350,8 @@ def _put_queue(ctx, field, value, size, w, epath, opaque) -> int:
 def _queue_get(tail: bool):
     def get(ctx, field, container, key, size, epath, opaque) -> int:
         """get_qtailq / get_qlist: elements are g_malloc'd (not zeroed) and loaded with
-        the field's version; qtailq appends, qlist inserts the first at the head."""
+        the field's version; qtailq appends, qlist inserts the first at the head and each
+        next one after the previous."""
         f = ctx.f
         vmsd = field.vmsd
         version_id = field.version_id
@@ -362,7 +365,6 @@ def _queue_get(tail: bool):
         if queue is None:
             queue = []
             ctx.set_elem(container, key, queue, epath)
-        insert_at = 0
         k = 0
         while f.get_byte():
             elm = uninit_struct(vmsd)
@@ -373,10 +375,18 @@ def _queue_get(tail: bool):
             if ret:
                 return ret
             if tail:
-                queue.append(elm)
+                queue.append(elm)  # QTAILQ_RAW_INSERT_TAIL
+            elif k == 0:
+                queue.insert(0, elm)  # QLIST_RAW_INSERT_HEAD: before the old elements
             else:
-                queue.insert(insert_at, elm)
-                insert_at += 1
+                # QLIST_RAW_INSERT_AFTER(prev) sets the new element's next to NULL: what
+                # followed prev (the destination's old elements) is cut off and leaks
+                if len(queue) > k:
+                    ctx.hazard("leak", f"{epath}[{k}]",
+                               f"get_qlist dropped the destination's {len(queue) - k} "
+                               "old element(s)")
+                    del queue[k:]
+                queue.append(elm)
             ctx.allocated.append((f"{epath}[{k}]", queue, queue.index(elm)))
             k += 1
         return 0
