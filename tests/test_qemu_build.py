@@ -242,3 +242,18 @@ def test_smoke_program_saves_and_loads_through_qemus_vmstate(info, tmp_path):
                    capture_output=True)
     out = subprocess.run([str(exe)], check=True, capture_output=True, text=True, timeout=30).stdout
     assert out.splitlines() == ["01020304 save=0", "01020304 load=0"]
+
+
+PINNED = Path(__file__).parent / "data" / "qemu-7.2"
+
+
+@pytest.mark.skipif(build.locate("7.2") is None, reason=NO_BUILDS)
+def test_cached_7_2_analyze_migration_reproduces_the_pinned_pc_min_outputs():
+    import sys
+    script = build.locate("7.2").analyze_migration
+    mig = str(PINNED / "pc-min.mig")
+    state = subprocess.run([sys.executable, script, "-f", mig], capture_output=True, check=True).stdout
+    desc = subprocess.run([sys.executable, script, "-f", mig, "-d", "desc"], capture_output=True,
+                          check=True).stdout
+    assert state == (PINNED / "pc-min.state.json").read_bytes()
+    assert desc == (PINNED / "pc-min.desc.json").read_bytes()

@@ -89,8 +89,15 @@ def add_subparser(subparsers) -> None:
     _add_commands(sub)
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line (``prog: message``), exit status 2."""
+
+    def error(self, message):
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m conformance.qemu",
+    parser = _Parser(prog="python -m conformance.qemu",
                                      description="Cached builds of QEMU's migration code.")
     sub = parser.add_subparsers(dest="qemu_command", metavar="COMMAND", required=True)
     _add_commands(sub)
