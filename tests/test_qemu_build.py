@@ -184,7 +184,7 @@ def test_cli_unknown_tree_is_one_line(tmp_path, monkeypatch, capsys):
     assert cli.main(["build", "--source", str(tree)]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "QEMU 12.0.0 not recognised" in err
-    assert build.available(tmp_path / "cache" / "vmstate-conformance" / "qemu") == []
+    assert not (tmp_path / "cache" / "vmstate-conformance" / "qemu").exists()
 
 
 def test_add_subparser_wires_qemu_commands():
@@ -259,3 +259,20 @@ def test_cached_7_2_analyze_migration_reproduces_the_pinned_pc_min_outputs():
                           check=True).stdout
     assert state == (PINNED / "pc-min.state.json").read_bytes()
     assert desc == (PINNED / "pc-min.desc.json").read_bytes()
+
+
+@pytest.mark.skipif(shutil.which("apt-get") is None, reason="needs apt-get")
+def test_failed_fetch_is_one_line_with_its_log_and_leaves_no_build_info(tmp_path, monkeypatch):
+    monkeypatch.setattr(build, "debian_versions", lambda: ["1:7.2+dfsg-0nosuchversion"])
+    with pytest.raises(build.BuildError) as exc:
+        build.build_debian("7.2", root=tmp_path, quiet=True)
+    msg = str(exc.value)
+    assert "\n" not in msg and msg.startswith("fetch failed") and "log: " in msg
+    assert Path(msg.split("log: ")[1].rstrip(")")).is_file()
+    assert build.available(tmp_path) == []
+
+
+def test_no_debian_source_explains_the_deb_src_line(tmp_path, monkeypatch):
+    monkeypatch.setattr(build, "debian_versions", lambda: [])
+    with pytest.raises(build.BuildError, match="add a deb-src line for sid"):
+        build.build_debian("10.2", root=tmp_path, quiet=True)

@@ -466,13 +466,14 @@ def build_debian(series: str, jobs: int = 2, force: bool = False, root: Path | N
     root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=root, prefix=".fetch-"))
     try:
-        progress(f"apt-get source qemu={debver}")
+        fetch_log = root / "logs" / f"fetch-{series}.log"  # outlives the staging dir
+        progress(f"apt-get source qemu={debver} (log: {fetch_log})")
         t = time.monotonic()
         _run("fetch", ["apt-get", "source", "-qq", "--only-source", f"qemu={debver}"],
-             staging / "fetch.log", cwd=staging)
+             fetch_log, cwd=staging)
         trees = [d for d in staging.iterdir() if d.is_dir() and (d / "VERSION").is_file()]
         if len(trees) != 1:
-            raise BuildError(f"fetch: no unpacked qemu tree in {staging} (log: {staging / 'fetch.log'})")
+            raise BuildError(f"fetch: apt-get source unpacked no qemu tree (log: {fetch_log})")
         version = read_version(trees[0])
         key = f"debian-{version}"
         cache_dir = root / key
@@ -486,7 +487,7 @@ def build_debian(series: str, jobs: int = 2, force: bool = False, root: Path | N
                 shutil.rmtree(cache_dir / "src")
             trees[0].rename(cache_dir / "src")
             (cache_dir / "logs").mkdir(exist_ok=True)
-            shutil.move(str(staging / "fetch.log"), cache_dir / "logs" / "fetch.log")
+            shutil.copy(fetch_log, cache_dir / "logs" / "fetch.log")
         fetch_s = round(time.monotonic() - t, 1)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -529,6 +530,7 @@ def build_source(path: str | Path, jobs: int = 2, force: bool = False, root: Pat
     cache_dir = root / key
     if (cache_dir / INFO_NAME).is_file() and not force:
         return BuildInfo.load(cache_dir)
+    detect(tree)  # an unknown tree fails here, before anything is written
     if force and cache_dir.exists():
         shutil.rmtree(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
