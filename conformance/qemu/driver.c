@@ -399,6 +399,7 @@ static void serve_reads(void)
     if (pipe(pfd) < 0) {
         _exit(122);
     }
+    alarm(0); /* the operation is over; the client drives the reads */
     while (in_line(line, sizeof(line)) >= 0) {
         if (line[0] == 'q') {
             _exit(0);
@@ -413,6 +414,10 @@ static void serve_reads(void)
                 uint64_t chunk = MIN(len - done, 4096);
                 ssize_t n = write(pfd[1], (void *)(uintptr_t)(addr + done), chunk);
                 if (n != (ssize_t)chunk) {
+                    char sink[4096];
+                    if (n > 0 && read(pfd[0], sink, n) != n) {
+                        _exit(122);
+                    }
                     ok = false;
                 } else {
                     char sink[4096];
@@ -447,6 +452,12 @@ static void serve_reads(void)
     }
     _exit(0);
 }
+
+static struct {
+    VMStateField *field;
+    int sub, key;
+} gtree_fix[1024];
+static int ngtree_fix;
 
 static void run_request(char *req)
 {
@@ -617,11 +628,14 @@ static void run_request(char *req)
                 sub = tok_int();
                 key = tok_int();
                 if (key >= 0) {
-                    /* GTREE: vmsd[0] is the value, vmsd[1] the key (contiguous) */
-                    VMStateDescription *pair = g_new0(VMStateDescription, 2);
-                    pair[0] = *vmsds[sub];
-                    pair[1] = *vmsds[key];
-                    f->vmsd = pair;
+                    /* GTREE: vmsd[0] is the value, vmsd[1] the key (contiguous);
+                     * copied once every description is filled in */
+                    if (ngtree_fix >= 1024) {
+                        _exit(126);
+                    }
+                    gtree_fix[ngtree_fix].field = f;
+                    gtree_fix[ngtree_fix].sub = sub;
+                    gtree_fix[ngtree_fix++].key = key;
                 } else if (sub >= 0) {
                     f->vmsd = vmsds[sub];
                 }
@@ -649,6 +663,12 @@ static void run_request(char *req)
                 d->subsections = (void *)subs;
             }
         }
+    }
+    for (int i = 0; i < ngtree_fix; i++) {
+        VMStateDescription *pair = g_new0(VMStateDescription, 2);
+        pair[0] = *vmsds[gtree_fix[i].sub];
+        pair[1] = *vmsds[gtree_fix[i].key];
+        gtree_fix[i].field->vmsd = pair;
     }
     {
         size_t n;

@@ -35,6 +35,21 @@ GUARD_LEN = 16
 PERTURB = 0xA5  # M_PERTURB 0x5a: malloc() fills with 0x5a ^ 0xff
 PTR_PERTURB = int.from_bytes(bytes([PERTURB]) * 8, "little")
 MASK64 = (1 << 64) - 1
+READ_LIMIT = 1 << 20  # bytes the walker reads for one block
+BITMAP_WORDS_CAP = 1 << 12  # words of a pointee bitmap sized by its size member
+
+
+class Unread:
+    """A block the walker did not read back (larger than READ_LIMIT: a counter from a
+    damaged stream); the comparison skips it (conformance.qemu.compare)."""
+
+    __slots__ = ("nbytes",)
+
+    def __init__(self, nbytes: int) -> None:
+        self.nbytes = nbytes
+
+    def __repr__(self) -> str:
+        return f"Unread({self.nbytes})"
 
 #: info kinds the driver maps to QEMU's vmstate_info_* (if the build has the symbol)
 SCALAR_KINDS = ("int", "bool", "equal", "le", "double")
@@ -50,6 +65,16 @@ class NotExpressible(Exception):
         super().__init__(f"{path}: {reason}" if path else reason)
         self.reason = reason
         self.path = path
+
+
+def lacking_infos(desc: Description, have: set[str]) -> set[str]:
+    """Infos ``desc`` uses that the build lacks (a quick pre-check for sweeps)."""
+    out = set()
+    for _, f in desc.all_fields():
+        info = _info(f)
+        if info is not None and (info.kind in LACKING_KINDS or info.symbol not in have):
+            out.add(info.name)
+    return out
 
 
 def _is_list(v) -> bool:
@@ -516,7 +541,10 @@ class ImageWriter:
             if not isinstance(v, int) or isinstance(v, bool):
                 raise NotExpressible("a bitmap that is not an int", path)
             words = (v.bit_length() + 63) // 64
-            words = max(words, (max(_size_of(f, container), 0) + 63) // 64)
+            # the device allocated the bitmap for its own size member (capped: a
+            # destination drawn with a huge size member gets BITMAP_WORDS_CAP words)
+            words = max(words, min((max(_size_of(f, container), 0) + 63) // 64,
+                                   BITMAP_WORDS_CAP))
             blk = self.img.alloc(8 * max(words, 1))
             self.img.put(blk, _bitmap_bytes(v, words, path))
             self.img.blocks[blk] = ("bitmap", words)
@@ -845,7 +873,10 @@ class Walker:
         return self.base <= addr < self.end
 
     def read(self, addr: int, n: int) -> tuple[bytes | None, bool]:
-        """(bytes, core-allocated?)"""
+        """(bytes, core-allocated?); None when the memory is not readable (or larger
+        than READ_LIMIT: the walker does not follow a block that big)."""
+        if n > READ_LIMIT:
+            return None, True
         if n <= 0:
             return b"", not self.in_arena(addr)
         if self.in_arena(addr) and addr + n <= self.end:
@@ -989,6 +1020,8 @@ class Walker:
         block = self.req.writer.img.blocks.get(p - self.base) if self.in_arena(p) else None
         if f.flags & F.ARRAY_OF_POINTER:
             n = block[2] if block else max(self._count_late(f, sofar, lay), 0)
+            if 8 * n > READ_LIMIT:
+                return Unread(8 * n)
             raw2, c2 = self.read(p, 8 * n)
             if raw2 is None:
                 return INDETERMINATE
@@ -1001,6 +1034,8 @@ class Walker:
                 n = max(self._count_late(f, sofar, lay), 0) if f.is_array else 1
             if kind == "struct":
                 lay2 = s.elem[1]
+                if lay2.size * n > READ_LIMIT:
+                    return Unread(lay2.size * n)
                 raw2, c2 = self.read(p, lay2.size * n)
                 if raw2 is None:
                     return INDETERMINATE
@@ -1008,6 +1043,8 @@ class Walker:
             else:
                 info = s.elem[1]
                 stride = _scalar_stride(f, info)
+                if stride * n > READ_LIMIT:
+                    return Unread(stride * n)
                 raw2, c2 = self.read(p, stride * n)
                 if raw2 is None:
                     return INDETERMINATE
@@ -1019,6 +1056,8 @@ class Walker:
                 n = block[1]
             else:
                 n = max(self._size_late(f, sofar, lay), 0) * max(self._count_late(f, sofar, lay), 0)
+            if n > READ_LIMIT:
+                return Unread(n)
             raw2, c2 = self.read(p, n)
             if raw2 is None:
                 return INDETERMINATE
@@ -1031,6 +1070,8 @@ class Walker:
                 words = block[1]
             else:
                 words = (max(self._size_late(f, sofar, lay), 0) + 63) // 64
+            if 8 * words > READ_LIMIT:
+                return Unread(8 * words)
             raw2, _ = self.read(p, 8 * words)
             if raw2 is None:
                 return INDETERMINATE
