@@ -44,6 +44,7 @@ class Report:
     reproducers: dict = attrs.field(factory=dict)
     seconds: float = 0.0
     filtered: int = 0
+    signatures: collections.Counter = attrs.field(factory=collections.Counter)
 
     def note(self, op: str, desc, src, dest, data, ref, q, version_id=None) -> str:
         self.ops[op] += 1
@@ -59,13 +60,15 @@ class Report:
             self.buckets["agree"] += 1
             self.by_op[op]["agree"] += 1
             return "agree"
-        key = classify(desc, ref, q, diffs)
+        key = classify(desc, ref, q, diffs, data)
         self.buckets[key] += 1
         self.by_op[op][key] += 1
         size = len(data) + 4 * sum(1 for _ in desc.all_fields())
-        old = self.reproducers.get(key)
+        sig = f"{key}:{op}:" + ",".join(sorted({d.aspect for d in diffs}))
+        self.signatures[sig] += 1
+        old = self.reproducers.get(sig)
         if old is None or size < old["size"]:
-            self.reproducers[key] = {
+            self.reproducers[sig] = {
                 "size": size, "op": op, "description": dump_description(desc),
                 "source": to_plain(src), "destination": to_plain(dest),
                 "stream": bytes(data).hex(), "version_id": version_id,
@@ -83,7 +86,8 @@ class Report:
             "ops": dict(self.ops), "buckets": dict(self.buckets),
             "by_op": {k: dict(v) for k, v in self.by_op.items()},
             "skips": dict(self.skips.most_common()),
-            "classes": {k: CLASSES[k].title for k in self.reproducers},
+            "classes": {k: CLASSES[k].title for k in {s.split(":")[0] for s in self.reproducers}},
+            "signatures": dict(self.signatures.most_common()),
             "reproducers": self.reproducers,
         }
 
@@ -178,7 +182,7 @@ def main(argv=None) -> int:
     summary = {k: v for k, v in out.items() if k != "reproducers"}
     print(json.dumps(summary, indent=1, default=str))
     for key, r in out["reproducers"].items():
-        print(f"--- class {key}: {CLASSES[key].title}")
+        print(f"--- {key}: {CLASSES[key.split(':')[0]].title}")
         print("   ", r["op"], "stream", r["stream"])
         for d in r["diffs"][:4]:
             print("    ", d[:300])

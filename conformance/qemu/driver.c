@@ -492,6 +492,17 @@ static void run_request(char *req)
             *slot = (uint64_t)(uintptr_t)(arena + *slot);
         }
     }
+    /* key layouts for struct-keyed trees */
+    nkey_layouts = tok_int();
+    for (int i = 0; i < nkey_layouts; i++) {
+        KeyLayout *k = &key_layouts[i];
+        k->nmembers = tok_int();
+        for (int j = 0; j < k->nmembers; j++) {
+            k->off[j] = tok_int();
+            k->width[j] = tok_int();
+            k->sign[j] = tok_int();
+        }
+    }
     /* glib objects: GTree per member */
     {
         int nobj = tok_int();
@@ -517,17 +528,6 @@ static void run_request(char *req)
             } else {
                 _exit(125);
             }
-        }
-    }
-    /* key layouts for struct-keyed trees */
-    nkey_layouts = tok_int();
-    for (int i = 0; i < nkey_layouts; i++) {
-        KeyLayout *k = &key_layouts[i];
-        k->nmembers = tok_int();
-        for (int j = 0; j < k->nmembers; j++) {
-            k->off[j] = tok_int();
-            k->width[j] = tok_int();
-            k->sign[j] = tok_int();
         }
     }
     /* predicates */
