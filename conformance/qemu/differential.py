@@ -17,12 +17,13 @@ import collections
 import json
 import sys
 import time
+from pathlib import Path
 
 import attrs
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from conformance.cases import dump_description
+from conformance.cases import CaseError, dump_description, load_case_file, load_python_cases
 from conformance.engines import reference
 from conformance.qemu import engine as qengine
 from conformance.qemu import layout as _layout
@@ -44,6 +45,7 @@ class Report:
     reproducers: dict = attrs.field(factory=dict)
     seconds: float = 0.0
     filtered: int = 0
+    cases: dict = attrs.field(factory=dict)  # corpus: bucket -> case names
     signatures: collections.Counter = attrs.field(factory=collections.Counter)
 
     def note(self, op: str, desc, src, dest, data, ref, q, version_id=None) -> str:
@@ -88,6 +90,7 @@ class Report:
             "skips": dict(self.skips.most_common()),
             "classes": {k: CLASSES[k].title for k in {s.split(":")[0] for s in self.reproducers}},
             "signatures": dict(self.signatures.most_common()),
+            "cases": {k: v for k, v in self.cases.items() if k != "agree"},
             "reproducers": self.reproducers,
         }
 
@@ -151,6 +154,73 @@ def sweep(variant: str, n: int = 1000, info=None, seed: int | None = None,
     return report
 
 
+CORPORA = ("golden/cases", "tests/cases/qemu-unit", "tests/cases/scenarios")
+
+
+def corpus_cases(root: Path, dirs=CORPORA) -> list:
+    """Every case of the corpora (JSON and Python case files), sorted by path."""
+    out = []
+    for d in dirs:
+        for path in sorted((root / d).rglob("*")):
+            if path.suffix == ".json" and path.name != "manifest.json":
+                try:
+                    out.append(load_case_file(path))
+                except CaseError:
+                    continue
+            elif path.suffix == ".py" and "__pycache__" not in path.parts:
+                try:
+                    out.extend(load_python_cases(path))
+                except Exception:  # a helper module, not a case file
+                    continue
+    return out
+
+
+def corpus(variant: str, root: Path, info=None, dirs=CORPORA) -> Report:
+    """Reference ≡ qemu on every corpus case listing ``variant``: the save, the load the
+    case describes (stream + trailer or load_input) and QEMU's truncation protocol
+    (0 bytes, n-2, first half, second half) when the case asks for it."""
+    info = info or qengine.build_for_variant(variant)
+    if info is None:
+        raise qengine.EngineUnavailable(f"no QEMU build for variant {variant}")
+    eng = qengine.for_build(info)
+    report = Report(variant, info.key)
+    t0 = time.monotonic()
+    for case in corpus_cases(root, dirs):
+        if variant not in case.variants:
+            continue
+        report.examples += 1
+        for op, desc, src, dest, data, ref, q in corpus_runs(case, variant, eng):
+            key = report.note(op, desc, src, dest, data, ref, q, case.load_version)
+            report.cases.setdefault(key, []).append(f"{case.origin or case.name} {op}")
+    report.seconds = time.monotonic() - t0
+    return report
+
+
+def corpus_runs(case, variant: str, eng):
+    """(op, desc, source, dest, data, reference outcome, qemu outcome) for one case."""
+    desc = case.description
+    dest = case.dest_state()
+    ref_s = reference.save(desc, case.source, variant)
+    q_s = eng.save(desc, case.source, variant)
+    yield "save", desc, case.source, None, ref_s.data, ref_s, q_s
+    if case.load_input is None and not ref_s.ok:
+        return
+    data = case.load_input if case.load_input is not None else ref_s.data + case.trailer
+    v = case.load_version
+    yield ("load", desc, case.source, dest, data,
+           reference.load(desc, data, dest, variant, version_id=v),
+           eng.load(desc, data, dest, variant, version_id=v))
+    if case.truncation and ref_s.ok:
+        wire = ref_s.data + case.trailer
+        n = len(wire)
+        cuts = [b""] + ([wire[:n - 2], wire[:n // 2], wire[n // 2:n // 2 + n // 2]]
+                        if n > 3 else [])
+        for cut in cuts:
+            yield ("truncate", desc, case.source, dest, cut,
+                   reference.load(desc, cut, dest, variant, version_id=v),
+                   eng.load(desc, cut, dest, variant, version_id=v))
+
+
 def _mutate(data, kind: str, stream: bytes) -> bytes:
     n = len(stream)
     if kind == "flip" and n:
@@ -172,8 +242,13 @@ def main(argv=None) -> int:
     ap.add_argument("--variant", default="qemu-7.2")
     ap.add_argument("-n", type=int, default=500)
     ap.add_argument("--json", help="write the report here")
+    ap.add_argument("--corpus", action="store_true",
+                    help="run the case corpora (golden/cases, tests/cases) instead")
     args = ap.parse_args(argv)
-    rep = sweep(args.variant, args.n)
+    if args.corpus:
+        rep = corpus(args.variant, Path(__file__).resolve().parents[2])
+    else:
+        rep = sweep(args.variant, args.n)
     out = rep.to_json()
     text = json.dumps(out, indent=1, default=str)
     if args.json:
