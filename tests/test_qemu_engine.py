@@ -217,10 +217,17 @@ def _expressible(variant):
     return lambda d: not lacking_infos(d, have)
 
 
+def _need(variant):
+    if _build(variant) is None:
+        pytest.skip(_skip_reason(variant))
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
 @settings(suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow,
                                  HealthCheck.data_too_large], deadline=None)
 @given(data=st.data())
 def test_saves_agree(variant, data):
+    _need(variant)
     desc = data.draw(descriptions(variant).filter(_expressible(variant)))
     src = data.draw(states(desc))
     ref = reference.save(desc, src, variant)
@@ -230,11 +237,13 @@ def test_saves_agree(variant, data):
     assert qcompare.compare(ref, q) == [], (ref.summary(), q.summary())
 
 
+@pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("how", ("saved", "truncated", "mutated"))
 @settings(suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow,
                                  HealthCheck.data_too_large], deadline=None)
 @given(data=st.data())
 def test_loads_agree_outside_known_classes(variant, how, data):
+    _need(variant)
     desc = data.draw(descriptions(variant).filter(_expressible(variant)))
     src = data.draw(states(desc))
     saved = reference.save(desc, src, variant)

@@ -25,7 +25,7 @@ from conformance.flags import F
 from conformance.model import Description
 from conformance.outcome import ERROR, LIMIT, OK, UNDEFINED, Outcome
 from conformance.qemu.engine import not_expressible
-from conformance.qemu.layout import Unread
+from conformance.qemu.layout import PERTURB, Unread
 from conformance.state import INDETERMINATE, Uninit
 
 
@@ -124,6 +124,8 @@ def _state_diff(m, c, path: str, out: list[Diff]) -> None:
         return  # the model makes no claim
     if isinstance(c, Unread):
         return  # a block larger than the walker reads back (layout.READ_LIMIT)
+    if (c is INDETERMINATE or isinstance(c, Uninit)) and _perturb_like(m):
+        return  # loaded data that happens to equal the M_PERTURB fill (layout.PERTURB)
     if isinstance(m, dict):
         if not isinstance(c, dict):
             out.append(Diff("state", path, m, c))
@@ -151,6 +153,20 @@ def _state_diff(m, c, path: str, out: list[Diff]) -> None:
         return
     if m != c:
         out.append(Diff("state", path, m, c))
+
+
+def _perturb_like(m) -> bool:
+    """Is ``m`` a value whose C bytes are all layout.PERTURB (so C cannot tell it from
+    malloc'd memory)?"""
+    if isinstance(m, (bytes, bytearray)):
+        return len(m) > 0 and set(m) == {PERTURB}
+    if isinstance(m, bool) or not isinstance(m, int):
+        return False
+    for w in (1, 2, 4, 8):
+        pattern = int.from_bytes(bytes([PERTURB]) * w, "little")
+        if m & ((1 << (8 * w)) - 1) == pattern and -(1 << (8 * w - 1)) <= m < (1 << (8 * w)):
+            return True
+    return False
 
 
 def _members_of_kind(desc: Description, kinds: tuple[str, ...]) -> set[str]:
