@@ -28,6 +28,7 @@ from conformance.model import Description, Field, Hook, Pred
 from conformance.qemu import compare as qcompare
 from conformance.qemu import differential
 from conformance.qemu import engine as qengine
+from conformance.qemu.layout import lacking_infos
 from conformance.state import from_plain
 from strategies import descriptions, destinations, states
 
@@ -203,7 +204,7 @@ def test_corpus_reference_equals_qemu(variant, case):
     runs = list(differential.corpus_runs(case, variant, eng(variant)))
     if all(qengine.not_expressible(q) for *_, q in runs):
         pytest.skip(runs[0][-1].message)
-    for op, desc, _src, _dest, data, ref, q in runs:
+    for _op, desc, _src, _dest, data, ref, q in runs:
         _judge(desc, ref, q, data)
 
 
@@ -213,7 +214,6 @@ def test_corpus_reference_equals_qemu(variant, case):
 
 def _expressible(variant):
     have = eng(variant).driver.infos
-    from conformance.qemu.layout import lacking_infos
     return lambda d: not lacking_infos(d, have)
 
 
@@ -230,8 +230,9 @@ def test_saves_agree(variant, data):
     _need(variant)
     desc = data.draw(descriptions(variant).filter(_expressible(variant)))
     src = data.draw(states(desc))
-    ref = reference.save(desc, src, variant)
-    q = eng(variant).save(desc, src, variant)
+    vmdesc = data.draw(st.booleans())  # the vmdesc JSON text is compared too
+    ref = reference.save(desc, src, variant, vmdesc=vmdesc)
+    q = eng(variant).save(desc, src, variant, vmdesc=vmdesc)
     why = qcompare.comparable(ref, q)
     event(f"save:{why or 'compared'}")
     assert qcompare.compare(ref, q) == [], (ref.summary(), q.summary())

@@ -139,7 +139,7 @@ def _state_diff(m, c, path: str, out: list[Diff]) -> None:
         if not isinstance(c, list) or len(c) != len(m):
             out.append(Diff("state", path, m, c))
             return
-        for i, (a, b) in enumerate(zip(m, c)):
+        for i, (a, b) in enumerate(zip(m, c, strict=True)):
             _state_diff(a, b, f"{path}[{i}]", out)
         return
     if isinstance(m, (bytes, bytearray)):

@@ -95,8 +95,8 @@ class Report:
         }
 
 
-def sweep(variant: str, n: int = 1000, info=None, seed: int | None = None,
-          families=None, expressible_only: bool = True) -> Report:
+def sweep(variant: str, n: int = 1000, info=None, families=None,
+          expressible_only: bool = True) -> Report:
     """Run ``n`` examples; returns the Report (never raises on a disagreement).
 
     ``expressible_only`` filters out descriptions using infos the build lacks (timer,
@@ -116,7 +116,7 @@ def sweep(variant: str, n: int = 1000, info=None, seed: int | None = None,
         report.filtered += 1
         return False
 
-    @settings(max_examples=n, database=None, deadline=None, derandomize=seed is None,
+    @settings(max_examples=n, database=None, deadline=None, derandomize=True,
               phases=(Phase.generate,), suppress_health_check=list(HealthCheck))
     @given(st.data())
     def body(data):
@@ -145,10 +145,6 @@ def sweep(variant: str, n: int = 1000, info=None, seed: int | None = None,
         report.note("mutate", desc, src, dest, mutated, ref_m, q_m)
 
     t0 = time.monotonic()
-    if seed is not None:
-        import random
-
-        random.seed(seed)
     body()
     report.seconds = time.monotonic() - t0
     return report

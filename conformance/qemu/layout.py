@@ -830,9 +830,6 @@ def build_request(op: str, desc: Description, state: dict, variant, have_infos: 
             width = s.width if s.kind == "scalar" else 8
             mem.append(f"{s.offset} {width} {int(s.signed)}")
         key_recs.append(f"{len(lay.slots)} " + " ".join(mem))
-    # gtree key layouts used by load only (destination trees may be empty)
-    for lay in list(planner.layouts.values()):
-        pass
     parts = [
         f"{op} {version_id} {int(vmdesc)} {len(img.buf)} {root_off} {root_vmsd}",
         img.buf.hex() or "-",
