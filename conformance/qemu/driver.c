@@ -379,6 +379,7 @@ static gint cmp_struct(gconstpointer a, gconstpointer b, gpointer data)
 /* one operation (runs in the child)                                           */
 
 static uint8_t *arena;
+static GHashTable *trees; /* the GTrees the driver created */
 
 static int64_t read_sbe(void)
 {
@@ -439,6 +440,12 @@ static void serve_reads(void)
             if (sscanf(line + 1, "%" SCNu64, &addr) != 1) {
                 _exit(123);
             }
+            /* only trees this process created (get_gtree never creates one) */
+            if (!g_hash_table_contains(trees, (gpointer)(uintptr_t)addr)) {
+                outf("G -1\n");
+                g_ptr_array_free(kv, true);
+                continue;
+            }
             g_tree_foreach((GTree *)(uintptr_t)addr, collect_pair, kv);
             outf("G %u\n", kv->len / 2);
             for (guint i = 0; i < kv->len; i += 2) {
@@ -468,6 +475,7 @@ static void run_request(char *req)
     size_t stream_len = 0;
 
     tok_pos = req;
+    trees = g_hash_table_new(NULL, NULL);
     /* header */
     op_load = !strcmp(tok(), "load");
     version_id = tok_int();
@@ -525,6 +533,7 @@ static void run_request(char *req)
                     g_tree_insert(t, kp, arena + v);
                 }
                 *(GTree **)(arena + at) = t;
+                g_hash_table_add(trees, t);
             } else {
                 _exit(125);
             }

@@ -51,6 +51,12 @@ class EngineUnavailable(RuntimeError):
     """No usable build / the driver does not compile."""
 
 
+class _ChildGone(Exception):
+    def __init__(self, rec) -> None:
+        super().__init__(" ".join(rec))
+        self.rec = rec
+
+
 def not_expressible(outcome: Outcome) -> bool:
     """True for the engine's "cannot run this case" outcome (count it as skipped)."""
     return outcome.kind == REJECTED and (outcome.message or "").startswith(NOT_EXPRESSIBLE)
@@ -171,9 +177,12 @@ class _Driver:
             if rec[0] == "M":
                 try:
                     res["walk"] = walk(self, res)
-                finally:
                     self._send(b"q\n")
-                rec = self._line()
+                    rec = self._line()
+                except _ChildGone as gone:
+                    # the child died serving a read: our walker's fault, not QEMU's
+                    res["walk"] = {"walk_failed": True}
+                    rec = gone.rec
         if rec[0] != "X":
             raise EngineUnavailable(f"unexpected driver record {rec[:3]}")
         stderr = self._exact(int(rec[3])).decode("utf-8", "replace")
@@ -182,13 +191,21 @@ class _Driver:
     def read(self, addr: int, n: int) -> bytes | None:
         self._send(f"r {addr} {n}\n".encode())
         rec = self._line()
+        if rec[0] == "X":
+            raise _ChildGone(rec)
         if rec[0] == "F":
             return None
         return self._exact(int(rec[1]))
 
-    def gtree(self, addr: int) -> list[tuple[int, int]]:
+    def gtree(self, addr: int) -> list[tuple[int, int]] | None:
+        """The (key, value) pointers of a GTree the driver created, in key order; None
+        for any other pointer."""
         self._send(f"g {addr}\n".encode())
         rec = self._line()
+        if rec[0] == "X":
+            raise _ChildGone(rec)
+        if int(rec[1]) < 0:
+            return None
         out = []
         for _ in range(int(rec[1])):
             k, v = self._line()

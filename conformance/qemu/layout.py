@@ -1099,9 +1099,12 @@ class Walker:
     def gtree(self, s: Slot, raw, at):
         t = int.from_bytes(raw[at:at + 8], "little")
         if not t:
-            return []
+            return []  # a NULL GTree * (get_gtree cannot insert into it)
+        nodes = self.gtree_remote(t)
+        if nodes is None:
+            return INDETERMINATE  # not a tree the driver made: malloc'd memory
         pairs = []
-        for k, v in self.gtree_remote(t):
+        for k, v in nodes:
             key = k if s.elem is None else self.struct(s.elem, k, False)
             pairs.append([key, self.struct(s.sub, v, False)])
         return pairs
