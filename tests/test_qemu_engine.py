@@ -302,6 +302,11 @@ def _nested_gtree_desc():
     return Description("dev", 1, 1, [Field("t", F(0), "gtree", size=8, vmsd=mid, version_id=1)])
 
 
+def _qlist_desc():
+    elem = Description("E", 0, 0, [Field("b", F.SINGLE, "bool", size=1)])
+    return Description("dev", 0, 0, [Field("q", F(0), "qlist", size=1, vmsd=elem)])
+
+
 #: (class, variant) -> (description factory, destination, stream or None=saved source,
 #:                      source, version_id, op)
 REPRODUCERS = {
@@ -329,6 +334,10 @@ REPRODUCERS = {
                         {"t": [[5, {"m": [[7, {"x": 9}]]}]]}, None, "load"),
     ("G", "legacy"): (_nested_gtree_desc, {"t": []}, None,
                       {"t": [[5, {"m": [[7, {"x": 9}]]}]]}, None, "load"),
+    ("L", "qemu-7.2"): (_qlist_desc, {"q": [{"b": False}, {"b": False}]}, None,
+                        {"q": [{"b": True}, {"b": True}]}, None, "load"),
+    ("L", "legacy"): (_qlist_desc, {"q": [{"b": False}, {"b": False}]}, None,
+                      {"q": [{"b": True}, {"b": True}]}, None, "load"),
 }
 
 

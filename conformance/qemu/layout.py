@@ -378,6 +378,8 @@ class Image:
         self.objects: list[str] = []
         #: arena offset of a pointee block -> (kind, payload) for the walker
         self.blocks: dict[int, tuple] = {}
+        #: arena offset of an embedded array / buffer / slot array -> the state's length
+        self.lengths: dict[int, int] = {}
 
     def alloc(self, size: int) -> int:
         off = (len(self.buf) + 15) & ~15
@@ -438,6 +440,7 @@ class ImageWriter:
                 return
             if not _is_list(v):
                 raise NotExpressible("an array member that is not a list", path)
+            self.img.lengths[at] = len(v)
             for i, e in enumerate(v):
                 if s.elem == "struct":
                     self.struct(s.sub, e, at + i * s.stride, f"{path}[{i}]")
@@ -450,6 +453,7 @@ class ImageWriter:
                 self.img.put(at, bytes([PERTURB]) * s.cap)
             elif v is not None:
                 self.img.put(at, bytes(v))
+                self.img.lengths[at] = len(v)
         elif k == "bitmap":
             self.img.put(at, _bitmap_bytes(v, s.cap, path))
         elif k == "ptrslots":
@@ -458,6 +462,7 @@ class ImageWriter:
                 return
             if not _is_list(items):
                 raise NotExpressible("a pointer array that is not a list", path)
+            self.img.lengths[at] = len(items)
             for i, e in enumerate(items):
                 self.pointee_slot(s, e, at + 8 * i, f"{path}[{i}]")
         elif k == "ptr":
@@ -923,7 +928,9 @@ class Walker:
         if k == "scalar":
             return self.scalar(raw, at, s.width, s.signed, core, info.kind)
         if k == "array":
-            n = s.cap
+            n = self._length(s, raw, at, addr, core)
+            if n is INDETERMINATE:
+                return INDETERMINATE
             if s.elem == "struct":
                 return [self.struct(s.sub, addr + i * s.stride, core) for i in range(n)]
             return [self.scalar(raw, at + i * s.stride, s.width, s.signed, core, info.kind)
@@ -931,14 +938,16 @@ class Walker:
         if k == "struct":
             return self.struct(s.sub, addr, core)
         if k == "buffer":
-            b = bytes(raw[at:at + s.cap])
-            if core and s.cap and b == bytes([PERTURB]) * s.cap:
+            n = self._length(s, raw, at, addr, core)
+            if n is INDETERMINATE:
                 return Uninit(s.cap)
-            return b
+            return bytes(raw[at:at + n])
         if k == "bitmap":
             return int.from_bytes(raw[at:at + 8 * s.cap], "little")
         if k == "ptrslots":
-            n = s.cap
+            n = self._length(s, raw, at, addr, core)
+            if n is INDETERMINATE:
+                return INDETERMINATE
             vals = [self.slot_pointee(s, raw, at + 8 * i, core) for i in range(n)]
             return vals if f.is_array else vals[0]
         if k == "ptr":
@@ -948,6 +957,24 @@ class Walker:
         if k == "gtree":
             return self.gtree(s, raw, at)
         raise AssertionError(k)  # pragma: no cover
+
+    def _length(self, s: Slot, raw, at: int, addr: int, core: bool):
+        """Elements of an embedded array / bytes of an embedded buffer: the length the
+        state gave it (a struct the image holds), else what the model's fresh struct
+        holds (zeroed: ARRAY num / BUFFER size / VARRAY none; g_malloc'd: indeterminate)."""
+        if self.in_arena(addr):
+            n = self.req.writer.img.lengths.get(addr - self.base)
+            if n is not None:
+                return n
+        f = s.field
+        region = bytes(raw[at:at + s.size])
+        if core and region and region == bytes([PERTURB]) * len(region):
+            return INDETERMINATE
+        if f.flags & F.ARRAY or (f.flags & F.ARRAY_OF_POINTER and not f.is_array):
+            return f.num if f.flags & F.ARRAY else 1
+        if s.kind == "buffer":
+            return f.size if not f.flags & F.VBUFFER else s.cap
+        return 0 if not any(region) else s.cap
 
     def _ptr(self, raw, at, core):
         p = int.from_bytes(raw[at:at + 8], "little")
