@@ -41,7 +41,7 @@ NOT_EXPRESSIBLE = "qemu engine: not expressible"
 VARIANT_SERIES = {"qemu-7.2": ("7.2",), "legacy": ("10.2", "10.1", "10.0")}
 DRIVER_SOURCE = Path(__file__).with_name("driver.c")
 #: seconds a child may run one operation before it is killed (outcome ``limit``)
-TIMEOUT = 3
+TIMEOUT = 10
 
 SIGNALS = {4: "SIGILL", 5: "SIGTRAP", 6: "SIGABRT", 7: "SIGBUS", 8: "SIGFPE", 9: "SIGKILL",
            11: "SIGSEGV", 14: "SIGALRM"}

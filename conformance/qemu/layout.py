@@ -378,8 +378,8 @@ class Image:
         self.objects: list[str] = []
         #: arena offset of a pointee block -> (kind, payload) for the walker
         self.blocks: dict[int, tuple] = {}
-        #: arena offset of an embedded array / buffer / slot array -> the state's length
-        self.lengths: dict[int, int] = {}
+        #: (arena offset, slot) of an embedded array / buffer / slot array -> its length
+        self.lengths: dict[tuple[int, int], int] = {}
 
     def alloc(self, size: int) -> int:
         off = (len(self.buf) + 15) & ~15
@@ -440,7 +440,7 @@ class ImageWriter:
                 return
             if not _is_list(v):
                 raise NotExpressible("an array member that is not a list", path)
-            self.img.lengths[at] = len(v)
+            self.img.lengths[(at, id(s))] = len(v)
             for i, e in enumerate(v):
                 if s.elem == "struct":
                     self.struct(s.sub, e, at + i * s.stride, f"{path}[{i}]")
@@ -453,7 +453,7 @@ class ImageWriter:
                 self.img.put(at, bytes([PERTURB]) * s.cap)
             elif v is not None:
                 self.img.put(at, bytes(v))
-                self.img.lengths[at] = len(v)
+                self.img.lengths[(at, id(s))] = len(v)
         elif k == "bitmap":
             self.img.put(at, _bitmap_bytes(v, s.cap, path))
         elif k == "ptrslots":
@@ -462,7 +462,7 @@ class ImageWriter:
                 return
             if not _is_list(items):
                 raise NotExpressible("a pointer array that is not a list", path)
-            self.img.lengths[at] = len(items)
+            self.img.lengths[(at, id(s))] = len(items)
             for i, e in enumerate(items):
                 self.pointee_slot(s, e, at + 8 * i, f"{path}[{i}]")
         elif k == "ptr":
@@ -963,7 +963,7 @@ class Walker:
         state gave it (a struct the image holds), else what the model's fresh struct
         holds (zeroed: ARRAY num / BUFFER size / VARRAY none; g_malloc'd: indeterminate)."""
         if self.in_arena(addr):
-            n = self.req.writer.img.lengths.get(addr - self.base)
+            n = self.req.writer.img.lengths.get((addr - self.base, id(s)))
             if n is not None:
                 return n
         f = s.field
