@@ -128,8 +128,11 @@ def _state_diff(m, c, path: str, out: list[Diff]) -> None:
         return  # the model makes no claim
     if isinstance(c, Unread):
         return  # a block larger than the walker reads back (layout.READ_LIMIT)
-    if (c is INDETERMINATE or isinstance(c, Uninit)) and _perturb_like(m):
-        return  # loaded data that happens to equal the M_PERTURB fill (layout.PERTURB)
+    if (c is INDETERMINATE or isinstance(c, Uninit)) and (_perturb_like(m)
+                                                         or _all_indeterminate(m)):
+        # loaded data equal to the M_PERTURB fill (layout.PERTURB), or a structure the
+        # model keeps whose every leaf is indeterminate
+        return
     if isinstance(m, dict):
         if not isinstance(c, dict):
             out.append(Diff("state", path, m, c))
@@ -157,6 +160,16 @@ def _state_diff(m, c, path: str, out: list[Diff]) -> None:
         return
     if m != c:
         out.append(Diff("state", path, m, c))
+
+
+def _all_indeterminate(m) -> bool:
+    if m is INDETERMINATE or isinstance(m, Uninit):
+        return True
+    if isinstance(m, dict):
+        return all(_all_indeterminate(v) for k, v in m.items() if k != "parent")
+    if isinstance(m, list):
+        return all(_all_indeterminate(v) for v in m)
+    return False
 
 
 def _perturb_like(m) -> bool:

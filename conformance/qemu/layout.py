@@ -967,11 +967,11 @@ class Walker:
             if n is not None:
                 return n
         f = s.field
+        if f.flags & F.ARRAY or (f.flags & F.ARRAY_OF_POINTER and not f.is_array):
+            return f.num if f.flags & F.ARRAY else 1  # the elements say if indeterminate
         region = bytes(raw[at:at + s.size])
         if core and region and region == bytes([PERTURB]) * len(region):
             return INDETERMINATE
-        if f.flags & F.ARRAY or (f.flags & F.ARRAY_OF_POINTER and not f.is_array):
-            return f.num if f.flags & F.ARRAY else 1
         if s.kind == "buffer":
             return f.size if not f.flags & F.VBUFFER else s.cap
         return 0 if not any(region) else s.cap
