@@ -1,0 +1,5 @@
+import sys
+
+from conformance.qemu.cli import main
+
+sys.exit(main())

@@ -1,0 +1,116 @@
+"""``qemu build`` / ``qemu list``: cached builds of QEMU's migration code.
+
+Usable as ``python -m conformance.qemu build --debian 7.2`` or, through
+``add_subparser``, as ``vmstate-conformance qemu build ...``.
+Exit status: 0 ok, 1 failure, 2 usage.  Errors are one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from conformance.qemu import build
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+PROG = "vmstate-conformance qemu"
+
+
+def _err(msg: str) -> None:
+    print(f"{PROG}: {msg}", file=sys.stderr)
+
+
+def cmd_build(args) -> int:
+    if args.jobs < 1:
+        _err(f"--jobs must be at least 1 (got {args.jobs})")
+        return EXIT_USAGE
+    try:
+        if args.debian:
+            info = build.build_debian(args.debian, jobs=args.jobs, force=args.force)
+        else:
+            info = build.build_source(args.source, jobs=args.jobs, force=args.force)
+    except build.BuildError as exc:
+        _err(str(exc))
+        return EXIT_FAIL
+    except KeyboardInterrupt:
+        _err("interrupted (no build-info.json written)")
+        return EXIT_FAIL
+    print(f"{info.key}: QEMU {info.qemu_version}, variant {info.variant}, "
+          f"test-vmstate {_tv(info)}, {info.path}/{build.INFO_NAME}")
+    return EXIT_OK
+
+
+def _tv(info) -> str:
+    t = info.test_vmstate or {}
+    return f"passed ({t.get('ok', '?')})" if t.get("passed") else "FAILED"
+
+
+def cmd_list(args) -> int:
+    builds = build.available()
+    rows = [("KEY", "QEMU", "VARIANT", "TEST-VMSTATE", "PATH")]
+    rows += [(b.key, b.qemu_version, b.variant, _tv(b), b.path) for b in builds]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=True)) + "  " + r[4])
+    if not builds:
+        print(f"(no cached builds under {build.cache_root()}; run: {PROG} build --debian 7.2)")
+    return EXIT_OK
+
+
+def _add_commands(sub) -> None:
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+    p = sub.add_parser("build", formatter_class=fmt,
+                       help="build QEMU's migration code and its test-vmstate (cached)",
+                       description="Fetch (Debian) or use (--source) a QEMU tree, configure one "
+                                   "target, build tests/unit/test-vmstate, run it, and record "
+                                   f"build-info.json under {build.cache_root()}.")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--debian", choices=build.SERIES, metavar="SERIES",
+                   help=f"Debian source package series ({' or '.join(build.SERIES)}); "
+                        "needs a deb-src line for it")
+    g.add_argument("--source", metavar="DIR", help="an existing QEMU source tree")
+    p.add_argument("--jobs", "-j", type=int, default=2, metavar="N", help="ninja -j N")
+    p.add_argument("--force", action="store_true",
+                   help="rebuild from scratch even when the cache holds the build")
+    p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("list", formatter_class=fmt, help="list cached builds",
+                       description=f"Cached builds under {build.cache_root()} "
+                                   "(only those whose test-vmstate passed).")
+    p.set_defaults(func=cmd_list)
+
+
+def add_subparser(subparsers) -> None:
+    """Add ``qemu build|list`` to a parent CLI's subparsers (handlers set ``func``)."""
+    p = subparsers.add_parser("qemu", help="build / list QEMU's own vmstate code (cached)",
+                              description="Cached builds of QEMU's migration code for the "
+                                          "QEMU engine.")
+    sub = p.add_subparsers(dest="qemu_command", metavar="COMMAND", required=True)
+    _add_commands(sub)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line (``prog: message``), exit status 2."""
+
+    def error(self, message):
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m conformance.qemu",
+                                     description="Cached builds of QEMU's migration code.")
+    sub = parser.add_subparsers(dest="qemu_command", metavar="COMMAND", required=True)
+    _add_commands(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return EXIT_USAGE if exc.code not in (0, None) else EXIT_OK
+    try:
+        return int(args.func(args) or 0)
+    except BrokenPipeError:
+        return EXIT_OK
