@@ -23,13 +23,13 @@ from hypothesis import strategies as st
 
 from conformance.cases import parse_description
 from conformance.engines import reference
-from conformance.flags import F
-from conformance.model import Description, Field, Hook, Pred
+from conformance.model.description import Description, Field, Hook, Pred
+from conformance.model.flags import F
+from conformance.model.state import from_plain
 from conformance.qemu import compare as qcompare
 from conformance.qemu import differential
 from conformance.qemu import engine as qengine
 from conformance.qemu.layout import lacking_infos
-from conformance.state import from_plain
 from strategies import descriptions, destinations, states
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -340,11 +340,19 @@ def _put_queue(ctx, field, value, size, w, epath, opaque) -> int:
         ctx.f.put_byte(1)
         kpath = f"{epath}[{k}]"
         ret = ctx.nested(lambda elm=elm, kpath=kpath: ctx.save_vmsd(
-            ctx, field.vmsd, elm, w, field.vmsd.version_id, kpath), kpath)
+            ctx, field.vmsd, elm, w, field.vmsd.version_id, kpath), kpath,
+            report=_queue_report(field, "save"))
         if ret:
             return ret
     ctx.f.put_byte(0)
     return 0
+
+
+def _queue_report(field, op: str):
+    """7.2's get_qlist / put_qlist line for a failed element (qtailq says nothing)."""
+    if field.info != "qlist":
+        return None
+    return lambda ret: f"{field.name}: failed to {op} {field.vmsd.name} ({ret})"
 
 
 def _queue_get(tail: bool):
@@ -371,7 +379,8 @@ def _queue_get(tail: bool):
             ctx.ledger.append(Allocation(f"{epath}[{k}]", "element", field.size, False))
             kpath = f"{epath}[{k}]"
             ret = ctx.nested(lambda elm=elm, kpath=kpath: ctx.load_vmsd(
-                ctx, vmsd, elm, version_id, kpath), kpath)
+                ctx, vmsd, elm, version_id, kpath), kpath,
+                report=None if tail else _queue_report(field, "load"))
             if ret:
                 return ret
             if tail:
@@ -457,13 +466,15 @@ def _get_gtree(ctx, field, container, key, size, epath, opaque) -> int:
             node_key = zero_struct(key_vmsd)
             ctx.ledger.append(Allocation(f"{npath}.key", "element", field.start, True))
             ret = ctx.nested(lambda node_key=node_key, npath=npath: ctx.load_vmsd(
-                ctx, key_vmsd, node_key, version_id, f"{npath}.key"), f"{npath}.key")
+                ctx, key_vmsd, node_key, version_id, f"{npath}.key"), f"{npath}.key",
+                report=lambda ret: f"{field.name} : failed to load {key_vmsd.name} ({ret})")
             if ret:
                 return ret
         value = zero_struct(val_vmsd)
         ctx.ledger.append(Allocation(npath, "element", field.size, True))
         ret = ctx.nested(lambda value=value, npath=npath: ctx.load_vmsd(
-            ctx, val_vmsd, value, version_id, npath), npath)
+            ctx, val_vmsd, value, version_id, npath), npath,
+            report=lambda ret: f"{field.name} : failed to load {val_vmsd.name} ({ret})")
         if ret:
             return ret
         if tree is None:

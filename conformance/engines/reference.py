@@ -110,11 +110,15 @@ class _Ctx:
         else:
             self.report(text, path)
 
-    def nested(self, run, path: str, failed=lambda ret: ret != 0) -> int:
+    def nested(self, run, path: str, failed=lambda ret: ret != 0, report=None) -> int:
         """A codec's nested vmstate_{load,save}_state(..., &local_err) (get_tmp,
-        get_qtailq, put_gtree_elem, ...): error_report_err(local_err) when it failed."""
+        get_qtailq, put_gtree_elem, ...): error_report_err(local_err) when it failed.
+        ``report(ret)``: the line 7.2's codec error_report()s instead (None: nothing)."""
         if self.v.errors != "errp":
-            return run()
+            ret = run()
+            if report is not None and failed(ret):
+                self.report(report(ret), path)
+            return ret
         outer, self.errp = self.errp, None
         try:
             ret = run()

@@ -144,7 +144,9 @@ def _zero_element(field: Field):
         return bytes(field.size) if not field.flags & F.VBUFFER else b""
     if kind == "gbytearray":
         return b""
-    if kind in ("qtailq", "qlist", "gtree"):
+    if kind == "gtree":
+        return None  # a GTree * zeroed is NULL: no tree until the device creates one
+    if kind in ("qtailq", "qlist"):
         return []
     if kind == "capability":
         return ""

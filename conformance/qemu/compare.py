@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import attrs
 
-from conformance.flags import F
-from conformance.model import Description
-from conformance.outcome import ERROR, LIMIT, OK, UNDEFINED, Outcome
+from conformance.model.description import Description
+from conformance.model.flags import F
+from conformance.model.outcome import ERROR, LIMIT, OK, UNDEFINED, Outcome
+from conformance.model.state import INDETERMINATE, Uninit
 from conformance.qemu.engine import not_expressible
 from conformance.qemu.layout import PERTURB, Unread
-from conformance.state import INDETERMINATE, Uninit
 
 
 @attrs.frozen
@@ -41,32 +41,32 @@ CLASSES: dict[str, DisagreementClass] = {c.key: c for c in (
     DisagreementClass(
         "A", "file error after a failed vmstate_load_state: version too new/old, MUST_EXIST "
         "missing, failing post_load and 7.2's unknown subsection return the error WITHOUT "
-        "qemu_file_set_error (only the field loop and 8.0+ subsection failures set it)", True),
+        "qemu_file_set_error (only the field loop and 8.0+ subsection failures set it)", False),
     DisagreementClass(
         "B", "get_bitmap writes whole 64-bit words (BITS_TO_U64S(size)); destination bits "
-        "beyond them survive", True),
+        "beyond them survive", False),
     DisagreementClass(
         "B2", "a bitmap size larger than the destination's bitmap: C writes past the end "
-        "(undefined), the model loads it", True),
+        "(undefined), the model loads it", False),
     DisagreementClass(
         "Q", "a buffer read hitting the end of the stream: the destination bytes after the "
-        "failed load (qemu_get_buffer copies what qemu_peek_buffer returns)", True),
+        "failed load (qemu_get_buffer copies what qemu_peek_buffer returns)", False),
     DisagreementClass(
         "M", "error_report / Error wording (10.x reports through errp; 7.2's and 10.x's "
-        "texts differ from the model's)", True),
+        "texts differ from the model's)", False),
     DisagreementClass(
         "N", "a subsection name with an embedded NUL byte: vmstate_subsection_load() "
         "compares idstr as a C string, so \"dev/sub\\0...\" finds subsection "
-        "\"dev/sub\" (the model compares all len bytes)", True),
+        "\"dev/sub\" (the model compares all len bytes)", False),
     DisagreementClass(
         "G", "get_gtree() into a NULL GTree * (a member the destination left NULL, or one "
         "inside a node value the core just g_malloc0'd): g_tree_insert() refuses "
         "(GLib-CRITICAL) and the nodes are lost; the model creates the tree (QEMU's own "
-        "test creates it in a pre_load hook a JSON case cannot express)", True),
+        "test creates it in a pre_load hook a JSON case cannot express)", False),
     DisagreementClass(
         "L", "get_qlist() into a non-empty list: QLIST_RAW_INSERT_AFTER sets the new "
         "element's next to NULL, so after two or more loaded elements the destination's "
-        "old elements are dropped (leaked); the model keeps them after the loaded ones", True),
+        "old elements are dropped (leaked); the model keeps them after the loaded ones", False),
     DisagreementClass(
         "T", "unclassified: a disagreement no class above explains (read the example)", True),
 )}

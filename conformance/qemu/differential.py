@@ -25,10 +25,10 @@ from hypothesis import strategies as st
 
 from conformance.cases import CaseError, dump_description, load_case_file, load_python_cases
 from conformance.engines import reference
+from conformance.model.state import to_plain
 from conformance.qemu import engine as qengine
 from conformance.qemu import layout as _layout
 from conformance.qemu.compare import CLASSES, classify, comparable, compare
-from conformance.state import to_plain
 from strategies import descriptions, destinations, states
 from strategies.streams import MUTATIONS
 

@@ -27,13 +27,13 @@ import subprocess
 import threading
 from pathlib import Path
 
-from conformance import variants as _variants
-from conformance.check import errors as check_errors
-from conformance.model import Description
-from conformance.outcome import ABORT, ERROR, LIMIT, OK, REJECTED, UNDEFINED, Hazard, Outcome
+from conformance.model import variants as _variants
+from conformance.model.check import errors as check_errors
+from conformance.model.description import Description
+from conformance.model.outcome import ABORT, ERROR, LIMIT, OK, REJECTED, UNDEFINED, Hazard, Outcome
+from conformance.model.state import clone, fill_missing
 from conformance.qemu import build as _build
 from conformance.qemu import layout as _layout
-from conformance.state import clone, fill_missing
 
 NAME = "qemu"
 NOT_EXPRESSIBLE = "qemu engine: not expressible"

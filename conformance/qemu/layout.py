@@ -25,10 +25,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from conformance.flags import ANY_VARRAY, F
-from conformance.infos import lookup
-from conformance.model import Description, Field, Hook, Pred
-from conformance.state import INDETERMINATE, Uninit, is_indeterminate, member_fields
+from conformance.model.description import Description, Field, Hook, Pred
+from conformance.model.flags import ANY_VARRAY, F
+from conformance.model.infos import lookup
+from conformance.model.state import INDETERMINATE, Uninit, is_indeterminate, member_fields
 
 GUARD = 0xFD
 GUARD_LEN = 16
@@ -470,7 +470,8 @@ class ImageWriter:
         elif k in ("qtailq", "qlist"):
             self.queue(s, v or [], at, path)
         elif k == "gtree":
-            self.gtree(s, v or [], at, path)
+            if v is not None:  # None: a NULL GTree * (the image is zeroed)
+                self.gtree(s, v, at, path)
         else:  # pragma: no cover
             raise NotExpressible(f"slot kind {k}", path)
 
@@ -1126,7 +1127,7 @@ class Walker:
     def gtree(self, s: Slot, raw, at):
         t = int.from_bytes(raw[at:at + 8], "little")
         if not t:
-            return []  # a NULL GTree * (get_gtree cannot insert into it)
+            return None  # a NULL GTree * (get_gtree cannot insert into it)
         nodes = self.gtree_remote(t)
         if nodes is None:
             return INDETERMINATE  # not a tree the driver made: malloc'd memory
