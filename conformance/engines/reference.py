@@ -403,7 +403,8 @@ def _save_field(ctx: _Ctx, vmsd, field: Field, opaque, w, fpath: str, path: str)
             is_null = elem is None and size != 0
         # How many elements this vmdesc entry stands for (vmsd_desc_field_start's max).
         runs = era == "B" or (era == "C" and compressible)
-        max_elems = n - i if era == "A" or runs else 1
+        # era A (7.2): vmsd_desc_field_start(..., i, n_elems), the whole count each time
+        max_elems = n if era == "A" else (n - i if runs else 1)
         if era != "A" and field.flags & F.ARRAY_OF_POINTER and is_null != prev_null:
             # 2025 "Fix arrays of pointers in JSON writer": a new entry per null/non-null
             # run; the run is only searched when null-ness changes (prev starts non-NULL)
