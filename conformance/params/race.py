@@ -72,7 +72,7 @@ def reader(world: World, members, log: dict):
         obj = world.cur  # qatomic_rcu_read(&s->parameters)
         if rcu:
             world.rcu_readers["mig"] = obj
-        log["loaded"] = {obj.id: log["step"]}
+        log["current"] = log["step"]
         yield ("load", obj.id,
                f"{'rcu_read_lock(); ' if rcu else ''}p = qatomic_read(&s->parameters) = #{obj.id}")
     pname = "p->" if swapped else "s->parameters."
@@ -86,8 +86,9 @@ def reader(world: World, members, log: dict):
         if ref is None:
             yield ("load", None, f"load {pname}{name} = NULL")
             continue
-        for b in heap.blocks_of(led, m.type, ref, "migration thread: load"):
-            log["loaded"][b.id] = log["step"]
+        # loading a pointer reads s->parameters, not what it points to: a dangling
+        # pointer loads fine and faults on the dereference
+        log["current"] = log["step"]
         yield ("load", ref.id, f"load {pname}{name} = #{ref.id}")
         v = value_of(led, m.type, ref, f"migration thread: dereference {pname}{name}")
         yield ("deref", ref.id, f"dereference #{ref.id} ({name}) -> {v!r}")
@@ -108,7 +109,7 @@ def interleave(request: dict, members, schedule, *, design: str, params: dict | 
     params = defaults() if params is None else params
     world = new_world(params, design=design, caps=caps, migrating=True, host=host)
     led: Ledger = world.ledger
-    log = {"step": 0, "loaded": {}}
+    log = {"step": 0, "current": None}
     main = command(world, request)
     mig = reader(world, members, log)
     alive = {MAIN: True, MIG: True}
@@ -155,11 +156,11 @@ def interleave(request: dict, members, schedule, *, design: str, params: dict | 
         except heap.HeapError as e:
             b = e.block
             freed = frees_at.get(b.id)
-            loaded = log["loaded"].get(b.id)
+            loaded = log["current"]
             trace.append(Step(n, t, f"{e.kind.upper()}: {b.describe()}, freed at step "
                                     f"{freed} ({b.free_site})", "fault", b.id))
             violation = str(e)
-            racing = tuple(x for x in (loaded, freed, n) if x is not None)
+            racing = tuple(sorted(x for x in (loaded, freed, n) if x is not None))
             break
         for ev in led.events[mark:]:
             if ev.op == "free":
