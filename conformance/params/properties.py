@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import time
 
-from hypothesis import HealthCheck, given, seed as hyp_seed, settings
+from hypothesis import HealthCheck, given, settings
+from hypothesis import seed as hyp_seed
 from hypothesis import strategies as st
 
-from . import heap, impls, race, strategies
+from . import impls, race, strategies
 from .schema import BY_NAME, MEMBERS, POINTER_MEMBERS, RUNTIME_WHITELIST
 
 SEQ_DESIGNS = impls.DESIGNS
@@ -88,7 +89,7 @@ def prop_rejected_changes_nothing(params, caps, request, design: str) -> None:
     _expect(r.after == r.before, f"rejected ({r.outcome.error}) yet parameters changed")
     _expect(r.has_bbm == bool(params["block-bitmap-mapping"]), "has_bbm changed")
     led = r.world.ledger
-    for name, ids in r.old_pointer_blocks.items():
+    for ids in r.old_pointer_blocks.values():
         for i in ids:
             _expect(not led.blocks[i].freed, f"rejected, yet {led.blocks[i].describe()} freed")
     _expect(led.live() == impls.reachable(r.world), "rejected request leaked")
@@ -246,5 +247,4 @@ def sweep(max_examples: int, seed: int | None = None) -> list[dict]:
     return rows
 
 
-__all__ = ["sweep", "find_race", "SEQUENTIAL", "RACE_EXPECTED", "prop_no_use_after_free",
-           "RUNTIME_WHITELIST", "heap"]
+__all__ = ["sweep", "find_race", "SEQUENTIAL", "RACE_EXPECTED", "prop_no_use_after_free"]

@@ -20,7 +20,7 @@ from .schema import (
     UINT_MAX,
     defaults,
 )
-from .validate import caps_check, params_check, Globals
+from .validate import Globals, caps_check, params_check
 
 #: boundary values per member (both sides of each options.c rule)
 _EDGES = {
