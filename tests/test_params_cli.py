@@ -101,7 +101,7 @@ def test_current_and_capabilities(tmp_path, capsys):
                       "--capability", "zero-copy-send")
     assert rc == 1 and "capabilities rejected by migrate_caps_check" in err
     rc, _, err = _run(capsys, "check", f, "--capability", "warp-drive")
-    assert rc == 1 and err.startswith("--capability: --capability: unknown capability")
+    assert rc == 1 and err.startswith("--capability: warp-drive: unknown capability")
     bad = _file(tmp_path, "bad.json", '{"vcpu-dirty-limit": 0}')
     rc, _, err = _run(capsys, "check", f, "--current", bad)
     assert rc == 1 and err.startswith(f"{bad}: $.vcpu-dirty-limit: current parameters are "

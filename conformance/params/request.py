@@ -242,5 +242,5 @@ def parse_current(value, host: Host = DEFAULT_HOST) -> dict:
 def parse_capabilities(names) -> frozenset:
     for n in names:
         if n not in CAPABILITY_NAMES:
-            raise RequestError("--capability", f"unknown capability '{n}'")
+            raise RequestError(n, f"unknown capability (one of: {', '.join(CAPABILITY_NAMES)})")
     return frozenset(names)
