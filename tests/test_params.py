@@ -34,6 +34,12 @@ def test_members_match_qemu_10_2():
     assert params_check(defaults(), Globals()) is None
 
 
+def test_members_by_release():
+    assert set(schema.NAMES) - set(schema.members_in("10.0")) == {"cpr-exec-command"}
+    assert schema.members_in("10.1") == schema.members_in("10.0")
+    assert "multifd-qatzip-level" not in schema.members_in("9.1")
+
+
 def test_capability_enum():
     assert "mapped-ram" in schema.CAPABILITY_NAMES and "compress" not in schema.CAPABILITY_NAMES
     assert set(schema.VALIDATED_CAPABILITIES) <= set(schema.CAPABILITY_NAMES)

@@ -144,6 +144,16 @@ RUNTIME_WHITELIST: tuple[str, ...] = (
 assert all(BY_NAME[n].scalar for n in RUNTIME_WHITELIST)
 
 
+def _version(v: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in v.split("."))
+
+
+def members_in(version: str) -> tuple[str, ...]:
+    """The members a QEMU release has, by each member's first release (``since``):
+    ``members_in("10.0")`` lacks cpr-exec-command (10.2)."""
+    return tuple(m.name for m in MEMBERS if _version(m.since) <= _version(version))
+
+
 def defaults() -> dict:
     """MigrationParameters after migration_instance_init: every member present."""
     return {m.name: (list(m.default) if isinstance(m.default, list) else m.default)
