@@ -166,6 +166,20 @@ def test_merge_frees_every_pointer_member_open_coded_only_the_replaced():
     assert oc.after == mg.after
 
 
+def test_ledger_finds_the_v1_leak():
+    """v1 of the series freed tls-* and block-bitmap-mapping before QAPI_CLONE_MEMBERS
+    but not cpr-exec-command (found in review); the ledger sees the old list leak."""
+    p = defaults()
+    p["cpr-exec-command"] = ["qemu-system-x86_64", "-S"]
+    r = impls.run(p, {"downtime-limit": 1}, design="merge-v1")
+    led = r.world.ledger
+    leaked = led.live() - impls.reachable(r.world)
+    assert {led.blocks[i].path for i in leaked} >= {"s->parameters.cpr-exec-command[0]"}
+    with pytest.raises(properties.PropertyFailed, match="leak"):
+        properties.prop_ledger(p, frozenset(), {"downtime-limit": 1}, "merge-v1")
+    properties.prop_ledger(p, frozenset(), {"downtime-limit": 1}, "merge")
+
+
 def test_ledger_catches_double_free():
     led = heap.Ledger()
     s = heap.build(led, "str", "x", "t", "test")

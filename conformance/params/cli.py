@@ -187,10 +187,11 @@ def add_subparser(subparsers) -> None:
     c.add_argument("--during-migration", action="store_true", default=False,
                    help="a migration is active (the whitelist designs then reject members "
                         "outside the runtime whitelist) (default: not migrating)")
-    c.add_argument("--design", choices=impls.DESIGNS, default="open-coded",
+    c.add_argument("--design", choices=impls.DESIGNS + impls.HISTORICAL_DESIGNS,
+                   default="open-coded",
                    help="which set-parameters to model: open-coded (QEMU before the series), "
-                        "merge (the series), whitelist, whitelist-free-all, swap, swap-rcu "
-                        "(default: open-coded)")
+                        "merge (the series, v2), whitelist, whitelist-free-all, swap, "
+                        "swap-rcu, merge-v1 (v1 of the series) (default: open-coded)")
     c.add_argument("--current", metavar="CURRENT.json", default=None,
                    help="current parameters, as query-migrate-parameters returns them; "
                         "absent members keep QEMU's defaults (default: QEMU's defaults)")

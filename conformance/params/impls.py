@@ -38,6 +38,9 @@ Designs (``DESIGNS``):
 ``swap-rcu``
     ``swap`` with the old object freed only after a grace period (synchronize_rcu():
     every reader that could hold the old pointer has left its read-side section).
+``merge-v1`` (HISTORICAL_DESIGNS)
+    v1 of the series: its apply freed tls-*, block-bitmap-mapping but not
+    cpr-exec-command before QAPI_CLONE_MEMBERS -- a leak the ledger property finds.
 
 The whitelist error text is ours (no QEMU has this rule yet).
 """
@@ -65,6 +68,8 @@ from .validate import NULL, Globals, params_check
 DESIGNS = ("open-coded", "merge", "whitelist", "whitelist-free-all", "swap", "swap-rcu")
 #: the designs the issue names; the CLI's --design choices are all of DESIGNS
 MAIN_DESIGNS = ("open-coded", "merge", "whitelist", "swap")
+#: historical: v1 of the series, which leaked cpr-exec-command (the ledger finds it)
+HISTORICAL_DESIGNS = ("merge-v1",)
 
 #: migration/options.c migrate_params_apply() member order (the open-coded apply)
 APPLY_ORDER = (
@@ -302,8 +307,14 @@ def open_coded(world: World, req: Block, request: dict):
 # --------------------------------------------------------------------------- the series
 
 
+#: v1 of the series (patch 3/9, January 2026) freed these before QAPI_CLONE_MEMBERS and
+#: forgot cpr-exec-command (Peter Xu spotted it; v2 frees it: "Properly freeing ptr
+#: members in patch 2/9")
+V1_FREED = ("tls-creds", "tls-hostname", "tls-authz", "block-bitmap-mapping")
+
+
 def merge(world: World, req: Block, request: dict, *, whitelist: bool = False,
-          free_all: bool = True):
+          free_all: bool = True, freed=POINTER_MEMBERS):
     """The series: QAPI_CLONE + QAPI_MERGE + check + apply (see module docstring)."""
     led = world.ledger
     if whitelist:
@@ -321,7 +332,9 @@ def merge(world: World, req: Block, request: dict, *, whitelist: bool = False,
         cf = led.read(world.cur, "migrate_params_apply")
         if free_all:
             # free every pointer member of s->parameters, then QAPI_CLONE_MEMBERS
-            for name in POINTER_MEMBERS:
+            # (v2 patch 3: migrate_tls_opts_free(cur), qapi_free_BitmapMigration...,
+            # qapi_free_strList(cur->cpr_exec_command); patch 8: the dealloc visitor)
+            for name in freed:
                 m = BY_NAME[name]
                 old = cf[name]
                 free_tree(led, m.type, old, "migrate_params_apply: free s->parameters members")
@@ -391,6 +404,8 @@ def command(world: World, request: dict):
         out = yield from merge(world, req, request, whitelist=True, free_all=False)
     elif d == "whitelist-free-all":
         out = yield from merge(world, req, request, whitelist=True, free_all=True)
+    elif d == "merge-v1":
+        out = yield from merge(world, req, request, freed=V1_FREED)
     elif d == "swap":
         out = yield from swap(world, req, request)
     elif d == "swap-rcu":

@@ -109,7 +109,12 @@ def current_params(draw, host=DEFAULT_HOST):
             p[name] = ""  # s->parameters never holds QNULL (tls_opt_to_str)
     tmp = dict(p)
     if params_check(tmp, Globals(), host) is not None:
-        return defaults()
+        p = defaults()
+    # often a pointer member already set (what a replacing request must free)
+    if draw(st.booleans()):
+        p["cpr-exec-command"] = draw(st.lists(st.text(max_size=5), min_size=1, max_size=3))
+    if draw(st.booleans()):
+        p["tls-creds"] = draw(st.sampled_from(["tls0", "creds-x509"]))
     return p
 
 
