@@ -227,7 +227,8 @@ def test_no_null_dereference(design, state, request):
     properties.prop_no_crash(state[0], state[1], request, design)
 
 
-def test_sweep_rows():
+def test_sweep_rows(monkeypatch):
+    monkeypatch.setattr(properties, "HAZARD_BUDGET", 3)  # shape only; the races: race tests
     rows = properties.sweep(3, seed=1)
     assert {r["status"] for r in rows} <= {"pass", "fail"}
     keys = {"property", "design", "status", "examples", "failure", "expected"}
