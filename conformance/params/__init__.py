@@ -1,0 +1,12 @@
+"""Migration parameters: a model of QEMU's migrate-set-parameters and the race the seed's
+review found (seed 004, "qapi: Use visitors for migration parameters handling").
+
+Modules: ``schema`` (members, types, defaults, capabilities, the runtime whitelist),
+``heap`` (the allocation ledger), ``validate`` (migrate_params_check, migrate_caps_check),
+``impls`` (the designs of set-parameters), ``race`` (two threads, a scheduler),
+``request`` (QMP-like JSON input), ``strategies``/``properties`` (Hypothesis),
+``configrecord`` (capabilities of a stream's configuration record), ``cli``.
+
+This package imports nothing from the rest of ``conformance`` except
+``conformance.migfile`` in ``configrecord`` (marked there).
+"""
