@@ -11,6 +11,9 @@ from conformance.cli import EXIT_FAIL, EXIT_OK, UsageError
 from conformance.engines import ENGINE_NAMES
 from conformance.model import variants as _variants
 from conformance.model.state import to_plain
+from conformance.profiles import PROFILES
+
+DEFAULT_SWEEP = 10  # conformance.cases.campaign.DEFAULT_SWEEP_EXAMPLES (kept light here)
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "data" / "examples"
 DEFAULT_CASE = EXAMPLES / "pointer-array-auto-alloc.json"
@@ -107,9 +110,21 @@ def cmd_check(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from conformance.cases.campaign import run_campaign
+    from conformance.cases.campaign import CampaignUsageError, run_campaign
 
-    return run_campaign(args)
+    if args.property:
+        from strategies.properties import PROPERTIES
+
+        unknown = [n for n in args.property if n not in PROPERTIES]
+        if unknown:
+            raise UsageError(f"--property {unknown[0]}: unknown (known: "
+                             f"{', '.join(PROPERTIES)})")
+    if args.json and args.verbose:
+        raise UsageError("--json and --verbose: the JSON document has every row already")
+    try:
+        return run_campaign(args)
+    except CampaignUsageError as exc:
+        raise UsageError(f"run: {exc}") from None
 
 
 def add_subcommands(sub) -> None:
@@ -140,14 +155,39 @@ def add_subcommands(sub) -> None:
     p.add_argument("--variant", choices=variants)
     p.set_defaults(func=cmd_check)
 
-    p = sub.add_parser("run", help="the conformance campaign: cases x variants x engines")
-    p.add_argument("paths", nargs="*", help="case files or directories (default: the "
-                                            "bundled examples, plus golden/ when present)")
+    p = sub.add_parser(
+        "run", help="the conformance campaign: cases x variants x engines (the CI gate)",
+        description="Run case files on every variant and engine, then (when asked) the "
+                    "property sweep. Prints a summary matrix and only what failed; "
+                    "--report DIR writes report.json, report.md, report.html, junit.xml "
+                    "and a replayable case file per failure under DIR/failures/.",
+        epilog="exit status: 0 everything passed, 1 a case or property failed (or a case "
+               "file is unreadable), 2 usage error (bad option, empty selection). "
+               "Which files under a directory are cases: docs/running.md.")
+    p.add_argument("paths", nargs="*",
+                   help="case files or directories (default: the bundled examples, plus "
+                        "golden/cases when present, and the property sweep)")
     p.add_argument("--engine", action="append", choices=engines,
-                   help="engines to run (default: every available one)")
+                   help="engine to run, repeatable (default: every available one)")
     p.add_argument("--variant", action="append", choices=variants,
-                   help="restrict to these variants (default: each case's own)")
-    p.add_argument("--properties", type=int, default=10, metavar="N",
-                   help="property sweep: N examples per grid point (0 skips; default 10)")
-    p.add_argument("--json", action="store_true", help="machine-readable results")
+                   help="restrict to this variant, repeatable (default: each case's own)")
+    p.add_argument("--properties", type=int, default=None, metavar="N",
+                   help="property sweep with N examples per grid point, 0 skips it "
+                        f"(default: {DEFAULT_SWEEP} with no PATHS, no sweep with PATHS)")
+    p.add_argument("--profile", choices=list(PROFILES),
+                   help="property sweep with a pytest profile's budget: "
+                        + ", ".join(f"{k} {v['examples']}" for k, v in PROFILES.items())
+                        + " examples per grid point (default: none)")
+    p.add_argument("--property", action="append", metavar="NAME",
+                   help="only this property, repeatable; asks for the sweep "
+                        "(default: every property)")
+    p.add_argument("--report", metavar="DIR",
+                   help="write report.json, report.md, report.html, junit.xml and "
+                        "failures/ into DIR (default: no reports)")
+    p.add_argument("--verbose", "-v", action="store_true",
+                   help="also print the full per-case table (default: summary and failures)")
+    p.add_argument("--quiet", "-q", action="store_true",
+                   help="no progress on stderr (default: a bar on a terminal, lines otherwise)")
+    p.add_argument("--json", action="store_true",
+                   help="print the report.json document instead of the tables (default: tables)")
     p.set_defaults(func=cmd_run)
