@@ -45,8 +45,14 @@ REPO = Path(__file__).resolve().parent.parent.parent
 
 def cached_scripts() -> list[Path]:
     """analyze-migration.py from the cached Debian QEMU source trees, oldest first."""
+    import re
+
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return sorted((cache / "vmstate-conformance").glob(CACHE_GLOB))
+
+    def version(p: Path):  # qemu/debian-7.2.22/src/... -> (7, 2, 22): 7.2 before 10.2
+        return tuple(int(n) for n in re.findall(r"\d+", p.parents[2].name)) or (0,)
+
+    return sorted((cache / "vmstate-conformance").glob(CACHE_GLOB), key=version)
 
 
 def locate_script(path: str | None = "auto") -> Path:
