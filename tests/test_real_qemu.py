@@ -142,8 +142,11 @@ ANALYZE = _analyze_script()
 @pytest.mark.skipif(not ANALYZE, reason="no analyze-migration.py: set VMSTATE_CONFORMANCE_ANALYZE_MIGRATION "
                     "to QEMU's scripts/analyze-migration.py (or a QEMU checkout), or cache "
                     "Debian's QEMU source under ~/.cache/vmstate-conformance/qemu/")
-# QEMU 7.2's script stops at configuration subsections and at COMPRESS_PAGE records
-@pytest.mark.parametrize("name", [n for n in CONFIGS if n not in ("q35-capabilities", "pc-compress")])
+# QEMU 7.2's script stops at configuration subsections, at COMPRESS_PAGE records and at
+# XBZRLE pages ("XBZRLE RAM compression is not supported yet"), which the running guest's
+# later iterations have whenever it dirtied RAM in between (timing: not every run)
+@pytest.mark.parametrize("name", [n for n in CONFIGS
+                                  if n not in ("q35-capabilities", "pc-compress", "pc-running-iterations")])
 def test_same_output_as_analyze_migration_script(streams, name):
     script = Path(ANALYZE)
     if script.is_dir():

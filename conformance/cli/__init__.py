@@ -40,7 +40,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("conformance.bench.cli",
               "benchmarks as side-by-side ratios: engines, start-up, decoding"),
     "variants": ("conformance.cli.variants",
-                 "print each variant's flag table, policy points and divergences"),
+                 "print each variant's flag table, policy points and modelling decisions"),
     "diff": ("conformance.cli.variants",
              "save/load one case under several variants, side by side"),
     "golden": ("conformance.golden.commands", "the golden stream corpus: verify, regen, show"),

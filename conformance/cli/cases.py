@@ -68,15 +68,43 @@ def _is_migration_file(arg: str) -> bool:
         return False
 
 
+#: decode's options for migration files only, and for case files only (flag -> dest)
+MIGRATION_ONLY = {"--format": "format", "--desc": "desc", "--sections": "sections",
+                  "--memory": "memory", "--vmdesc-from": "vmdesc_from"}
+CASE_ONLY = {"--engine": "engine", "--variant": "variant", "STREAM": "stream"}
+
+
+def _given(args, options: dict) -> list[str]:
+    return [flag for flag, dest in options.items() if getattr(args, dest) not in (None, False)]
+
+
 def cmd_decode(args) -> int:
+    if not Path(args.target).exists():
+        return _fail(f"{args.target}: no such file")
     if _is_migration_file(args.target):
+        wrong = _given(args, CASE_ONLY)
+        if wrong:
+            raise UsageError(f"decode {args.target}: {wrong[0]} applies to a case file, "
+                             "not to a migration file")
+        if args.desc and args.sections:
+            raise UsageError("decode: --desc and --sections: give one")
+        if args.memory and (args.format == "analyze-migration" or args.desc or args.sections):
+            raise UsageError("decode: --memory applies to --format json only")
+        if args.vmdesc_from and not Path(args.vmdesc_from).is_file():
+            return _fail(f"{args.vmdesc_from}: no such file (--vmdesc-from)")
         try:
             from conformance.cli import migration as migcli
         except ImportError:
             return _fail("migration-file decoding is not available in this build")
-        return migcli.run_decode(args.target, args.format, args.desc, args.sections, sys.stdout)
+        return migcli.run_decode(args.target, args.format or "json", args.desc, args.sections,
+                                 sys.stdout, args.vmdesc_from, args.memory)
+    wrong = _given(args, MIGRATION_ONLY)
+    if wrong:
+        raise UsageError(f"decode {args.target}: {wrong[0]} applies to a migration file "
+                         "(QEVM), not to a case file")
     if args.stream is None:
-        raise UsageError("decode CASE.json STREAM: STREAM (hex or file) is missing")
+        raise UsageError(f"decode {args.target} STREAM: STREAM (hex or a file) is missing")
+    args.engine = args.engine or "reference"
     case = conformance.load_case(args.target)
     variant = _variant_for(case, args.variant)
     data = _read_stream(args.stream)
@@ -133,26 +161,41 @@ def add_subcommands(sub) -> None:
 
     p = sub.add_parser("encode", help="print the stream a case's source state saves to (hex)")
     p.add_argument("case", help="case file (.json or .py)")
-    p.add_argument("--engine", choices=engines, default="reference")
-    p.add_argument("--variant", choices=variants)
+    p.add_argument("--engine", choices=engines, default="reference", help="engine to save with")
+    p.add_argument("--variant", choices=variants, help="variant (default: the case's first)")
     p.add_argument("--vmdesc", action="store_true", help="also print the vmdesc JSON")
     p.set_defaults(func=cmd_encode)
 
     p = sub.add_parser("decode", help="load a stream into a case's destination (JSON), "
-                                      "or decode a migration file")
-    p.add_argument("target", help="case file, or a migration file (QEVM magic)")
-    p.add_argument("stream", nargs="?", help="stream as hex or a file (with a case)")
-    p.add_argument("--engine", choices=engines, default="reference")
-    p.add_argument("--variant", choices=variants)
-    p.add_argument("--format", choices=["json", "analyze-migration"], default="json",
-                   help="migration files: output format")
-    p.add_argument("--desc", action="store_true", help="migration files: print the vmdesc")
-    p.add_argument("--sections", action="store_true", help="migration files: list records")
+                                      "or decode a migration file",
+                       description="decode CASE STREAM: load STREAM into the case's "
+                                   "destination and print the state as JSON. "
+                                   "decode FILE.mig: decode a migration file (QEVM magic). "
+                                   "An option for the other form is a usage error.")
+    p.add_argument("target", help="case file (.json or .py), or a migration file (QEVM magic)")
+    p.add_argument("stream", nargs="?", help="with a case: the stream, as hex or a file")
+    p.add_argument("--engine", choices=engines,
+                   help="case: engine to load with (default: reference)")
+    p.add_argument("--variant", choices=variants,
+                   help="case: variant (default: the case's first)")
+    p.add_argument("--format", choices=["json", "analyze-migration"],
+                   help="migration file: our JSON, or exactly what QEMU's "
+                        "analyze-migration.py prints (default: json)")
+    p.add_argument("--desc", action="store_true",
+                   help="migration file: print the vmdesc (as analyze-migration.py -d desc)")
+    p.add_argument("--sections", action="store_true",
+                   help="migration file: list the records")
+    p.add_argument("--memory", action="store_true",
+                   help="migration file, --format json: every RAM page record too "
+                        "(default: RAM summarised)")
+    p.add_argument("--vmdesc-from", metavar="OTHER.mig",
+                   help="migration file: decode device state with another stream's vmdesc "
+                        "(files without a trailer, e.g. postcopy) (default: the file's own)")
     p.set_defaults(func=cmd_decode)
 
     p = sub.add_parser("check", help="run vmstate_check (and documented rules) on a case")
-    p.add_argument("case")
-    p.add_argument("--variant", choices=variants)
+    p.add_argument("case", help="case file (.json or .py)")
+    p.add_argument("--variant", choices=variants, help="variant (default: the case's first)")
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser(
