@@ -156,3 +156,27 @@ def test_decode_migration_options_work_from_the_main_cli():
 def test_reencode_to_a_directory_names_the_output(tmp_path):
     code, _, err = run("reencode", MIG, "-o", tmp_path)
     assert code == 1 and str(tmp_path) in err and str(MIG) not in err
+
+
+def test_the_cli_variant_names_are_the_models():
+    from conformance.cli.cases import VARIANT_NAMES
+    from conformance.model.variants import VARIANTS
+
+    assert VARIANT_NAMES == tuple(VARIANTS)
+
+
+def test_bench_corpora_are_the_benchmarks():
+    from conformance.bench.cli import CORPORA
+    from conformance.bench.engines import CORPORA as REAL
+
+    assert CORPORA == tuple(REAL)
+
+
+def test_decoding_a_migration_file_imports_no_engine_or_case_machinery():
+    """(the migration reader itself uses model.infos: that is migration/'s business)"""
+    mods = _imported_by("decode", "--format", "analyze-migration", str(MIG))
+    assert "conformance.migration.migfile" in mods
+    assert not {m for m in mods if m.startswith(("conformance.engines.", "conformance.cases",
+                                                 "conformance.model.variants",
+                                                 "conformance.model.state",
+                                                 "conformance.model.check"))}
