@@ -80,7 +80,8 @@ def measure(rounds: int = 15) -> dict:
             "results": results}
 
 
-def print_table(report: dict, out=sys.stdout) -> None:
+def print_table(report: dict, out=None) -> None:
+    out = out or sys.stdout
     print(f"start-up, whole process, {report['rounds']} interleaved rounds "
           f"(python {report['python']}; min and median wall time, peak RSS)", file=out)
     print(f"{'command':<34}{'min ms':>9}{'median ms':>11}{'peak KiB':>10}{'x bare':>8}",
@@ -94,7 +95,8 @@ def print_table(report: dict, out=sys.stdout) -> None:
           f"{report['target']:.0f}x target)", file=out)
 
 
-def run(rounds: int = 15, as_json: bool = False, out=sys.stdout) -> int:
+def run(rounds: int = 15, as_json: bool = False, out=None) -> int:
+    out = out or sys.stdout
     report = measure(rounds)
     if as_json:
         out.write(json.dumps(report, indent=2) + "\n")
