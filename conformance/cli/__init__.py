@@ -18,6 +18,10 @@ import sys
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
+#: conformance.model.variants.VARIANTS' names, here so that building a parser imports no
+#: model (tests/test_cli_consistency.py checks the two agree)
+VARIANT_NAMES = ("qemu-7.2", "legacy", "auto-alloc", "alloc")
+
 #: command-group modules, each with ``add_subcommands(sub)``
 GROUPS = ("conformance.cli.cases", "conformance.cli.migration", "conformance.bench.cli",
           "conformance.cli.variants", "conformance.golden.commands")

@@ -7,13 +7,9 @@ import sys
 from pathlib import Path
 
 import conformance
-from conformance.cli import EXIT_FAIL, EXIT_OK, UsageError
+from conformance.cli import EXIT_FAIL, EXIT_OK, VARIANT_NAMES, UsageError
 from conformance.engines import ENGINE_NAMES
 from conformance.profiles import PROFILES
-
-#: conformance.model.variants.VARIANTS' names, here so that parsing a command (and
-#: decoding a migration file) imports no model (tests/test_cli_consistency.py)
-VARIANT_NAMES = ("qemu-7.2", "legacy", "auto-alloc", "alloc")
 
 DEFAULT_SWEEP = 10  # conformance.cases.campaign.DEFAULT_SWEEP_EXAMPLES (kept light here)
 
