@@ -49,7 +49,7 @@ def _env() -> dict:
 def _once(argv: list[str], env: dict) -> tuple[float, int]:
     start = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env=env)
+                            env=env, cwd=PACKAGE_ROOT)  # `-m conformance` is this tree's
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
