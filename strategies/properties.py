@@ -59,7 +59,7 @@ from conformance.model.check import RULES, check
 from conformance.model.description import Description, Field
 from conformance.model.flags import F
 from conformance.model.outcome import KINDS, Outcome
-from conformance.model.state import canonical
+from conformance.model.state import canonical, to_plain
 from strategies.cases import case_text, make_case
 from strategies.descriptions import FAMILIES, descriptions, variant_families
 from strategies.flagsets import flag_sets
@@ -471,11 +471,31 @@ def check_truncation(eng, variant, desc: Description, source: dict, dest: dict) 
 # Hypothesis wrappers
 
 
-def _on_failure(desc, source, dest, variant, label: str):
+#: while :func:`run_point` runs, the case of the latest failing example (Hypothesis
+#: replays the shrunk example last, so after the run it is the shrunk one)
+_CAPTURE: list | None = None
+
+
+def _on_failure(desc, source, dest, variant, label: str, *, expect=None, load_input=None):
+    """Note the failing example as a case file, and keep it for :func:`run_point`.
+
+    ``expect``: the property's own claim as a case expectation (default: what the
+    reference engine does), so the case replays the failure on any engine."""
     try:
-        note(f"case file ({label}):\n" + case_text(make_case(label, desc, source, dest, variant)))
+        case = make_case(label, desc, source, dest, variant, expect=expect is None)
+        if expect is not None or load_input is not None:
+            case = attrs.evolve(case, expect=expect if expect is not None else case.expect,
+                                load_input=load_input)
+        note(f"case file ({label}):\n" + case_text(case))
+        if _CAPTURE is not None:
+            _CAPTURE.append(case)
     except Exception as exc:  # never mask the real failure
         note(f"(could not write the case: {exc})")
+
+
+def _round_trip_claim(source) -> dict:
+    """round-trip's claim as an expectation: the save succeeds, the load gives the source."""
+    return {"save": {"kind": "ok"}, "load": {"kind": "ok", "state": to_plain(source)}}
 
 
 def _body_round_trip(data, eng, variant, family):
@@ -485,7 +505,8 @@ def _body_round_trip(data, eng, variant, family):
     try:
         check_round_trip(eng, variant, desc, source, dest)
     except AssertionError:
-        _on_failure(desc, source, dest, variant, f"round-trip-{variant}-{family}")
+        _on_failure(desc, source, dest, variant, f"round-trip-{variant}-{family}",
+                    expect=_round_trip_claim(source))
         raise
 
 
@@ -531,7 +552,13 @@ def _body_robustness(data, eng, variant, family):
     mutation = data.draw(mutated_streams(desc, variant), label="mutation")
     note(f"mutation: {mutation.describe()}")
     dest = data.draw(destinations(desc, mutation.original.state, variant), label="destination")
-    check_robustness(eng, variant, desc, mutation.data, dest)
+    try:
+        check_robustness(eng, variant, desc, mutation.data, dest)
+    except AssertionError:
+        # replayed as load_input: the load must give an outcome, not raise
+        _on_failure(desc, mutation.original.state, dest, variant,
+                    f"robustness-{variant}-{family}", expect={}, load_input=mutation.data)
+        raise
 
 
 def _body_truncation(data, eng, variant, family):
@@ -542,6 +569,8 @@ def _body_truncation(data, eng, variant, family):
         check_truncation(eng, variant, desc, source, dest)
     except AssertionError:
         _on_failure(desc, source, dest, variant, f"truncation-{variant}-{family}")
+        if _CAPTURE:
+            _CAPTURE[-1] = attrs.evolve(_CAPTURE[-1], truncation=True)
         raise
 
 
@@ -604,6 +633,44 @@ def build(name: str, engine_name="reference", variant: str = "legacy",
     return test
 
 
+@attrs.frozen
+class PointResult:
+    """One grid point of a property run: ``message`` None when it passed; ``case`` the
+    shrunk failing example as a case (None when the property has no case form)."""
+    property: str
+    engine: str
+    variant: str
+    family: str
+    message: str | None
+    case: object = None
+
+    @property
+    def passed(self) -> bool:
+        return self.message is None
+
+
+def run_point(name: str, engine_name: str, variant: str, family: str, *,
+              max_examples: int | None = None, derandomize: bool = False) -> PointResult:
+    """Run one grid point outside pytest; never raises for a property failure."""
+    global _CAPTURE
+    # a campaign runs outside pytest: no profile, so no deadline (noisy machines),
+    # no example database in the current directory, and no health-check noise
+    s = _settings(max_examples=max_examples or 100, deadline=None, database=None,
+                  suppress_health_check=list(HealthCheck), print_blob=False,
+                  derandomize=derandomize)
+    test = build(name, engine_name, variant, family, settings=s)
+    captured: list = []
+    _CAPTURE = captured
+    try:
+        test()
+    except Exception as exc:  # a property failure, whatever Hypothesis wraps it in
+        return PointResult(name, engine_name, variant, family,
+                           f"{type(exc).__name__}: {exc}", captured[-1] if captured else None)
+    finally:
+        _CAPTURE = None
+    return PointResult(name, engine_name, variant, family, None)
+
+
 def run(name: str, engine_name="reference", *, max_examples: int | None = None,
         variants=None, families=None) -> list[tuple[str, str, str | None]]:
     """Run a property over its grid (for a campaign); returns failures as
@@ -615,19 +682,14 @@ def run(name: str, engine_name="reference", *, max_examples: int | None = None,
             continue
         if families and family not in families:
             continue
-        # a campaign runs outside pytest: no profile, so no deadline (noisy machines),
-        # no example database in the current directory, and no health-check noise
-        s = _settings(max_examples=max_examples or 100, deadline=None, database=None,
-                      suppress_health_check=list(HealthCheck), print_blob=False)
-        test = build(name, engine_name, variant, family, settings=s)
-        try:
-            test()
-        except Exception as exc:  # a property failure, whatever Hypothesis wraps it in
-            failures.append((variant, family, f"{type(exc).__name__}: {exc}"))
+        r = run_point(name, engine_name, variant, family, max_examples=max_examples)
+        if not r.passed:
+            failures.append((variant, family, r.message))
     return failures
 
 
-__all__ = ["PROPERTIES", "DIVERGENCE_CLASSES", "Property", "PropertyFailed", "build", "run",
+__all__ = ["PROPERTIES", "DIVERGENCE_CLASSES", "Property", "PropertyFailed", "PointResult",
+           "build", "run", "run_point",
            "check_round_trip", "check_valid_tree", "check_invalid_flags",
            "check_variant_equivalence", "check_legacy_compat", "check_robustness",
            "check_truncation", "translate", "adapt_to_variant", "divergence_class",

@@ -22,6 +22,7 @@ import os
 
 from hypothesis import HealthCheck, settings
 
+from conformance.profiles import PROFILES
 from strategies.db import _UNSET, ENV, database_from_env, database_from_spec, describe
 
 _COMMON = {
@@ -35,15 +36,16 @@ _COMMON = {
 
 def _register(db) -> None:
     extra = {} if db is _UNSET else {"database": db}
-    settings.register_profile("dev", max_examples=40, **_COMMON, **extra)
+    settings.register_profile("dev", max_examples=PROFILES["dev"]["examples"], **_COMMON, **extra)
     # derandomize implies no database: with a shared database the fleet searches
     # randomly (every host the same fixed seed would repeat one search) and replays
     # what any host found
     ci_seed = {"derandomize": True, "database": None} if db is _UNSET or db is None else {
         "derandomize": False}
-    settings.register_profile("ci", parent=settings.get_profile("ci"), max_examples=50,
+    settings.register_profile("ci", parent=settings.get_profile("ci"),
+                              max_examples=PROFILES["ci"]["examples"],
                               **_COMMON, **ci_seed, **extra)
-    settings.register_profile("thorough", max_examples=5000, **_COMMON, **extra)
+    settings.register_profile("thorough", max_examples=PROFILES["thorough"]["examples"], **_COMMON, **extra)
 
 
 _register(database_from_env())

@@ -84,7 +84,7 @@ def test_missing_file_is_one_line(tmp_path):
 def test_run_on_examples_passes():
     code, out, err = run("run", str(Path(EXAMPLE).parent), "--properties", "1")
     assert code == 0, out + err
-    assert " passed, 0 failed" in out and "property runs" in out
+    assert " passed, 0 failed" in out and "property grid points" in out
 
 
 def test_check_reports_rule_and_path(tmp_path):

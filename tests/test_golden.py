@@ -153,7 +153,7 @@ def test_show_prints_the_annotated_stream(capsys):
                      "--root", str(ROOT)]) == 0
     out = capsys.readouterr().out
     assert "flags/vbuffer/len" in out and "68656c6c6f" in out
-    assert cli_main(["golden", "show", "no-such-case", "--root", str(ROOT)]) == 1
+    assert cli_main(["golden", "show", "no-such-case", "--root", str(ROOT)]) == 2  # usage
 
 
 def test_discovery_writes_no_bytecode(tmp_path, monkeypatch):

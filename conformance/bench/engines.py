@@ -415,9 +415,10 @@ def _configure(p: argparse.ArgumentParser) -> None:
 
 
 def add_subcommands(subparsers) -> None:
-    p = subparsers.add_parser("bench", help="optimized vs reference engine (and baselines), "
-                                            "ratios from one interleaved run")
-    _configure(p)
+    """The ``bench`` command (its parser lives in the light conformance.bench.cli)."""
+    from conformance.bench import cli
+
+    cli.add_subcommands(subparsers)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -37,6 +37,43 @@ def find_script(path: str) -> Path:
     return p
 
 
+ENV = "VMSTATE_CONFORMANCE_ANALYZE_MIGRATION"
+#: where the Debian QEMU source trees are cached (conformance.qemu.build on branch qemu-engine)
+CACHE_GLOB = "qemu/*/src/scripts/analyze-migration.py"
+REPO = Path(__file__).resolve().parent.parent.parent
+
+
+def cached_scripts() -> list[Path]:
+    """analyze-migration.py from the cached Debian QEMU source trees, oldest first."""
+    import re
+
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+
+    def version(p: Path):  # qemu/debian-7.2.22/src/... -> (7, 2, 22): 7.2 before 10.2
+        return tuple(int(n) for n in re.findall(r"\d+", p.parents[2].name)) or (0,)
+
+    return sorted((cache / "vmstate-conformance").glob(CACHE_GLOB), key=version)
+
+
+def locate_script(path: str | None = "auto") -> Path:
+    """``path``, or ("auto") $VMSTATE_CONFORMANCE_ANALYZE_MIGRATION, else the first
+    cached Debian QEMU source tree's script; BenchError when there is none."""
+    if path and path != "auto":
+        return find_script(path)
+    if os.environ.get(ENV):
+        return find_script(os.environ[ENV])
+    found = cached_scripts()
+    if not found:
+        raise BenchError(f"analyze-migration.py not found: set {ENV} or give --analyze-migration "
+                         "PATH (a QEMU tree or the script)")
+    return found[0]
+
+
+def default_streams() -> list[Path]:
+    data = REPO / "tests" / "data"
+    return sorted(data.glob("**/*.mig")) if data.is_dir() else []
+
+
 def _child_env() -> dict:
     # Byte-compiled modules as a normal install has them: the first (warm-up) run
     # writes __pycache__ even where PYTHONDONTWRITEBYTECODE is set for development.

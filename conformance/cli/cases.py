@@ -7,10 +7,11 @@ import sys
 from pathlib import Path
 
 import conformance
-from conformance.cli import EXIT_FAIL, EXIT_OK, UsageError
+from conformance.cli import EXIT_FAIL, EXIT_OK, VARIANT_NAMES, UsageError
 from conformance.engines import ENGINE_NAMES
-from conformance.model import variants as _variants
-from conformance.model.state import to_plain
+from conformance.profiles import PROFILES
+
+DEFAULT_SWEEP = 10  # conformance.cases.campaign.DEFAULT_SWEEP_EXAMPLES (kept light here)
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "data" / "examples"
 DEFAULT_CASE = EXAMPLES / "pointer-array-auto-alloc.json"
@@ -23,6 +24,8 @@ def _fail(message: str) -> int:
 
 def _variant_for(case, requested: str | None) -> str:
     if requested:
+        from conformance.model import variants as _variants
+
         return _variants.get(requested).name
     return case.variants[0]
 
@@ -65,21 +68,51 @@ def _is_migration_file(arg: str) -> bool:
         return False
 
 
+#: decode's options for migration files only, and for case files only (flag -> dest)
+MIGRATION_ONLY = {"--format": "format", "--desc": "desc", "--sections": "sections",
+                  "--memory": "memory", "--vmdesc-from": "vmdesc_from"}
+CASE_ONLY = {"--engine": "engine", "--variant": "variant", "STREAM": "stream"}
+
+
+def _given(args, options: dict) -> list[str]:
+    return [flag for flag, dest in options.items() if getattr(args, dest) not in (None, False)]
+
+
 def cmd_decode(args) -> int:
+    if not Path(args.target).exists():
+        return _fail(f"{args.target}: no such file")
     if _is_migration_file(args.target):
+        wrong = _given(args, CASE_ONLY)
+        if wrong:
+            raise UsageError(f"decode {args.target}: {wrong[0]} applies to a case file, "
+                             "not to a migration file")
+        if args.desc and args.sections:
+            raise UsageError("decode: --desc and --sections: give one")
+        if args.memory and (args.format == "analyze-migration" or args.desc or args.sections):
+            raise UsageError("decode: --memory applies to --format json only")
+        if args.vmdesc_from and not Path(args.vmdesc_from).is_file():
+            return _fail(f"{args.vmdesc_from}: no such file (--vmdesc-from)")
         try:
             from conformance.cli import migration as migcli
         except ImportError:
             return _fail("migration-file decoding is not available in this build")
-        return migcli.run_decode(args.target, args.format, args.desc, args.sections, sys.stdout)
+        return migcli.run_decode(args.target, args.format or "json", args.desc, args.sections,
+                                 sys.stdout, args.vmdesc_from, args.memory)
+    wrong = _given(args, MIGRATION_ONLY)
+    if wrong:
+        raise UsageError(f"decode {args.target}: {wrong[0]} applies to a migration file "
+                         "(QEVM), not to a case file")
     if args.stream is None:
-        raise UsageError("decode CASE.json STREAM: STREAM (hex or file) is missing")
+        raise UsageError(f"decode {args.target} STREAM: STREAM (hex or a file) is missing")
+    args.engine = args.engine or "reference"
     case = conformance.load_case(args.target)
     variant = _variant_for(case, args.variant)
     data = _read_stream(args.stream)
     out = conformance.load(case.description, data, case.dest_state(), variant,
                            engine=args.engine, version_id=case.load_version)
     if out.kind in ("ok",):
+        from conformance.model.state import to_plain
+
         print(json.dumps(to_plain(out.state), indent=2, sort_keys=False))
         if out.file_error:
             print(f"note: QEMU would leave the sticky error {out.file_error} (the subsection "
@@ -107,47 +140,99 @@ def cmd_check(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from conformance.cases.campaign import run_campaign
+    from conformance.cases.campaign import CampaignUsageError, run_campaign
 
-    return run_campaign(args)
+    if args.property:
+        from strategies.properties import PROPERTIES
+
+        unknown = [n for n in args.property if n not in PROPERTIES]
+        if unknown:
+            raise UsageError(f"--property {unknown[0]}: unknown (known: "
+                             f"{', '.join(PROPERTIES)})")
+    if args.json and args.verbose:
+        raise UsageError("--json and --verbose: the JSON document has every row already")
+    try:
+        return run_campaign(args)
+    except CampaignUsageError as exc:
+        raise UsageError(f"run: {exc}") from None
 
 
 def add_subcommands(sub) -> None:
     engines = list(ENGINE_NAMES)
-    variants = list(_variants.VARIANTS)
+    variants = list(VARIANT_NAMES)
 
     p = sub.add_parser("encode", help="print the stream a case's source state saves to (hex)")
     p.add_argument("case", help="case file (.json or .py)")
-    p.add_argument("--engine", choices=engines, default="reference")
-    p.add_argument("--variant", choices=variants)
+    p.add_argument("--engine", choices=engines, default="reference", help="engine to save with")
+    p.add_argument("--variant", choices=variants, help="variant (default: the case's first)")
     p.add_argument("--vmdesc", action="store_true", help="also print the vmdesc JSON")
     p.set_defaults(func=cmd_encode)
 
     p = sub.add_parser("decode", help="load a stream into a case's destination (JSON), "
-                                      "or decode a migration file")
-    p.add_argument("target", help="case file, or a migration file (QEVM magic)")
-    p.add_argument("stream", nargs="?", help="stream as hex or a file (with a case)")
-    p.add_argument("--engine", choices=engines, default="reference")
-    p.add_argument("--variant", choices=variants)
-    p.add_argument("--format", choices=["json", "analyze-migration"], default="json",
-                   help="migration files: output format")
-    p.add_argument("--desc", action="store_true", help="migration files: print the vmdesc")
-    p.add_argument("--sections", action="store_true", help="migration files: list records")
+                                      "or decode a migration file",
+                       description="decode CASE STREAM: load STREAM into the case's "
+                                   "destination and print the state as JSON. "
+                                   "decode FILE.mig: decode a migration file (QEVM magic). "
+                                   "An option for the other form is a usage error.")
+    p.add_argument("target", help="case file (.json or .py), or a migration file (QEVM magic)")
+    p.add_argument("stream", nargs="?", help="with a case: the stream, as hex or a file")
+    p.add_argument("--engine", choices=engines,
+                   help="case: engine to load with (default: reference)")
+    p.add_argument("--variant", choices=variants,
+                   help="case: variant (default: the case's first)")
+    p.add_argument("--format", choices=["json", "analyze-migration"],
+                   help="migration file: our JSON, or exactly what QEMU's "
+                        "analyze-migration.py prints (default: json)")
+    p.add_argument("--desc", action="store_true",
+                   help="migration file: print the vmdesc (as analyze-migration.py -d desc)")
+    p.add_argument("--sections", action="store_true",
+                   help="migration file: list the records")
+    p.add_argument("--memory", action="store_true",
+                   help="migration file, --format json: every RAM page record too "
+                        "(default: RAM summarised)")
+    p.add_argument("--vmdesc-from", metavar="OTHER.mig",
+                   help="migration file: decode device state with another stream's vmdesc "
+                        "(files without a trailer, e.g. postcopy) (default: the file's own)")
     p.set_defaults(func=cmd_decode)
 
     p = sub.add_parser("check", help="run vmstate_check (and documented rules) on a case")
-    p.add_argument("case")
-    p.add_argument("--variant", choices=variants)
+    p.add_argument("case", help="case file (.json or .py)")
+    p.add_argument("--variant", choices=variants, help="variant (default: the case's first)")
     p.set_defaults(func=cmd_check)
 
-    p = sub.add_parser("run", help="the conformance campaign: cases x variants x engines")
-    p.add_argument("paths", nargs="*", help="case files or directories (default: the "
-                                            "bundled examples, plus golden/ when present)")
+    p = sub.add_parser(
+        "run", help="the conformance campaign: cases x variants x engines (the CI gate)",
+        description="Run case files on every variant and engine, then (when asked) the "
+                    "property sweep. Prints a summary matrix and only what failed; "
+                    "--report DIR writes report.json, report.md, report.html, junit.xml "
+                    "and a replayable case file per failure under DIR/failures/.",
+        epilog="exit status: 0 everything passed, 1 a case or property failed (or a case "
+               "file is unreadable), 2 usage error (bad option, empty selection). "
+               "Which files under a directory are cases: docs/running.md.")
+    p.add_argument("paths", nargs="*",
+                   help="case files or directories (default: the bundled examples, plus "
+                        "golden/cases when present, and the property sweep)")
     p.add_argument("--engine", action="append", choices=engines,
-                   help="engines to run (default: every available one)")
+                   help="engine to run, repeatable (default: every available one)")
     p.add_argument("--variant", action="append", choices=variants,
-                   help="restrict to these variants (default: each case's own)")
-    p.add_argument("--properties", type=int, default=10, metavar="N",
-                   help="property sweep: N examples per grid point (0 skips; default 10)")
-    p.add_argument("--json", action="store_true", help="machine-readable results")
+                   help="restrict to this variant, repeatable (default: each case's own)")
+    p.add_argument("--properties", type=int, default=None, metavar="N",
+                   help="property sweep with N examples per grid point, 0 skips it "
+                        f"(default: {DEFAULT_SWEEP} with no PATHS, no sweep with PATHS)")
+    p.add_argument("--profile", choices=list(PROFILES),
+                   help="property sweep with a pytest profile's budget: "
+                        + ", ".join(f"{k} {v['examples']}" for k, v in PROFILES.items())
+                        + " examples per grid point (default: none)")
+    p.add_argument("--property", action="append", metavar="NAME",
+                   help="only this property, repeatable; asks for the sweep "
+                        "(default: every property)")
+    p.add_argument("--report", metavar="DIR",
+                   help="write report.json, report.md, report.html, junit.xml and "
+                        "failures/ into DIR (default: no reports)")
+    p.add_argument("--verbose", "-v", action="store_true",
+                   help="also print the full per-case table (default: summary and failures)")
+    p.add_argument("--quiet", "-q", action="store_true",
+                   help="no progress on stderr (default: a bar on a terminal, lines otherwise)")
+    p.add_argument("--json", action="store_true",
+                   help="print the report.json document instead of the tables (default: tables)")
     p.set_defaults(func=cmd_run)

@@ -117,7 +117,11 @@ def run_reencode(path: str, output: str) -> int:
         from conformance.migration.writer import CompareSink, encode
 
         data, mf = _read(path)
-        with open(output, "wb") as fh:
+        try:
+            fh = open(output, "wb")  # noqa: SIM115 - closed by the with below
+        except OSError as exc:  # the message names the output, not the input
+            return _fail(f"{output}: cannot write: {exc.strerror or exc} (-o/--output)")
+        with fh:
             sink = CompareSink(data, writer=fh)
             encode(mf, sink)
         offset = sink.finish()
@@ -233,16 +237,18 @@ def add_subcommands(subparsers) -> None:
     p.set_defaults(func=_cmd_reencode)
 
     p = subparsers.add_parser("verify", help="decode + re-encode a migration file and compare byte for byte")
-    p.add_argument("files", nargs="+", metavar="file")
+    p.add_argument("files", nargs="+", metavar="file", help="migration files (QEVM)")
     p.add_argument("--vmdesc-from", metavar="OTHER.mig",
-                   help="decode device state with another stream's vmdesc (files without a trailer)")
+                   help="decode device state with another stream's vmdesc (files without a trailer) "
+                        "(default: each file's own)")
     p.set_defaults(func=_cmd_verify)
 
     p = subparsers.add_parser("bench-decode", help="time migration-file decoding (optionally against "
                                                    "QEMU's analyze-migration.py)")
-    p.add_argument("files", nargs="+", metavar="file")
+    p.add_argument("files", nargs="+", metavar="file", help="migration files (QEVM)")
     p.add_argument("--analyze-migration", metavar="PATH",
-                   help="QEMU checkout or scripts/analyze-migration.py to compare with")
+                   help="QEMU checkout or scripts/analyze-migration.py to compare with "
+                        "(default: none, ours only)")
     p.add_argument("--repeat", type=int, default=5, help="runs per measurement (best is reported)")
     p.add_argument("--json", action="store_true", help="machine-readable results")
     p.set_defaults(func=_cmd_bench)

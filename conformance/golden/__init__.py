@@ -15,21 +15,33 @@ The modules, by concern (``golden/FORMAT.md`` documents the files themselves):
 This package re-exports what callers outside it use.
 """
 
-from conformance.golden.corpus import (
-    STREAM_EXEMPT_INFOS,
-    VARIANTS,
-    CaseRef,
-    GoldenError,
-    coverage,
-    discover,
-    find_root,
-    load_manifest,
-    select,
-)
-from conformance.golden.divergences import explain, load_divergences
-from conformance.golden.regeneration import Change, regen
-from conformance.golden.render import parse_hex
-from conformance.golden.verification import Problem, verify, verify_case, verify_corpus
+import importlib
+
+#: what the package re-exports, by module; imported on first use (PEP 562), so that
+#: ``vmstate-conformance golden --help`` (which imports golden.commands) loads no corpus
+_EXPORTS = {
+    "corpus": ("STREAM_EXEMPT_INFOS", "VARIANTS", "CaseRef", "GoldenError", "coverage",
+               "discover", "find_root", "load_manifest", "select"),
+    "divergences": ("explain", "load_divergences"),
+    "regeneration": ("Change", "regen"),
+    "render": ("parse_hex",),
+    "verification": ("Problem", "verify", "verify_case", "verify_corpus"),
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+
+
+def __getattr__(name: str):
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'conformance.golden' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"conformance.golden.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_WHERE))
+
 
 __all__ = [
     "STREAM_EXEMPT_INFOS", "VARIANTS", "CaseRef", "Change", "GoldenError", "Problem", "coverage",

@@ -1,6 +1,9 @@
 """The command line of the golden corpus: ``vmstate-conformance golden {verify,regen,show}``.
 
-``add_subcommands`` is what :mod:`conformance.cli` calls (see its ``GROUPS``).
+``add_subcommands`` is what :mod:`conformance.cli` calls (see its ``GROUPS``).  Building
+the parser imports nothing of the corpus; each command imports what it runs.  A
+``--root`` that is not a directory and a ``--case`` that matches nothing are usage
+errors (exit 2).
 """
 
 from __future__ import annotations
@@ -8,18 +11,34 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from conformance.golden.corpus import (
-    VARIANTS,
-    GoldenError,
-    discover,
-    find_root,
-    load_manifest,
-    select,
-)
-from conformance.golden.recorder import record_save
-from conformance.golden.regeneration import regen
-from conformance.golden.render import render_hex
-from conformance.golden.verification import verify
+from conformance.cli import VARIANT_NAMES
+
+EXIT_USAGE = 2
+
+
+def _usage(message: str) -> int:
+    print(f"vmstate-conformance: golden: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _root(args) -> Path | None:
+    """``--root`` as given (None: find it); raises _BadRoot when it is no directory."""
+    if args.root is None:
+        return None
+    root = Path(args.root)
+    if not root.is_dir():
+        raise _BadRoot(f"--root {args.root}: no such directory")
+    return root
+
+
+class _BadRoot(Exception):
+    pass
+
+
+def _selection(root: Path, pattern: str | None):
+    from conformance.golden.corpus import discover, select
+
+    return select(discover(root)[0], pattern)
 
 
 def add_subcommands(sub) -> None:
@@ -27,29 +46,40 @@ def add_subcommands(sub) -> None:
     gsub = p.add_subparsers(dest="golden_command", metavar="ACTION")
     v = gsub.add_parser("verify", help="check every case x variant x engine against the "
                                        "pinned files (never writes)")
-    v.add_argument("--case", help="only cases whose id, file or name matches (fnmatch)")
-    v.add_argument("--engine", action="append", help="engines (default: every available one)")
+    v.add_argument("--case", help="only cases whose id, file or name matches (fnmatch) "
+                                  "(default: every case)")
+    v.add_argument("--engine", action="append", choices=["reference", "optimized"],
+                   help="engines, repeatable (default: every available one)")
     v.add_argument("--root", help="repository root (default: found from the current directory)")
     v.add_argument("-j", "--jobs", type=int, default=1,
                    help="worker processes (default 1; the corpus takes a few CPU seconds)")
     v.set_defaults(func=cmd_verify)
     r = gsub.add_parser("regen", help="rewrite the pinned files from the reference engine")
-    r.add_argument("--case", help="only cases whose id, file or name matches (fnmatch)")
+    r.add_argument("--case", help="only cases whose id, file or name matches (fnmatch) "
+                                  "(default: every case)")
     r.add_argument("--force", action="store_true", help="regenerate even when CI is set")
     r.add_argument("--root", help="repository root (default: found from the current directory)")
     r.set_defaults(func=cmd_regen)
     s = gsub.add_parser("show", help="print the annotated stream of a case under a variant")
     s.add_argument("case", help="case id, file or name (fnmatch)")
-    s.add_argument("--variant", choices=list(VARIANTS), default="legacy")
-    s.add_argument("--root")
+    s.add_argument("--variant", choices=list(VARIANT_NAMES), default="legacy",
+                   help="the variant to save under")
+    s.add_argument("--root", help="repository root (default: found from the current directory)")
     s.set_defaults(func=cmd_show)
     p.set_defaults(func=lambda args: (p.print_help(sys.stderr), 2)[1])
 
 
 def cmd_verify(args) -> int:
+    from conformance.golden.corpus import VARIANTS, GoldenError, find_root, load_manifest
+    from conformance.golden.verification import verify
+
     try:
-        root = Path(args.root) if args.root else find_root()
+        root = _root(args) or find_root()
+        if args.case and not _selection(root, args.case):
+            return _usage(f"--case {args.case!r} matches no case under {root}")
         problems = verify(root, args.case, args.engine, max(args.jobs, 1))
+    except _BadRoot as exc:
+        return _usage(str(exc))
     except GoldenError as exc:
         print(f"vmstate-conformance: {exc}", file=sys.stderr)
         return 1
@@ -61,7 +91,9 @@ def cmd_verify(args) -> int:
     from conformance.engines import available
 
     m = load_manifest(root)
-    n = len(select(discover(root)[0], args.case))
+    n = len(_selection(root, args.case))
+    if not n:
+        return _usage(f"no golden case under {root}")
     print(f"golden verify: ok ({n} cases x {len(VARIANTS)} variants x engines "
           f"{', '.join(args.engine or available())}; {len(m.get('streams', {}))} pinned "
           f"streams in the corpus)")
@@ -69,8 +101,16 @@ def cmd_verify(args) -> int:
 
 
 def cmd_regen(args) -> int:
+    from conformance.golden.corpus import GoldenError, find_root
+    from conformance.golden.regeneration import regen
+
     try:
-        regen(Path(args.root) if args.root else None, args.case, args.force)
+        root = _root(args)
+        if args.case and not _selection(root or find_root(), args.case):
+            return _usage(f"--case {args.case!r} matches no case")
+        regen(root, args.case, args.force)
+    except _BadRoot as exc:
+        return _usage(str(exc))
     except GoldenError as exc:
         print(f"vmstate-conformance: {exc}", file=sys.stderr)
         return 1
@@ -78,12 +118,20 @@ def cmd_regen(args) -> int:
 
 
 def cmd_show(args) -> int:
-    root = Path(args.root) if args.root else find_root()
-    refs, _ = discover(root)
-    chosen = select(refs, args.case)
-    if not chosen:
-        print(f"vmstate-conformance: no case matches {args.case!r}", file=sys.stderr)
+    from conformance.golden.corpus import GoldenError, find_root
+    from conformance.golden.recorder import record_save
+    from conformance.golden.render import render_hex
+
+    try:
+        root = _root(args) or find_root()
+        chosen = _selection(root, args.case)
+    except _BadRoot as exc:
+        return _usage(str(exc))
+    except GoldenError as exc:
+        print(f"vmstate-conformance: {exc}", file=sys.stderr)
         return 1
+    if not chosen:
+        return _usage(f"no case matches {args.case!r}")
     for ref in chosen:
         out, spans = record_save(ref.case.description, ref.case.source, args.variant)
         if not out.ok:

@@ -1,0 +1,76 @@
+"""The ``bench`` command's parser, light: building it imports no engine and no
+benchmark; the command function imports the one it runs (bench/engines.py,
+bench/startup.py, bench/migration.py)."""
+
+from __future__ import annotations
+
+import sys
+
+#: bench/engines.py's corpora (tests/test_cli_consistency.py keeps the two equal)
+CORPORA = ("scalar-heavy", "array-heavy", "pointer-array", "deep-nesting")
+
+
+def _usage(message: str) -> int:
+    print(f"vmstate-conformance: bench: {message}", file=sys.stderr)
+    return 2
+
+
+def cmd_bench(args) -> int:
+    if args.startup:
+        others = [o for o, v in (("--corpus", args.corpus), ("--dump-plan", args.dump_plan),
+                                 ("--analyze-migration", args.analyze_migration),
+                                 ("--migration-file", args.migration_file),
+                                 ("--quick", args.quick)) if v]
+        if others:
+            return _usage(f"--startup measures start-up only: {others[0]} does not apply")
+        from conformance.bench import startup
+
+        return startup.run(args.rounds, args.json)
+    if args.migration_file and args.analyze_migration is None:
+        return _usage("--migration-file needs --analyze-migration")
+    if args.analyze_migration is not None:
+        from conformance.bench import migration as migbench
+
+        try:
+            script = migbench.locate_script(args.analyze_migration)
+            files = args.migration_file or [str(p) for p in migbench.default_streams()]
+            if not files:
+                return _usage("no migration file: give --migration-file FILE")
+            return migbench.run(files, analyze_migration=str(script), repeat=args.rounds,
+                                out=sys.stdout, as_json=args.json)
+        except migbench.BenchError as exc:
+            print(f"vmstate-conformance: bench: {exc}", file=sys.stderr)
+            return 1
+    from conformance.bench import engines
+
+    return engines._run_args(args)
+
+
+def configure(p) -> None:
+    p.add_argument("--startup", action="store_true",
+                   help="start-up, whole process: python3 -c pass vs vmstate-conformance "
+                        "--help (and others), interleaved rounds, ratios")
+    p.add_argument("--json", action="store_true", help="machine-readable report")
+    p.add_argument("--quick", action="store_true", help="engines: a fast smoke run (tiny budgets)")
+    p.add_argument("--rounds", type=int, default=7,
+                   help="interleaved rounds; the minimum is kept")
+    p.add_argument("--corpus", action="append", choices=list(CORPORA),
+                   help="engines: restrict to these corpora (default: all)")
+    p.add_argument("--dump-plan", metavar="CORPUS",
+                   help="print the generated source of a corpus's plan and exit "
+                        "(default: no)")
+    p.add_argument("--analyze-migration", metavar="PATH", nargs="?", const="auto",
+                   help="decode migration files against QEMU's analyze-migration.py at PATH "
+                        "(a QEMU tree or the script); without PATH: "
+                        "$VMSTATE_CONFORMANCE_ANALYZE_MIGRATION, else the cached Debian "
+                        "QEMU source (default: not run)")
+    p.add_argument("--migration-file", action="append", metavar="FILE",
+                   help="migration file for --analyze-migration, repeatable "
+                        "(default: every tests/data/**/*.mig)")
+    p.set_defaults(func=cmd_bench)
+
+
+def add_subcommands(subparsers) -> None:
+    p = subparsers.add_parser("bench", help="benchmarks as side-by-side ratios: engines, "
+                                            "start-up, decoding")
+    configure(p)
