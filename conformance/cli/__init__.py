@@ -24,7 +24,8 @@ VARIANT_NAMES = ("qemu-7.2", "legacy", "auto-alloc", "alloc")
 
 #: command-group modules, each with ``add_subcommands(sub)``
 GROUPS = ("conformance.cli.cases", "conformance.cli.migration", "conformance.bench.cli",
-          "conformance.cli.variants", "conformance.golden.commands")
+          "conformance.cli.variants", "conformance.golden.commands", "conformance.qemu.cli",
+          "conformance.params.cli")
 
 #: command -> (its group module, its one-line help); the order is --help's
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -48,6 +49,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "diff": ("conformance.cli.variants",
              "save/load one case under several variants, side by side"),
     "golden": ("conformance.golden.commands", "the golden stream corpus: verify, regen, show"),
+    "qemu": ("conformance.qemu.cli", "build / list QEMU's own vmstate code (cached)"),
+    "params": ("conformance.params.cli",
+               "migration parameters: migrate-set-parameters model (seed 004)"),
 }
 
 EPILOG = ("exit status: 0 success (everything passed), 1 a failure (a case, property, check "
