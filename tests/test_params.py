@@ -254,7 +254,7 @@ def test_real_qemu_7_2_stream_capabilities(pytestconfig):
 def test_stream_with_capabilities_subsection(pytestconfig):
     import attrs
 
-    from conformance import migfile
+    from conformance.migration import migfile
 
     data = (pytestconfig.rootpath / "tests/data/qemu-7.2/pc-min.mig").read_bytes()
     mf = migfile.read_migration(data, decode_state=False)

@@ -643,6 +643,8 @@ def _load_field(ctx: _Ctx, vmsd, field: Field, opaque, fpath: str, path: str) ->
                     _element_failed(ctx, vmsd, field, ret, epath, v.marker_info_name)
                 # QEMU 11 vmstate_load_next() returns false before the element loop's
                 # "Failed to load" report: the marker error is the only message
+                elif v.decision("marker_error_sets_file_error"):
+                    ctx.f.set_error(ret)
                 return ret
             if target is None:
                 continue  # NULL element: skipped (marker consumed)

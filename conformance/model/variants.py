@@ -53,6 +53,11 @@ DECISIONS = {
     "vmdesc_era": (
         "the vmdesc JSON era this variant emits",
         ("A", "B", "C")),
+    "marker_error_sets_file_error": (
+        "a pointer marker error (vmstate_ptr_marker_load fails, vmstate_load_next returns "
+        "false) leaves the file error set, as the ret != 0 <=> file error pairing "
+        "QEMU's test-vmstate asserts needs (the QEMU 11 caller is not in the seeds)",
+        (True, False)),
 }
 
 

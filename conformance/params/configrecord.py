@@ -73,7 +73,7 @@ def check_capabilities(names: Iterable, destination: Iterable[str] | None = None
 def capabilities_of(data: bytes) -> tuple[bytes, ...] | None:
     """The capability names in a migration file's configuration record; () when the record
     has no capabilities subsection, None when the stream has no configuration record."""
-    from conformance import migfile  # the one import of the rest of conformance
+    from conformance.migration import migfile  # the one import of the rest of conformance
 
     mf = migfile.read_migration(data, decode_state=False)
     for rec in mf.records:

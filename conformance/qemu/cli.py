@@ -67,8 +67,11 @@ def _add_commands(sub) -> None:
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--debian", choices=build.SERIES, metavar="SERIES",
                    help=f"Debian source package series ({' or '.join(build.SERIES)}); "
-                        "needs a deb-src line for it")
-    g.add_argument("--source", metavar="DIR", help="an existing QEMU source tree")
+                        "needs a deb-src line for it (default: none; one of --debian / "
+                        "--source is required)")
+    g.add_argument("--source", metavar="DIR",
+                   help="an existing QEMU source tree, e.g. your own patched checkout "
+                        "(default: none; one of --debian / --source is required)")
     p.add_argument("--jobs", "-j", type=int, default=2, metavar="N", help="ninja -j N")
     p.add_argument("--force", action="store_true",
                    help="rebuild from scratch even when the cache holds the build")
