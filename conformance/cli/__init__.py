@@ -1,7 +1,9 @@
 """The ``vmstate-conformance`` command: one entry point, one module per command group.
 
-Exit status: 0 success, 1 when the outcome is an error / abort (or a check fails),
-2 on usage errors.  Every failure is one line on stderr naming where it happened.
+Exit status: 0 success, 1 when the outcome is an error / abort (or a check fails) or the
+input is bad (a ConformanceError), 2 on usage errors, 3 on an internal error (a bug).
+Every failure is one line on stderr naming where it happened.  ``--limit NAME=VALUE``
+(repeatable, anywhere on the line) raises a limit of docs/limits.md.
 
 Start-up: :data:`COMMANDS` names each command's group module and one-line help, so the
 top-level parser (``--help``, ``--version``) is built without importing any group; a
@@ -16,7 +18,7 @@ import argparse
 import importlib
 import sys
 
-EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 #: conformance.model.variants.VARIANTS' names, here so that building a parser imports no
 #: model (tests/test_cli_consistency.py checks the two agree)
@@ -24,7 +26,8 @@ VARIANT_NAMES = ("qemu-7.2", "legacy", "auto-alloc", "alloc")
 
 #: command-group modules, each with ``add_subcommands(sub)``
 GROUPS = ("conformance.cli.cases", "conformance.cli.migration", "conformance.bench.cli",
-          "conformance.cli.variants", "conformance.golden.commands")
+          "conformance.cli.variants", "conformance.golden.commands", "conformance.qemu.cli",
+          "conformance.params.cli", "conformance.cli.fuzz")
 
 #: command -> (its group module, its one-line help); the order is --help's
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -48,6 +51,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "diff": ("conformance.cli.variants",
              "save/load one case under several variants, side by side"),
     "golden": ("conformance.golden.commands", "the golden stream corpus: verify, regen, show"),
+    "qemu": ("conformance.qemu.cli", "build / list QEMU's own vmstate code (cached)"),
+    "params": ("conformance.params.cli",
+               "migration parameters: migrate-set-parameters model (seed 004)"),
+    "fuzz": ("conformance.cli.fuzz", "hostile-input fuzzing: mutated migration files, case "
+                                     "files and engine streams against the error contract"),
 }
 
 EPILOG = ("exit status: 0 success (everything passed), 1 a failure (a case, property, check "
@@ -55,8 +63,7 @@ EPILOG = ("exit status: 0 success (everything passed), 1 a failure (a case, prop
           "command's options and their defaults.")
 
 
-class UsageError(Exception):
-    pass
+from conformance.errors import UsageError  # noqa: E402 - one class for the API and the CLI
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -74,9 +81,14 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
 
 
 class Parser(argparse.ArgumentParser):
+    """argparse with the defaults stated and one-line usage errors (exit 2)."""
+
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("formatter_class", HelpFormatter)
         super().__init__(*args, **kwargs)
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {_one_line(message)} (try --help)\n")
 
 
 def _version() -> str:
@@ -95,6 +107,9 @@ def build_parser(command: str | None = None, *, full: bool = False) -> argparse.
                     description="Conformance harness for QEMU's VMState migration format.",
                     epilog=EPILOG)
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--limit", action="append", metavar="NAME=VALUE",
+                        help="raise (or lower) a limit of docs/limits.md; repeatable, "
+                             "anywhere on the line (e.g. --limit elements=1M)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     wanted = set(GROUPS) if full else (
         {COMMANDS[command][0]} if command in COMMANDS else set())
@@ -116,8 +131,61 @@ def _command_of(argv: list[str]) -> str | None:
     return None
 
 
+def _take_limits(argv: list[str]) -> list[str]:
+    """Apply and remove every ``--limit NAME=VALUE`` (global: before or after the
+    command); UsageError for an unknown name or a bad value."""
+    from conformance.model import limits
+
+    rest, i = [], 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            rest += argv[i:]
+            break
+        if arg == "--limit" or arg.startswith("--limit="):
+            if arg == "--limit":
+                if i + 1 >= len(argv):
+                    raise UsageError("--limit needs NAME=VALUE (see docs/limits.md)")
+                value, i = argv[i + 1], i + 2
+            else:
+                value, i = arg.partition("=")[2], i + 1
+            try:
+                limits.set_limit(*limits.parse_assignment(value))
+            except ValueError as exc:
+                raise UsageError(str(exc)) from None
+            continue
+        rest.append(arg)
+        i += 1
+    return rest
+
+
+def _one_line(text) -> str:
+    text = " ".join(str(text).split("\n"))
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Exit 0 ok, 1 bad input (a ConformanceError: one line ``file: location: what``),
+    2 bad usage, 3 an internal error (a bug: one line, never a traceback)."""
+    from conformance.model import limits
+
     argv = sys.argv[1:] if argv is None else list(argv)
+    saved = {lim.name: limits.get(lim.name) for lim in limits.LIMITS}
+    try:
+        return _main(argv)
+    finally:  # main() called in-process (tests) leaves the limits as it found them
+        for name, value in saved.items():
+            limits.set_limit(name, value)
+
+
+def _main(argv: list[str]) -> int:
+    from conformance.errors import ConformanceError
+
+    try:
+        argv = _take_limits(argv)
+    except UsageError as exc:
+        print(f"vmstate-conformance: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     command = _command_of(argv)
     parser = build_parser(command)
     try:
@@ -131,19 +199,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except UsageError as exc:
-        print(f"vmstate-conformance: {exc}", file=sys.stderr)
+        print(f"vmstate-conformance: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
-    except ValueError as exc:
-        from conformance.cases import CaseError
-
-        if not isinstance(exc, CaseError):
-            raise
-        print(f"vmstate-conformance: {exc}", file=sys.stderr)
+    except ConformanceError as exc:
+        print(f"vmstate-conformance: {_one_line(exc)}", file=sys.stderr)
         return EXIT_FAIL
     except BrokenPipeError:
         return EXIT_OK
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # noqa: BLE001 - a bug; still one line, never a traceback
+        print(f"vmstate-conformance: internal error: {type(exc).__name__}: "
+              f"{_one_line(exc)[:300]}", file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

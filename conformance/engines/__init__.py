@@ -12,9 +12,12 @@ ENGINE_NAMES = ("reference", "optimized")
 
 
 def get(name: str):
-    """The engine module called ``name``; ValueError lists the valid ones."""
-    if name not in ENGINE_NAMES:
-        raise ValueError(f"unknown engine {name!r} (known: {', '.join(ENGINE_NAMES)})")
+    """The engine module called ``name``; UsageError (a ValueError) lists the
+    valid ones."""
+    if not isinstance(name, str) or name not in ENGINE_NAMES:
+        from conformance.errors import UsageError
+
+        raise UsageError(f"unknown engine {name!r} (known: {', '.join(ENGINE_NAMES)})")
     return importlib.import_module(f"conformance.engines.{name}")
 
 

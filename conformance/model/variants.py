@@ -18,6 +18,8 @@ in docs/variants.md), so it can be flipped in one place.
 
 from __future__ import annotations
 
+from conformance.errors import UsageError
+
 import attrs
 
 from conformance.model.description import Field
@@ -272,8 +274,11 @@ DEFAULT_VARIANT = "legacy"
 VARRAY_FLAGS = ANY_VARRAY
 
 
-class UnknownVariant(KeyError):
-    pass
+class UnknownVariant(UsageError, KeyError):
+    """An unknown variant name (a UsageError: the CLI exits 2)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
 
 def get(name: str | Variant) -> Variant:

@@ -1,0 +1,210 @@
+"""Hostile input (issue 12): every input class a user can be handed gives one clean line
+(``file: location: what is wrong``) and exit 1 (bad input) or 2 (bad usage) - never a
+traceback, a hang or a blow-up - or a correct result.
+
+Each input is built here, from the real QEMU stream in tests/data or a small case.  The
+wall-clock bound is generous (a hang, not a slow machine, fails it).
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import time
+from pathlib import Path
+
+import pytest
+
+import conformance
+from conformance.cli import main
+from conformance.errors import ConformanceError, LimitExceeded
+from conformance.model import limits
+
+DATA = Path(__file__).parent / "data" / "qemu-7.2"
+EXAMPLE = str(Path(conformance.__file__).parent / "data" / "examples" / "simple-primitive.json")
+BOUND = 30.0  # seconds: only a hang exceeds it
+
+
+def cli(capsys, *args, want=(1,)):
+    """Run the CLI in-process; assert the one-line contract and return the line."""
+    started = time.monotonic()
+    rc = main([str(a) for a in args])
+    elapsed = time.monotonic() - started
+    err = capsys.readouterr().err
+    assert rc in want, (rc, err)
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert elapsed < BOUND
+    return lines[0]
+
+
+def write_case(tmp_path, obj, name="case.json") -> Path:
+    path = tmp_path / name
+    path.write_text(json.dumps(obj))
+    return path
+
+
+def small_desc(**field) -> dict:
+    return {"name": "d", "Fields": [{"field": "a", "info": "uint8", **field}]}
+
+
+# ------------------------------------------------------------------------- case files
+
+
+def test_non_utf8_case_file_names_the_byte_offset(tmp_path, capsys):
+    path = tmp_path / "bin.json"
+    path.write_bytes(b'{"description": "\xff\xfe"}')
+    for command in ("encode", "check"):
+        line = cli(capsys, command, path)
+        assert f"{path}: byte offset 17: not UTF-8 (byte 0xff)" in line
+
+
+@pytest.mark.parametrize("command", ["encode", "check", "diff"])
+def test_binary_file_as_case(tmp_path, capsys, command):
+    path = tmp_path / "random.json"
+    path.write_bytes(bytes(range(256)) * 4)
+    line = cli(capsys, command, path)
+    assert str(path) in line and "not UTF-8" in line
+
+
+@pytest.mark.parametrize("obj, where", [
+    ({"description": small_desc(info=[1, 2])}, "$.description.Fields[0].info: info must be a string"),
+    ({"variant": {"a": 1}, "description": small_desc()}, "$.variant: variant must be a string"),
+    ({"variants": [{"a": 1}], "description": small_desc()}, "$.variants[0]: unknown variant"),
+    ({"expect": {"save": {"kind": [1]}}, "description": small_desc()}, "$.expect.save.kind"),
+    ({"description": small_desc(flags={"ARRAY": 1})}, "$.description.Fields[0].flags"),
+    ({"description": small_desc(num="3")}, "$.description.Fields[0].num: num must be an integer"),
+    ({"description": {"name": "d", "Fields": {"a": 1}}}, "$.description.Fields: Fields must be a list"),
+    ({"description": small_desc(), "source": [1]}, "$.source"),
+    ({"description": small_desc(), "source": {"a": [1]}}, "$.source.a"),
+])
+def test_wrong_json_types(tmp_path, capsys, obj, where):
+    line = cli(capsys, "check", write_case(tmp_path, obj))
+    assert where in line
+
+
+def test_json_nested_900_deep(tmp_path, capsys):
+    path = tmp_path / "deep.json"
+    path.write_text('{"notes": ' + "[" * 900 + "]" * 900 + ', "description": {"name": "d"}}')
+    line = cli(capsys, "check", path)
+    assert f"{path}: line 1 column" in line and "exceeds the limit json-depth=256" in line
+    assert "--limit json-depth=N" in line
+
+
+def test_description_nested_beyond_the_depth_limit(tmp_path, capsys):
+    desc = small_desc()
+    for _ in range(100):  # 100 structs deep: JSON depth 400
+        desc = {"name": "n", "Fields": [{"field": "s", "flags": ["STRUCT"], "Description": desc}]}
+    path = write_case(tmp_path, {"description": desc})
+    line = cli(capsys, "--limit", "json-depth=1000", "check", path)
+    assert "exceeds the limit depth=64" in line and "$.description.Fields[0].Description" in line
+
+
+@pytest.mark.parametrize("depth", [100, 900])
+def test_deep_predicate_is_rejected_by_check_and_run(tmp_path, capsys, depth):
+    pred = {"const": True}
+    for _ in range(depth):
+        pred = {"not": pred}
+    path = write_case(tmp_path, {"description": {**small_desc(), "needed": pred}})
+    args = ["--limit", "json-depth=2000"] if depth > 200 else []
+    for command in ("check", "encode"):
+        line = cli(capsys, *args, command, path)
+        assert "$.description.needed" in line and "exceeds the limit depth=64" in line
+    assert main([*args, "run", str(path), "--properties", "0"]) == 1
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    assert "$.description.needed" in captured.out and "exceeds the limit depth=64" in captured.out
+
+
+@pytest.mark.parametrize("num", [2**16 + 1, 2**20, 2**32])
+def test_huge_array_num_is_a_limit_before_any_zero_state(tmp_path, capsys, num):
+    path = write_case(tmp_path, {"description": small_desc(flags=["ARRAY"], num=num)})
+    line = cli(capsys, "encode", path)
+    assert f"{path}: $.description.Fields[0].num: an array of {num} elements exceeds the " \
+           f"limit elements=65536 (raise it with --limit elements=N)" == \
+           line.removeprefix("vmstate-conformance: ")
+
+
+def test_array_at_the_element_limit_encodes(tmp_path, capsys):
+    path = write_case(tmp_path, {"description": small_desc(flags=["ARRAY"], num=2**16)})
+    assert main(["encode", str(path)]) == 0
+    assert len(capsys.readouterr().out.strip()) == 2 * 2**16
+
+
+def test_limit_option_raises_the_element_limit(tmp_path, capsys):
+    path = write_case(tmp_path, {"description": small_desc(flags=["ARRAY"], num=2**16 + 1)})
+    cli(capsys, "check", path)
+    assert main(["--limit", "elements=70000", "--limit=state-values=70000", "check", str(path)]) == 0
+    assert limits.ELEMENT_LIMIT == 2**16  # main() restores the limits it changed
+
+
+def test_state_values_limit_counts_nested_struct_arrays(tmp_path, capsys):
+    inner = {"name": "e", "Fields": [{"field": "x", "info": "uint32"}, {"field": "y", "info": "uint32"}]}
+    desc = {"name": "d", "Fields": [{"field": "a", "flags": ["ARRAY", "STRUCT"], "num": 2**16,
+                                     "Description": inner}]}
+    line = cli(capsys, "check", write_case(tmp_path, {"description": desc}))
+    assert "$.description.Fields[0]: a zero state of at least 131072 values exceeds the limit " \
+           "state-values=65536" in line
+
+
+def test_shared_vmsds_do_not_blow_up(tmp_path, capsys):
+    vmsds = {"b": small_desc(flags=["ARRAY"], num=1000)}
+    for k in range(30):  # a chain of 30 names, each used twice: 2^30 paths if expanded
+        vmsds[f"n{k}"] = {"name": f"n{k}", "Fields": [
+            {"field": "l", "flags": ["STRUCT"], "Description": f"n{k - 1}" if k else "b"},
+            {"field": "r", "flags": ["STRUCT"], "Description": f"n{k - 1}" if k else "b"}]}
+    path = write_case(tmp_path, {"vmsds": vmsds, "description": "n29"})
+    line = cli(capsys, "check", path)
+    assert "exceeds the limit state-values=65536" in line
+
+
+def test_case_file_size_limit(tmp_path, capsys):
+    path = write_case(tmp_path, {"description": small_desc(), "notes": "x" * 5000})
+    line = cli(capsys, "--limit", "case-file-bytes=1000", "check", path)
+    assert "larger than the limit case-file-bytes=1000" in line
+
+
+def test_api_raises_only_project_errors(tmp_path):
+    path = write_case(tmp_path, {"description": small_desc(flags=["ARRAY"], num=2**32)})
+    with pytest.raises(ConformanceError) as info:
+        conformance.load_case(path)
+    assert isinstance(info.value, ValueError)  # CaseError stays a ValueError for old callers
+    with pytest.raises(LimitExceeded):
+        from conformance.model.description import Description, Field
+        from conformance.model.flags import F
+        from conformance.model.state import zero_struct
+
+        zero_struct(Description("d", 1, 1, (Field("a", F.ARRAY, "uint8", num=2**32),)))
+
+
+def test_run_over_tests_does_not_import_test_modules(capsys):
+    tests = Path(__file__).parent
+    rc = main(["run", str(tests / "conftest.py"), str(tests / "test_api.py"), "--properties", "0"])
+    captured = capsys.readouterr()
+    assert rc == 1 and "Traceback" not in captured.err
+    assert "conftest.py: $: not a case module: it assigns no top-level CASES" in captured.out
+
+
+# ----------------------------------------------------------------------------- usage
+
+
+def test_directory_as_stream(tmp_path, capsys):
+    line = cli(capsys, "decode", EXAMPLE, tmp_path, want=(2,))
+    assert f"STREAM {tmp_path}: is a directory" in line
+
+
+def test_unknown_engine_is_usage(capsys):
+    line = cli(capsys, "golden", "verify", "--engine", "bogus", want=(2,))
+    assert "unknown engine 'bogus'" in line
+
+
+def test_negative_properties_is_usage(capsys):
+    line = cli(capsys, "run", EXAMPLE, "--properties", "-1", want=(2,))
+    assert "--properties: -1 is negative" in line
+
+
+@pytest.mark.parametrize("value", ["elements", "bogus=3", "elements=x", "elements=0"])
+def test_bad_limit_option_is_usage(capsys, value):
+    line = cli(capsys, "--limit", value, "check", EXAMPLE, want=(2,))
+    assert "limit" in line
