@@ -208,3 +208,115 @@ def test_negative_properties_is_usage(capsys):
 def test_bad_limit_option_is_usage(capsys, value):
     line = cli(capsys, "--limit", value, "check", EXAMPLE, want=(2,))
     assert "limit" in line
+
+
+# -------------------------------------------------------------------- migration files
+
+PC_MIN = (DATA / "pc-min.mig").read_bytes()
+_VMDESC_AT = PC_MIN.rfind(b'\x06\x00\x01\x81Y{"page_size"')
+_VMDESC_LEN = struct.unpack(">I", PC_MIN[_VMDESC_AT + 1:_VMDESC_AT + 5])[0]
+VMDESC_TEXT = PC_MIN[_VMDESC_AT + 5:_VMDESC_AT + 5 + _VMDESC_LEN]
+
+
+def with_vmdesc(text: bytes) -> bytes:
+    """pc-min.mig with its vmdesc trailer replaced by ``text``."""
+    return (PC_MIN[:_VMDESC_AT] + b"\x06" + struct.pack(">I", len(text)) + text
+            + PC_MIN[_VMDESC_AT + 5 + _VMDESC_LEN:])
+
+
+def write_mig(tmp_path, data: bytes, name="f.mig") -> Path:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+def test_vmdesc_test_input_is_the_real_trailer():
+    assert with_vmdesc(VMDESC_TEXT) == PC_MIN and json.loads(VMDESC_TEXT)["page_size"] == 4096
+
+
+def test_lone_surrogate_in_vmdesc_decodes_and_verifies(tmp_path, capsys):
+    path = write_mig(tmp_path, with_vmdesc(VMDESC_TEXT.replace(b'"name": "timer"', b'"name": "\\ud800"', 1)))
+    for args in (["decode", path], ["decode", path, "--sections"], ["verify", path],
+                 ["decode", path, "--desc"]):
+        assert main([str(a) for a in args]) == 0, args
+        captured = capsys.readouterr()
+        assert "Traceback" not in captured.err and "internal error" not in captured.err
+    assert main(["decode", str(path)]) == 0
+    assert json.loads(capsys.readouterr().out)  # the JSON output escapes the surrogate
+
+
+def _deep_struct_vmdesc(levels: int) -> bytes:
+    inner = '{"name": "x", "type": "int64", "size": 8}'
+    for _ in range(levels):
+        inner = ('{"name": "s", "type": "struct", "size": 8, "struct": {"vmsd_name": "v", '
+                 '"version": 1, "fields": [' + inner + ']}}')
+    root = json.loads(VMDESC_TEXT)
+    root["devices"][0]["fields"] = ["@@"]
+    return json.dumps(root).replace('"@@"', inner).encode()
+
+
+@pytest.mark.parametrize("levels", [70, 300])
+def test_deep_vmdesc_is_a_limit(tmp_path, capsys, levels):
+    path = write_mig(tmp_path, with_vmdesc(_deep_struct_vmdesc(levels)))
+    for args in (["decode", path, "--desc"], ["decode", path], ["verify", path]):
+        line = cli(capsys, *args)
+        assert str(path) in line and ("json-depth=256" in line or "depth=64" in line)
+    with pytest.raises(ConformanceError):
+        conformance.decode_migration(path.read_bytes())
+
+
+def test_deep_vmdesc_structs_under_a_raised_json_limit(tmp_path, capsys):
+    path = write_mig(tmp_path, with_vmdesc(_deep_struct_vmdesc(70)))
+    line = cli(capsys, "--limit", "json-depth=1000", "decode", path)
+    assert ": offset 0x3a5b0: timer/s/s/s" in line
+    assert "/s: vmdesc structs nested 65 deep exceeds the limit depth=64" in line
+
+
+@pytest.mark.parametrize("array_len", [10**5, 10**7, 2**32])
+def test_huge_array_len_is_checked_before_planning(tmp_path, capsys, array_len):
+    root = json.loads(VMDESC_TEXT)
+    root["devices"][0]["fields"][1] = {"name": "unused", "type": "unused_buffer", "size": 8,
+                                       "array_len": array_len}
+    path = write_mig(tmp_path, with_vmdesc(json.dumps(root).encode()))
+    line = cli(capsys, "decode", path)
+    assert (f"vmdesc timer.fields[1] (unused).array_len: array_len {array_len} exceeds the "
+            f"limit elements=65536 (raise it with --limit elements=N)") in line
+
+
+def test_work_limit_names_offset_and_section(tmp_path, capsys):
+    line = cli(capsys, "--limit", "work=1000", "decode", write_mig(tmp_path, PC_MIN))
+    assert "exceeds the limit work=1000" in line and "offset 0x" in line
+
+
+@pytest.mark.parametrize("cut, where", [
+    (0x3a5f2 + 900, "inside section 5 (cpu)"),  # in the middle of a device section
+    (0x3a59d + 20, "inside section 0 (timer)"),
+    (0x3a5c8 + 2, "inside section 0 (timer)"),  # in its footer
+    (0x3a5cd, "after FULL section 0 (timer) without its EOF record"),  # between sections
+])
+def test_truncated_file_is_incomplete(tmp_path, capsys, cut, where):
+    path = write_mig(tmp_path, PC_MIN[:cut])
+    for args in (["verify", path], ["decode", path], ["decode", path, "--sections"],
+                 ["reencode", path, "-o", tmp_path / "out.mig"]):
+        line = cli(capsys, *args)
+        assert f"{path}: offset " in line and f"incomplete: the stream ends {where}" in line
+    with pytest.raises(ConformanceError, match="incomplete"):
+        conformance.decode_migration(path.read_bytes())
+    if "inside" in where:  # the records before the cut are still there to list
+        mf = conformance.decode_migration(path.read_bytes(), allow_incomplete=True)
+        assert "incomplete" in mf.incomplete and mf.sections()
+
+
+def test_directory_as_migration_file(tmp_path, capsys):
+    for args in (["verify", tmp_path], ["reencode", tmp_path, "-o", tmp_path / "o"],
+                 ["bench-decode", tmp_path]):
+        line = cli(capsys, *args)
+        assert str(tmp_path) in line
+
+
+@pytest.mark.parametrize("content", [b"", bytes(range(256)) * 8, PC_MIN[:1000]],
+                         ids=["empty", "random", "truncated"])
+def test_bench_decode_on_bad_files(tmp_path, capsys, content):
+    path = write_mig(tmp_path, content)
+    line = cli(capsys, "bench-decode", path, "--repeat", "1")
+    assert f"{path}: offset 0x" in line

@@ -373,39 +373,6 @@ def read_json_file(path: str | Path):
     return parse_json_text(text, str(path))
 
 
-def json_depth_error(text: str, limit: int) -> tuple[int, int] | None:
-    """(offset, depth) of the first place ``text`` nests [ / { deeper than ``limit``
-    (strings skipped), or None.  Cheap, and runs before json.loads recurses."""
-    depth = 0
-    i, n = 0, len(text)
-    find = text.find
-    while i < n:
-        c = text[i]
-        if c == '"':
-            # skip the string: the next quote not escaped by an odd run of backslashes
-            j = i + 1
-            while True:
-                j = find('"', j)
-                if j < 0:
-                    return None  # unterminated: json.loads reports it
-                k = j - 1
-                while text[k] == "\\":
-                    k -= 1
-                if (j - 1 - k) % 2 == 0:
-                    break
-                j += 1
-            i = j + 1
-            continue
-        if c in "[{":
-            depth += 1
-            if depth > limit:
-                return i, depth
-        elif c in "]}":
-            depth -= 1
-        i += 1
-    return None
-
-
 def _line_col(text: str, offset: int) -> str:
     line = text.count("\n", 0, offset) + 1
     col = offset - (text.rfind("\n", 0, offset) + 1) + 1
@@ -414,7 +381,7 @@ def _line_col(text: str, offset: int) -> str:
 
 def parse_json_text(text: str, source: str | None = None):
     """json.loads with the ``json-depth`` limit checked first; CaseError otherwise."""
-    deep = json_depth_error(text, _limits.JSON_DEPTH_LIMIT)
+    deep = _limits.json_depth_error(text, _limits.JSON_DEPTH_LIMIT)
     if deep is not None:
         offset, depth = deep
         raise CaseError(_line_col(text, offset),
