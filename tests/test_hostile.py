@@ -320,3 +320,78 @@ def test_bench_decode_on_bad_files(tmp_path, capsys, content):
     path = write_mig(tmp_path, content)
     line = cli(capsys, "bench-decode", path, "--repeat", "1")
     assert f"{path}: offset 0x" in line
+
+
+# ---------------------------------------------------------------- the fuzz properties
+# The same strategies and contract as `vmstate-conformance fuzz` (strategies/hostile.py),
+# with the active Hypothesis profile's budget (ci: 50 examples, thorough: 5,000).
+
+from hypothesis import given  # noqa: E402
+
+from strategies import hostile  # noqa: E402
+
+
+@given(hostile.hostile_migration_files())
+def test_fuzz_migration_files(data):
+    assert hostile.check_migration_input(data) in ("ok", "clean")
+
+
+@given(hostile.hostile_case_files())
+def test_fuzz_case_files(data):
+    assert hostile.check_case_input(data) in ("ok", "clean")
+
+
+@given(hostile.hostile_engine_inputs())
+def test_fuzz_engines_agree_on_mutated_streams(args):
+    assert hostile.check_engines_input(*args) in ("ok", "clean")
+
+
+def test_contract_catches_a_traceback_and_a_hang(monkeypatch):
+    """The contract can fail: an exception escaping the reader, and a hang."""
+    from conformance.migration import migfile
+
+    def boom(data):
+        raise KeyError("x")
+
+    monkeypatch.setattr(migfile, "read_migration", boom)
+    with pytest.raises(hostile.ContractViolation, match="traceback: KeyError"):
+        hostile.check_migration_input(b"QEVM")
+
+    def hang(data):
+        while True:
+            pass
+
+    monkeypatch.setattr(migfile, "read_migration", hang)
+    monkeypatch.setattr(hostile, "TIME_BOUND", 0.2)
+    with pytest.raises(hostile.ContractViolation, match="hang"):
+        with hostile.bounded(0.2):
+            migfile.read_migration(b"")
+
+
+def test_fuzz_command_writes_a_reproducer_for_a_failure(tmp_path, capsys, monkeypatch):
+    from conformance.migration import migfile
+
+    real = migfile.read_migration
+
+    def fragile(data, **kw):
+        if len(data) < 100:
+            raise IndexError("boom")
+        return real(data, **kw)
+
+    monkeypatch.setattr(migfile, "read_migration", fragile)
+    rc = main(["fuzz", "--minutes", "0.05", "--target", "mig", "--out", str(tmp_path), "--seed", "1"])
+    captured = capsys.readouterr()
+    assert rc == 1 and "Traceback" not in captured.err
+    assert "mig " in captured.out and "failures" in captured.out
+    reproducers = sorted(tmp_path.glob("mig-*.mig"))
+    assert reproducers and len(reproducers[0].read_bytes()) < 100
+    assert "IndexError" in (tmp_path / "mig-1.why.txt").read_text()
+
+
+def test_fuzz_command_summary(tmp_path, capsys):
+    rc = main(["fuzz", "--minutes", "0.05", "--target", "case", "--out", str(tmp_path), "--seed", "2"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    header, row = out.splitlines()[:2]
+    assert header.split()[:3] == ["target", "inputs", "clean"]
+    assert row.split()[0] == "case" and int(row.split()[1]) > 0 and row.split()[4] == "0"

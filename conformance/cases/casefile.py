@@ -360,17 +360,27 @@ def read_json_file(path: str | Path):
         raise CaseError("$", "is a directory, not a case file", str(path)) from None
     except OSError as exc:
         raise CaseError("$", f"cannot read: {exc.strerror or exc}", str(path)) from None
+    return parse_json_bytes(data, str(path))
+
+
+def parse_json_bytes(data: bytes, source: str | None = None):
+    """The JSON value of a case file's bytes (see read_json_file)."""
     if len(data) > _limits.CASE_FILE_LIMIT:
         raise CaseError("$", f"the file is larger than the limit case-file-bytes="
                              f"{_limits.CASE_FILE_LIMIT} (raise it with "
-                             f"--limit case-file-bytes=N)", str(path))
+                             f"--limit case-file-bytes=N)", source)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise CaseError(f"byte offset {exc.start}",
                         f"not UTF-8 (byte 0x{data[exc.start]:02x}); a case file is UTF-8 JSON",
-                        str(path)) from None
-    return parse_json_text(text, str(path))
+                        source) from None
+    return parse_json_text(text, source)
+
+
+def parse_case_bytes(data: bytes, source: str | None = None) -> Case:
+    """A case from the bytes of a JSON case file; CaseError (one line) otherwise."""
+    return parse_case(parse_json_bytes(data, source), source)
 
 
 def _line_col(text: str, offset: int) -> str:
@@ -389,7 +399,7 @@ def parse_json_text(text: str, source: str | None = None):
                         f"{_limits.JSON_DEPTH_LIMIT} (raise it with --limit json-depth=N)",
                         source)
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        obj = json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
         raise CaseError(f"line {exc.lineno} column {exc.colno}", f"invalid JSON: {exc.msg}",
                         source) from None
@@ -398,6 +408,33 @@ def parse_json_text(text: str, source: str | None = None):
                         source) from None
     except ValueError as exc:  # NaN / Infinity, and int strings past Python's digit limit
         raise CaseError("$", f"invalid JSON: {exc}", source) from None
+    _check_strings(obj, source)
+    return obj
+
+
+def _check_strings(obj, source: str | None) -> None:
+    """Every string (keys too) must be Unicode text: a lone surrogate escape such as
+    ``"\\ud800"`` is valid JSON but no name QEMU can hold (iterative walk)."""
+    todo = [("$", obj)]
+    while todo:
+        path, node = todo.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if not key.isascii():
+                    _text(key, path, source)
+                todo.append((f"{path}.{key}", value))
+        elif isinstance(node, list):
+            todo.extend((f"{path}[{i}]", v) for i, v in enumerate(node))
+        elif isinstance(node, str) and not node.isascii():
+            _text(node, path, source)
+
+
+def _text(value: str, path: str, source: str | None) -> None:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise CaseError(path, f"a lone surrogate escape (\\u{ord(value[exc.start]):04x}) is "
+                              f"not text", source) from None
 
 
 def _reject_constant(name: str):
