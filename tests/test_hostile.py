@@ -395,3 +395,29 @@ def test_fuzz_command_summary(tmp_path, capsys):
     header, row = out.splitlines()[:2]
     assert header.split()[:3] == ["target", "inputs", "clean"]
     assert row.split()[0] == "case" and int(row.split()[1]) > 0 and row.split()[4] == "0"
+
+
+# ------------------------------------------------------ found by the fuzzer (regressions)
+
+
+def test_lone_surrogate_in_a_case_file_is_rejected(tmp_path, capsys):
+    path = tmp_path / "s.json"
+    path.write_text('{"description": {"name": "\\ud800", "Fields": [{"field": "a", "info": "uint8"}]}}')
+    line = cli(capsys, "encode", path)
+    assert "$.description.name: a lone surrogate escape (\\ud800) is not text" in line
+
+
+@pytest.mark.parametrize("info", ["tmp", "qtailq", "qlist", "gtree"])
+def test_nested_info_without_description(tmp_path, capsys, info):
+    path = write_case(tmp_path, {"description": small_desc(info=info)})
+    line = cli(capsys, "encode", path)
+    assert f"$.description.Fields[0]: info '{info}' runs a nested VMSD" in line
+
+
+def test_a_huge_source_state_is_a_limit(tmp_path, capsys):
+    desc = {"name": "d", "Fields": [{"field": "n", "info": "uint32"},
+                                    {"field": "v", "flags": ["VARRAY_UINT32"], "info": "uint8",
+                                     "num_member": "n"}]}
+    path = write_case(tmp_path, {"description": desc, "source": {"n": 100000, "v": [0] * 100000}})
+    line = cli(capsys, "encode", path)
+    assert "$.source: a state of more than 65536 values exceeds the limit state-values=65536" in line

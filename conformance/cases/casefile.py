@@ -240,6 +240,8 @@ def parse_field(obj, path: str, vmsds: dict, _stack: tuple = (), _depth: int = 0
     for key in ("num_member", "size_member"):
         if obj.get(key) is not None:
             _expect_type(obj[key], str, f"{path}.{key}", key)
+    if info in _NESTED_INFOS and vmsd is None:
+        raise CaseError(path, f"info {info!r} runs a nested VMSD: it needs a \"Description\"")
     if info is None and not flags & (flags.STRUCT | flags.VSTRUCT) and vmsd is None \
             and not (flags & flags.MUST_EXIST):
         raise CaseError(path, "a field needs an info, or STRUCT/VSTRUCT with a Description")
@@ -248,6 +250,10 @@ def parse_field(obj, path: str, vmsds: dict, _stack: tuple = (), _depth: int = 0
                  ints["struct_version_id"],
                  parse_pred(exists, f"{path}.exists") if exists is not None else None,
                  vmsd, key_vmsd)
+
+
+#: infos whose codec runs field.vmsd (and that crash without one)
+_NESTED_INFOS = ("tmp", "qtailq", "qlist", "gtree")
 
 
 def _hex(value, path: str) -> bytes:
@@ -296,6 +302,8 @@ def _parse_case(obj) -> Case:
         if not isinstance(v, str) or v not in _variants.VARIANTS:
             raise CaseError(f"$.variants[{i}]", f"unknown variant {_short(v)} "
                                                 f"(known: {', '.join(_variants.VARIANTS)})")
+    for key in ("source", "destination"):
+        _count_values(obj.get(key), f"$.{key}")
     source = from_plain(desc, obj.get("source", {}), "$.source")
     dest = from_plain(desc, obj["destination"], "$.destination") if "destination" in obj else None
     expect = _expect_type(obj.get("expect", {}), dict, "$.expect", "expect")
@@ -410,6 +418,22 @@ def parse_json_text(text: str, source: str | None = None):
         raise CaseError("$", f"invalid JSON: {exc}", source) from None
     _check_strings(obj, source)
     return obj
+
+
+def _count_values(obj, path: str) -> None:
+    """The scalar values of a state's JSON (what a save walks) against ``state-values``."""
+    n, todo = 0, [obj]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, dict):
+            todo.extend(node.values())
+        elif isinstance(node, list):
+            todo.extend(node)
+        else:  # a scalar: a member or an element
+            n += 1
+            if n > _limits.STATE_LIMIT:
+                raise _limits.exceeded("state-values", path,
+                                       f"a state of more than {n - 1} values", n)
 
 
 def _check_strings(obj, source: str | None) -> None:

@@ -6,7 +6,8 @@ as long as asked.
 Each target draws inputs from its Hypothesis strategy in batches (a fresh random seed
 per batch) and checks the contract of issue 12 on each: a result or a clean one-line
 error, within 5 s and 500 MB.  A failing batch is shrunk by Hypothesis to a minimal
-input, written under ``--out`` as a reproducer (``<target>-<n>.mig`` / ``.json`` /
+input (a hang or a slow input is written as found: shrinking it would re-run it
+hundreds of times), written under ``--out`` as a reproducer (``<target>-<n>.mig`` / ``.json`` /
 ``.txt``, with a ``.why.txt`` beside it), and the run goes on.  A progress line goes to
 stderr; the summary table (target, inputs, clean errors, ok, failures) to stdout.  Exit
 status 1 when anything failed.
@@ -65,10 +66,17 @@ def fuzz(target: str, seconds: float, out: Path, *, batch: int = 50, progress=sy
     rng = random.Random(seed)
     last_failure: list = []
 
+    timed_out: list = []
+
     def body(value) -> None:
         try:
             counts[check(value)] += 1
         except ContractViolation as exc:
+            if str(exc).startswith(("hang:", "slow:")):
+                # written as found: shrinking would re-run a hang hundreds of times
+                timed_out.append([value, str(exc)])
+                counts["timeout"] += 1
+                return
             last_failure[:] = [value, str(exc)]
             raise
 
@@ -89,12 +97,12 @@ def fuzz(target: str, seconds: float, out: Path, *, batch: int = 50, progress=sy
         except Exception as exc:  # Hypothesis wraps several failures; the last one is minimal
             if not last_failure:
                 last_failure[:] = [b"", f"{type(exc).__name__}: {exc}"]
-        if last_failure:
-            value, why = last_failure
+        for value, why in ([last_failure] if last_failure else []) + timed_out:
             path = _write_reproducer(out, target, len(failures) + 1, value, suffix, why)
             failures.append(f"{path}: {why.splitlines()[0]}")
             print(f"fuzz {target}: FAILURE -> {path}: {why.splitlines()[0][:200]}", file=progress)
-        if sum(counts.values()) == before and not last_failure:
+        timed_out.clear()
+        if sum(counts.values()) == before and not last_failure and not failures:
             break  # the strategy produced nothing (should not happen)
         now = time.monotonic()
         if now >= next_progress:

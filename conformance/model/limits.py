@@ -61,7 +61,7 @@ LIMITS: tuple[Limit, ...] = (
           "nesting of JSON text ([ and {) in case files and the vmdesc trailer",
           "clean error naming the line, column and byte offset"),
     Limit("buffer-bytes", "BUFFER_LIMIT", BUFFER_LIMIT,
-          "bytes of one buffer field in a case description (size, num x size)",
+          "bytes of one field in a case description (size, and num x size for arrays)",
           "clean error naming the JSON path"),
     Limit("case-file-bytes", "CASE_FILE_LIMIT", CASE_FILE_LIMIT,
           "bytes of one case file (JSON)", "clean error naming the file"),

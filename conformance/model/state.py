@@ -154,6 +154,9 @@ def state_size(desc: Description, path: str = "$.description") -> int:
                 if n > _limits.ELEMENT_LIMIT:
                     raise _limits.exceeded("elements", f"{fpath}.num",
                                            f"an array of {n} elements", n)
+                if field.size > 0 and max(n, 1) * field.size > _limits.BUFFER_LIMIT:
+                    raise _limits.exceeded("buffer-bytes", fpath,
+                                           f"{max(n, 1)} x {field.size} bytes", n * field.size)
                 each = 1
                 if field.flags & (F.STRUCT | F.VSTRUCT) and field.vmsd is not None:
                     each = size(field.vmsd, f"{fpath}.Description", depth + 1)
