@@ -188,7 +188,7 @@ def zero_value(field: Field):
 
 
 def _zero_element(field: Field):
-    if field.flags & (F.STRUCT | F.VSTRUCT):
+    if field.flags & (F.STRUCT | F.VSTRUCT) and field.vmsd is not None:
         return zero_struct(field.vmsd)
     info = lookup(field.info) if field.info else None
     if info is None:
@@ -226,7 +226,7 @@ def _uninit_value(field: Field):
 def _uninit_element(field: Field):
     if field.flags & F.ARRAY_OF_POINTER:
         return INDETERMINATE
-    if field.flags & (F.STRUCT | F.VSTRUCT):
+    if field.flags & (F.STRUCT | F.VSTRUCT) and field.vmsd is not None:
         return uninit_struct(field.vmsd)
     info = lookup(field.info) if field.info else None
     if info is not None and info.kind == "buffer" and not field.flags & F.VBUFFER:
@@ -333,7 +333,7 @@ def _member_from_plain(field: Field, value, path):
 def _element_from_plain(field: Field, value, path):
     if value == INDETERMINATE_JSON:
         return INDETERMINATE
-    if field.flags & (F.STRUCT | F.VSTRUCT):
+    if field.flags & (F.STRUCT | F.VSTRUCT) and field.vmsd is not None:
         return from_plain(field.vmsd, value, path)
     info = lookup(field.info) if field.info else None
     if info is None:
