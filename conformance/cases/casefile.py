@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -416,24 +417,29 @@ def parse_json_text(text: str, source: str | None = None):
                         source) from None
     except ValueError as exc:  # NaN / Infinity, and int strings past Python's digit limit
         raise CaseError("$", f"invalid JSON: {exc}", source) from None
-    _check_strings(obj, source)
+    if _SURROGATE_ESCAPE.search(text):  # only then can a string hold a lone surrogate
+        _check_strings(obj, source)
     return obj
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def _count_values(obj, path: str) -> None:
     """The scalar values of a state's JSON (what a save walks) against ``state-values``."""
+    if not isinstance(obj, (dict, list)):
+        return
     n, todo = 0, [obj]
     while todo:
         node = todo.pop()
-        if isinstance(node, dict):
-            todo.extend(node.values())
-        elif isinstance(node, list):
-            todo.extend(node)
-        else:  # a scalar: a member or an element
-            n += 1
-            if n > _limits.STATE_LIMIT:
-                raise _limits.exceeded("state-values", path,
-                                       f"a state of more than {n - 1} values", n)
+        for value in (node.values() if isinstance(node, dict) else node):
+            if isinstance(value, (dict, list)):
+                todo.append(value)
+            else:  # a scalar: a member or an element
+                n += 1
+        if n > _limits.STATE_LIMIT:
+            raise _limits.exceeded("state-values", path,
+                                   f"a state of more than {_limits.STATE_LIMIT} values", n)
 
 
 def _check_strings(obj, source: str | None) -> None:

@@ -326,8 +326,24 @@ def _member_from_plain(field: Field, value, path):
         if flags & F.ARRAY_OF_POINTER:
             return [None if v is None else _element_from_plain(field, v, f"{path}[{i}]")
                     for i, v in enumerate(value)]
+        bounds = _int_bounds(field)
+        if bounds is not None:  # integer elements: checked inline, the path built on error
+            lo, hi = bounds
+            return [v if type(v) is int and lo <= v <= hi
+                    else _element_from_plain(field, v, f"{path}[{i}]")
+                    for i, v in enumerate(value)]
         return [_element_from_plain(field, v, f"{path}[{i}]") for i, v in enumerate(value)]
     return _element_from_plain(field, value, path)
+
+
+def _int_bounds(field: Field) -> tuple[int, int] | None:
+    """(min, max) when every element of ``field`` is a plain integer info, else None."""
+    if field.flags & (F.STRUCT | F.VSTRUCT) or not field.info:
+        return None
+    info = lookup(field.info)
+    if info is None or info.kind not in ("int", "equal", "le", "timer"):
+        return None
+    return info.min, info.max
 
 
 def _element_from_plain(field: Field, value, path):
