@@ -382,7 +382,7 @@ def test_fuzz_command_writes_a_reproducer_for_a_failure(tmp_path, capsys, monkey
     monkeypatch.setattr(migfile, "read_migration", fragile)
     rc = main(["fuzz", "--minutes", "0.05", "--target", "mig", "--out", str(tmp_path), "--seed", "1"])
     captured = capsys.readouterr()
-    assert rc == 1 and "Traceback" not in captured.err
+    assert rc == 1 and "Traceback" not in captured.err, captured.err
     assert "mig " in captured.out and "failures" in captured.out
     reproducers = sorted(tmp_path.glob("mig-*.mig"))
     assert reproducers and len(reproducers[0].read_bytes()) < small
