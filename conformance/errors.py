@@ -71,5 +71,5 @@ def __getattr__(name: str):
     raise AttributeError(name)
 
 
-__all__ = ["CaseError", "ConformanceError", "FormatError", "LimitExceeded", "StateError",
-           "UsageError"]
+# CaseError, StateError and FormatError are also importable from here (lazily, above)
+__all__ = ["ConformanceError", "LimitExceeded", "UsageError"]

@@ -18,10 +18,9 @@ in docs/variants.md), so it can be flipped in one place.
 
 from __future__ import annotations
 
-from conformance.errors import UsageError
-
 import attrs
 
+from conformance.errors import UsageError
 from conformance.model.description import Field
 from conformance.model.flags import ANY_VARRAY, QEMU_NAMES, F
 
