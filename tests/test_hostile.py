@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 import conformance
+import conformance.errors
 from conformance.cli import main
 from conformance.errors import ConformanceError, LimitExceeded
 from conformance.model import limits
@@ -196,7 +197,9 @@ def test_directory_as_stream(tmp_path, capsys):
 
 def test_unknown_engine_is_usage(capsys):
     line = cli(capsys, "golden", "verify", "--engine", "bogus", want=(2,))
-    assert "unknown engine 'bogus'" in line
+    assert "'bogus'" in line and "engine" in line
+    with pytest.raises(conformance.errors.UsageError, match="unknown engine 'bogus'"):
+        conformance.engine("bogus")
 
 
 def test_negative_properties_is_usage(capsys):

@@ -63,7 +63,14 @@ EPILOG = ("exit status: 0 success (everything passed), 1 a failure (a case, prop
           "command's options and their defaults.")
 
 
-from conformance.errors import UsageError  # noqa: E402 - one class for the API and the CLI
+def __getattr__(name: str):
+    """``UsageError`` is conformance.errors.UsageError (one class for the API and the
+    CLI), imported on first use so that ``--help`` imports no more than this module."""
+    if name == "UsageError":
+        from conformance.errors import UsageError
+
+        return UsageError
+    raise AttributeError(name)
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -134,6 +141,9 @@ def _command_of(argv: list[str]) -> str | None:
 def _take_limits(argv: list[str]) -> list[str]:
     """Apply and remove every ``--limit NAME=VALUE`` (global: before or after the
     command); UsageError for an unknown name or a bad value."""
+    if not any(a == "--limit" or a.startswith("--limit=") for a in argv):
+        return argv
+    from conformance.errors import UsageError
     from conformance.model import limits
 
     rest, i = [], 0
@@ -167,9 +177,11 @@ def _one_line(text) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Exit 0 ok, 1 bad input (a ConformanceError: one line ``file: location: what``),
     2 bad usage, 3 an internal error (a bug: one line, never a traceback)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not any(a == "--limit" or a.startswith("--limit=") for a in argv):
+        return _main(argv)
     from conformance.model import limits
 
-    argv = sys.argv[1:] if argv is None else list(argv)
     saved = {lim.name: limits.get(lim.name) for lim in limits.LIMITS}
     try:
         return _main(argv)
@@ -179,11 +191,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str]) -> int:
-    from conformance.errors import ConformanceError
-
     try:
         argv = _take_limits(argv)
-    except UsageError as exc:
+    except Exception as exc:  # noqa: BLE001 - a UsageError: --limit's name or value
         print(f"vmstate-conformance: {exc}", file=sys.stderr)
         return EXIT_USAGE
     command = _command_of(argv)
@@ -198,17 +208,20 @@ def _main(argv: list[str]) -> int:
     args.argv = argv[argv.index(command) + 1:] if command in argv else []
     try:
         return int(args.func(args) or 0)
-    except UsageError as exc:
-        print(f"vmstate-conformance: {_one_line(exc)}", file=sys.stderr)
-        return EXIT_USAGE
-    except ConformanceError as exc:
-        print(f"vmstate-conformance: {_one_line(exc)}", file=sys.stderr)
-        return EXIT_FAIL
     except BrokenPipeError:
         return EXIT_OK
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:  # noqa: BLE001 - a bug; still one line, never a traceback
+    except Exception as exc:  # noqa: BLE001 - never a traceback
+        from conformance.errors import ConformanceError, UsageError
+
+        if isinstance(exc, UsageError):
+            print(f"vmstate-conformance: {_one_line(exc)}", file=sys.stderr)
+            return EXIT_USAGE
+        if isinstance(exc, ConformanceError):  # bad input: file: location: what is wrong
+            print(f"vmstate-conformance: {_one_line(exc)}", file=sys.stderr)
+            return EXIT_FAIL
+        # a bug; still one line
         print(f"vmstate-conformance: internal error: {type(exc).__name__}: "
               f"{_one_line(exc)[:300]}", file=sys.stderr)
         return EXIT_INTERNAL
