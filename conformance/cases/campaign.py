@@ -225,6 +225,8 @@ def _property_points(names, variants) -> list[tuple[str, str, str]]:
 
     points = []
     for name in names:
+        if name == "params":  # conformance/params: swept by _params_sweep
+            continue
         for variant, family in properties.PROPERTIES[name].grid():
             if not variants or variant in variants:
                 points.append((name, variant, family))
@@ -270,7 +272,7 @@ def campaign(args, *, progress: bool = True) -> dict:
                                      f"(install '.[test]', or give --properties 0)") from None
         prop_names = args.property or list(properties.PROPERTIES)
         points = _property_points(prop_names, args.variant)
-        if args.property and not points:
+        if args.property and not points and "params" not in args.property:
             raise CampaignUsageError("--property/--variant select no property grid point")
     report_dir = Path(args.report) if getattr(args, "report", None) else None
     writer = FailureWriter(report_dir / "failures" if report_dir else None)
@@ -319,6 +321,8 @@ def campaign(args, *, progress: bool = True) -> dict:
             raise CampaignUsageError("--variant selects no variant of the selected cases "
                                      f"({', '.join(args.variant or [])})")
         prop_rows = _sweep(points, engines, examples, derandomize, writer, report_dir, bar)
+        if examples and (not args.property or "params" in args.property):
+            prop_rows += _params_sweep(examples, bar)
     finally:
         bar.close()
     return _document(args, engines, examples, profile, prop_names, rows, prop_rows, errors,
@@ -381,6 +385,25 @@ def _sweep(points, engines, examples, derandomize, writer, report_dir, bar) -> l
                     row["message"] += f"\n(no failure file: {type(exc).__name__}: {exc})"
             rows.append(row)
             bar.step(f"{name} {engine} {variant}/{family}", f"property {name} on {engine}")
+    return rows
+
+
+def _params_sweep(examples: int, bar) -> list[dict]:
+    """The migration-parameters properties (seed 004, conformance/params): one row per
+    property and design.  A row passes when it behaves as the model says it must: the
+    race and the v1 leak *are* found where the design has them (``expected`` fail)."""
+    from conformance.params.properties import sweep
+
+    rows = []
+    for r in sweep(examples):
+        passed = r["status"] == r["expected"]
+        what = "found as expected" if r["expected"] == "fail" else "holds"
+        rows.append({"id": f"{r['property']}[{r['design']}]", "property": r["property"],
+                     "engine": "reference", "variant": r["design"], "family": "params",
+                     "examples": r["examples"], "passed": passed,
+                     "message": (r["failure"] or "") if not passed else what,
+                     "reproducer": None, "replay": None, "seconds": r["seconds"]})
+        bar.step(f"{r['property']} {r['design']}", "params properties")
     return rows
 
 

@@ -163,10 +163,10 @@ def cmd_run(args) -> int:
     if args.property:
         from strategies.properties import PROPERTIES
 
-        unknown = [n for n in args.property if n not in PROPERTIES]
+        known = [*PROPERTIES, "params"]  # params: the migration-parameters properties
+        unknown = [n for n in args.property if n not in known]
         if unknown:
-            raise UsageError(f"--property {unknown[0]}: unknown (known: "
-                             f"{', '.join(PROPERTIES)})")
+            raise UsageError(f"--property {unknown[0]}: unknown (known: {', '.join(known)})")
     if args.json and args.verbose:
         raise UsageError("--json and --verbose: the JSON document has every row already")
     try:
@@ -242,8 +242,8 @@ def add_subcommands(sub) -> None:
                         + ", ".join(f"{k} {v['examples']}" for k, v in PROFILES.items())
                         + " examples per grid point (default: none)")
     p.add_argument("--property", action="append", metavar="NAME",
-                   help="only this property, repeatable; asks for the sweep "
-                        "(default: every property)")
+                   help="only this property ('params': the migration-parameters "
+                        "properties), repeatable; asks for the sweep (default: every property)")
     p.add_argument("--report", metavar="DIR",
                    help="write report.json, report.md, report.html, junit.xml and "
                         "failures/ into DIR (default: no reports)")

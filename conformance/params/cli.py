@@ -229,3 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # noqa: BLE001 -- never a traceback
         print(f"params: internal error: {type(e).__name__}: {_one_line(e)}", file=sys.stderr)
         return EXIT_REJECTED
+
+
+#: the name every command group of conformance.cli exposes
+add_subcommands = add_subparser

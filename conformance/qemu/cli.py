@@ -114,3 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except BrokenPipeError:
         return EXIT_OK
+
+
+#: the name every command group of conformance.cli exposes
+add_subcommands = add_subparser
