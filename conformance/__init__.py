@@ -60,9 +60,16 @@ def load(desc, data: bytes, dest, variant: str = "legacy", *, engine: str = "ref
     return get(engine).load(desc, data, dest, variant, version_id=version_id, check=check)
 
 
-def decode_migration(data: bytes, *, decode_state: bool = True):
+def decode_migration(data: bytes, *, decode_state: bool = True, allow_incomplete: bool = False):
     """A whole migration file (``QEVM`` ...) as a ``MigrationFile`` of records; malformed
-    input raises ``conformance.migration.migfile.FormatError`` naming the byte offset."""
-    from conformance.migration.migfile import read_migration
+    or incomplete input (a stream that ends inside a section or before its EOF record)
+    raises ``conformance.migration.migfile.FormatError`` naming the byte offset, a
+    limit of docs/limits.md ``LimitExceeded``; both are ``conformance.errors.ConformanceError``.
+    ``allow_incomplete`` returns a stream that ends inside a section with its
+    ``incomplete`` set (the records up to there, the rest opaque)."""
+    from conformance.migration.migfile import FormatError, read_migration
 
-    return read_migration(data, decode_state=decode_state)
+    mf = read_migration(data, decode_state=decode_state)
+    if mf.incomplete and not allow_incomplete:
+        raise FormatError(mf.incomplete)
+    return mf

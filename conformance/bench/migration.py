@@ -149,6 +149,22 @@ def bench_inprocess(result: dict, repeat: int) -> None:
         lambda: migfile.encode(migfile.read_migration(data)), repeat)
 
 
+def _decodable(path) -> None:
+    """Decode ``path`` once, before any timing: a file that is not a complete migration
+    stream is one BenchError line, not child processes timed failing and a traceback."""
+    from conformance.errors import ConformanceError
+    from conformance.migration import migfile
+
+    try:
+        mf = migfile.read_migration(Path(path).read_bytes())
+    except ConformanceError as exc:
+        raise BenchError(f"{path}: {exc}") from None
+    except OSError as exc:
+        raise BenchError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if mf.incomplete:
+        raise BenchError(f"{path}: {mf.incomplete}")
+
+
 def run(paths, analyze_migration=None, repeat=5, out=sys.stdout, as_json=False) -> int:
     """Benchmark ``paths``; returns an exit status (1 if any file failed to decode)."""
     script = find_script(analyze_migration) if analyze_migration else None
@@ -156,7 +172,10 @@ def run(paths, analyze_migration=None, repeat=5, out=sys.stdout, as_json=False) 
     results = []
     for path in paths:
         if not Path(path).is_file():
-            raise BenchError(f"{path}: no such file")
+            raise BenchError(f"{path}: no such file" if not Path(path).exists() else
+                             f"{path}: not a regular file")
+        _decodable(path)
+    for path in paths:
         results.append(bench_file(str(path), script, repeat))
     for result in results:
         bench_inprocess(result, repeat)

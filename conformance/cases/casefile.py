@@ -14,22 +14,25 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import attrs
 
+from conformance.errors import ConformanceError, LimitExceeded
+from conformance.model import limits as _limits
 from conformance.model import variants as _variants
 from conformance.model.description import PRED_KINDS, Description, Field, Hook, Pred
 from conformance.model.flags import FlagError, flag_names, parse_flags
 from conformance.model.infos import INFOS
 from conformance.model.outcome import KINDS
-from conformance.model.state import StateError, from_plain, to_plain, zero_struct
+from conformance.model.state import StateError, from_plain, state_size, to_plain, zero_struct
 
 FORMAT_ID = "vmstate-conformance/case/1"
 
 
-class CaseError(ValueError):
+class CaseError(ConformanceError, ValueError):
     """A malformed case file; the message names the JSON path (and the file)."""
 
     def __init__(self, path: str, message: str, source: str | None = None) -> None:
@@ -37,7 +40,10 @@ class CaseError(ValueError):
         self.message = message
         self.source = source
         where = f"{source}: " if source else ""
-        super().__init__(f"{where}{path}: {message}")
+        text = f"{where}{path}: {message}"
+        if not text.isprintable():  # names taken from the input stay one printable line
+            text = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+        super().__init__(text)
 
 
 @attrs.frozen
@@ -87,7 +93,9 @@ def _typename(types) -> str:
     return names.get(types, types.__name__)
 
 
-def parse_pred(obj, path: str) -> Pred:
+def parse_pred(obj, path: str, _depth: int = 0) -> Pred:
+    if _depth > _limits.DEPTH_LIMIT:
+        raise _limits.exceeded("depth", path, f"a predicate nested {_depth} deep", _depth)
     if isinstance(obj, bool):
         return Pred("const", value=obj)
     _expect_type(obj, dict, path, "a predicate")
@@ -106,18 +114,19 @@ def parse_pred(obj, path: str) -> Pred:
     if kind == "version_at_least":
         return Pred("version_at_least", value=_expect_type(arg, int, sub, "version"))
     if kind == "not":
-        return Pred("not", args=(parse_pred(arg, sub),))
+        return Pred("not", args=(parse_pred(arg, sub, _depth + 1),))
     if kind in ("all", "any"):
         _expect_type(arg, list, sub, kind)
-        return Pred(kind, args=tuple(parse_pred(a, f"{sub}[{i}]") for i, a in enumerate(arg)))
-    raise CaseError(path, f"unknown predicate {kind!r} (known: {', '.join(PRED_KINDS)})")
+        return Pred(kind, args=tuple(parse_pred(a, f"{sub}[{i}]", _depth + 1)
+                                     for i, a in enumerate(arg)))
+    raise CaseError(path, f"unknown predicate {_short(kind)} (known: {', '.join(PRED_KINDS)})")
 
 
 def parse_hook(obj, path: str) -> Hook:
     _expect_type(obj, dict, path, "a hook")
     unknown = set(obj) - {"ret", "set"}
     if unknown:
-        raise CaseError(path, f"unknown hook key {sorted(unknown)[0]!r} (known: ret, set)")
+        raise CaseError(path, f"unknown hook key {_short(sorted(unknown)[0])} (known: ret, set)")
     ret = _expect_type(obj.get("ret", 0), int, f"{path}.ret", "ret")
     assigns = _expect_type(obj.get("set", {}), dict, f"{path}.set", "set")
     return Hook(ret, tuple(assigns.items()))
@@ -131,28 +140,44 @@ _DESC_KEYS = {"name", "version_id", "minimum_version_id", "Fields", "Subsections
               "comment"}
 
 
+def _short(value, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters (names taken from the input)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def parse_description(obj, path: str = "$.description", vmsds: dict | None = None,
-                      _stack: tuple = ()) -> Description:
+                      _stack: tuple = (), _depth: int = 0, _memo: dict | None = None
+                      ) -> Description:
+    """A Description from its JSON form.  Nesting deeper than the ``depth`` limit is a
+    LimitExceeded; a description named in ``$.vmsds`` is parsed once and shared."""
     vmsds = vmsds or {}
+    _memo = {} if _memo is None else _memo
+    if _depth > _limits.DEPTH_LIMIT:
+        raise _limits.exceeded("depth", path, f"descriptions nested {_depth} deep", _depth)
     if isinstance(obj, str):
         if obj not in vmsds:
-            raise CaseError(path, f"no description named {obj!r} in $.vmsds")
+            raise CaseError(path, f"no description named {_short(obj)} in $.vmsds")
         if obj in _stack:
-            raise CaseError(path, f"description {obj!r} contains itself")
-        return parse_description(vmsds[obj], f"$.vmsds.{obj}", vmsds, _stack + (obj,))
+            raise CaseError(path, f"description {_short(obj)} contains itself")
+        if obj not in _memo:
+            _memo[obj] = parse_description(vmsds[obj], f"$.vmsds.{obj}", vmsds,
+                                           _stack + (obj,), _depth, _memo)
+        return _memo[obj]
     _expect_type(obj, dict, path, "a description")
     unknown = set(obj) - _DESC_KEYS
     if unknown:
-        raise CaseError(path, f"unknown description key {sorted(unknown)[0]!r}")
+        raise CaseError(path, f"unknown description key {_short(sorted(unknown)[0])}")
     if "name" not in obj:
         raise CaseError(path, "a description needs a name")
     name = _expect_type(obj["name"], str, f"{path}.name", "name")
     fields_obj = _expect_type(obj.get("Fields", []), list, f"{path}.Fields", "Fields")
-    fields = tuple(parse_field(f, f"{path}.Fields[{i}]", vmsds, _stack)
+    fields = tuple(parse_field(f, f"{path}.Fields[{i}]", vmsds, _stack, _depth + 1, _memo)
                    for i, f in enumerate(fields_obj))
     subs_obj = _expect_type(obj.get("Subsections", []), list, f"{path}.Subsections",
                             "Subsections")
-    subs = tuple(parse_description(s, f"{path}.Subsections[{i}]", vmsds, _stack)
+    subs = tuple(parse_description(s, f"{path}.Subsections[{i}]", vmsds, _stack, _depth + 1,
+                                   _memo)
                  for i, s in enumerate(subs_obj))
     hooks = {}
     for hook in ("pre_save", "post_save", "pre_load", "post_load"):
@@ -172,11 +197,12 @@ def parse_description(obj, path: str = "$.description", vmsds: dict | None = Non
         terminator=term, **hooks)
 
 
-def parse_field(obj, path: str, vmsds: dict, _stack: tuple = ()) -> Field:
+def parse_field(obj, path: str, vmsds: dict, _stack: tuple = (), _depth: int = 0,
+                _memo: dict | None = None) -> Field:
     _expect_type(obj, dict, path, "a field")
     unknown = set(obj) - _FIELD_KEYS
     if unknown:
-        raise CaseError(path, f"unknown field key {sorted(unknown)[0]!r}")
+        raise CaseError(path, f"unknown field key {_short(sorted(unknown)[0])}")
     name = obj.get("field", obj.get("name"))
     if not isinstance(name, str):
         raise CaseError(path, "a field needs a name (\"field\")")
@@ -185,11 +211,20 @@ def parse_field(obj, path: str, vmsds: dict, _stack: tuple = ()) -> Field:
     except FlagError as exc:
         raise CaseError(f"{path}.flags", str(exc)) from None
     info = obj.get("info")
-    if info is not None and info not in INFOS:
-        raise CaseError(f"{path}.info", f"unknown VMStateInfo {info!r}")
+    if info is not None:
+        _expect_type(info, str, f"{path}.info", "info")
+        if info not in INFOS:
+            raise CaseError(f"{path}.info", f"unknown VMStateInfo {_short(info)}")
     ints = {}
     for key in ("size", "num", "start", "version_id", "struct_version_id"):
         ints[key] = _expect_type(obj.get(key, 0), int, f"{path}.{key}", key)
+    # sizes are checked before anything proportional to them exists (a zero state)
+    if ints["num"] > _limits.ELEMENT_LIMIT:
+        raise _limits.exceeded("elements", f"{path}.num",
+                               f"an array of {ints['num']} elements", ints["num"])
+    if ints["size"] > _limits.BUFFER_LIMIT:
+        raise _limits.exceeded("buffer-bytes", f"{path}.size",
+                               f"a {ints['size']}-byte element", ints["size"])
     member = obj.get("member", name)
     if member is not None:
         _expect_type(member, str, f"{path}.member", "member")
@@ -198,13 +233,16 @@ def parse_field(obj, path: str, vmsds: dict, _stack: tuple = ()) -> Field:
         exists = obj["field_exists"]
     vmsd = key_vmsd = None
     if "Description" in obj:
-        vmsd = parse_description(obj["Description"], f"{path}.Description", vmsds, _stack)
+        vmsd = parse_description(obj["Description"], f"{path}.Description", vmsds, _stack,
+                                 _depth, _memo)
     if "key_Description" in obj:
         key_vmsd = parse_description(obj["key_Description"], f"{path}.key_Description", vmsds,
-                                     _stack)
+                                     _stack, _depth, _memo)
     for key in ("num_member", "size_member"):
         if obj.get(key) is not None:
             _expect_type(obj[key], str, f"{path}.{key}", key)
+    if info in _NESTED_INFOS and vmsd is None:
+        raise CaseError(path, f"info {info!r} runs a nested VMSD: it needs a \"Description\"")
     if info is None and not flags & (flags.STRUCT | flags.VSTRUCT) and vmsd is None \
             and not (flags & flags.MUST_EXIST):
         raise CaseError(path, "a field needs an info, or STRUCT/VSTRUCT with a Description")
@@ -215,12 +253,16 @@ def parse_field(obj, path: str, vmsds: dict, _stack: tuple = ()) -> Field:
                  vmsd, key_vmsd)
 
 
+#: infos whose codec runs field.vmsd (and that crash without one)
+_NESTED_INFOS = ("tmp", "qtailq", "qlist", "gtree")
+
+
 def _hex(value, path: str) -> bytes:
     _expect_type(value, str, path, "a hex string")
     try:
         return bytes.fromhex(value)
     except ValueError:
-        raise CaseError(path, f"not a hex string: {value[:40]!r}") from None
+        raise CaseError(path, f"not a hex string: {_short(value, 40)}") from None
 
 
 _CASE_KEYS = {"format", "name", "description", "vmsds", "variants", "variant", "source",
@@ -235,29 +277,34 @@ def parse_case(obj, source: str | None = None) -> Case:
         raise CaseError(exc.path, exc.message, source) from None
     except StateError as exc:
         raise CaseError(exc.path, exc.message, source) from None
+    except LimitExceeded as exc:
+        raise CaseError(exc.location, exc.message.partition(": ")[2], source) from None
 
 
 def _parse_case(obj) -> Case:
     _expect_type(obj, dict, "$", "a case")
     unknown = set(obj) - _CASE_KEYS
     if unknown:
-        raise CaseError("$", f"unknown case key {sorted(unknown)[0]!r}")
+        raise CaseError("$", f"unknown case key {_short(sorted(unknown)[0])}")
     fmt = obj.get("format", FORMAT_ID)
     if fmt != FORMAT_ID:
-        raise CaseError("$.format", f"unsupported format {fmt!r} (expected {FORMAT_ID!r})")
+        raise CaseError("$.format", f"unsupported format {_short(fmt)} (expected {FORMAT_ID!r})")
     if "description" not in obj:
         raise CaseError("$", "a case needs a description")
     vmsds = _expect_type(obj.get("vmsds", {}), dict, "$.vmsds", "vmsds")
     desc = parse_description(obj["description"], "$.description", vmsds)
+    state_size(desc)  # the zero state's size, before any state is built
     name = _expect_type(obj.get("name", desc.name), str, "$.name", "name")
     if "variant" in obj:
         variants = [_expect_type(obj["variant"], str, "$.variant", "variant")]
     else:
         variants = _expect_type(obj.get("variants", ["legacy"]), list, "$.variants", "variants")
     for i, v in enumerate(variants):
-        if v not in _variants.VARIANTS:
-            raise CaseError(f"$.variants[{i}]",
-                            f"unknown variant {v!r} (known: {', '.join(_variants.VARIANTS)})")
+        if not isinstance(v, str) or v not in _variants.VARIANTS:
+            raise CaseError(f"$.variants[{i}]", f"unknown variant {_short(v)} "
+                                                f"(known: {', '.join(_variants.VARIANTS)})")
+    for key in ("source", "destination"):
+        _count_values(obj.get(key), f"$.{key}")
     source = from_plain(desc, obj.get("source", {}), "$.source")
     dest = from_plain(desc, obj["destination"], "$.destination") if "destination" in obj else None
     expect = _expect_type(obj.get("expect", {}), dict, "$.expect", "expect")
@@ -266,7 +313,7 @@ def _parse_case(obj) -> Case:
                               "expect_by_variant")
     for v, exp in by_variant.items():
         if v not in _variants.VARIANTS:
-            raise CaseError(f"$.expect_by_variant.{v}", f"unknown variant {v!r}")
+            raise CaseError(f"$.expect_by_variant.{v}", f"unknown variant {_short(v)}")
         _check_expect(_expect_type(exp, dict, f"$.expect_by_variant.{v}", "expectation"),
                       f"$.expect_by_variant.{v}")
     load_version = obj.get("load_version")
@@ -290,9 +337,9 @@ def _check_expect(expect: dict, path: str) -> None:
         _expect_type(exp, dict, f"{path}.{op}", "an expectation")
         unknown = set(exp) - _EXPECT_KEYS
         if unknown:
-            raise CaseError(f"{path}.{op}", f"unknown expectation key {sorted(unknown)[0]!r}")
-        if "kind" in exp and exp["kind"] not in KINDS:
-            raise CaseError(f"{path}.{op}.kind", f"unknown outcome kind {exp['kind']!r}")
+            raise CaseError(f"{path}.{op}", f"unknown expectation key {_short(sorted(unknown)[0])}")
+        if "kind" in exp and (not isinstance(exp["kind"], str) or exp["kind"] not in KINDS):
+            raise CaseError(f"{path}.{op}.kind", f"unknown outcome kind {_short(exp['kind'])}")
         if "stream" in exp:
             _hex(exp["stream"], f"{path}.{op}.stream")
 
@@ -305,28 +352,181 @@ def load_case_file(path: str | Path) -> Case:
         if not cases:
             raise CaseError("$", "the module defines no CASES", str(path))
         return cases[0]
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise CaseError("$", f"cannot read: {exc.strerror}", str(path)) from None
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise CaseError(f"line {exc.lineno} column {exc.colno}", f"invalid JSON: {exc.msg}",
-                        str(path)) from None
+    obj = read_json_file(path)
     case = parse_case(obj, str(path))
     return attrs.evolve(case, origin=str(path))
 
 
-def load_python_cases(path: str | Path) -> list[Case]:
-    """Python-defined cases (hooks with code): a module with a ``CASES`` list."""
+def read_json_file(path: str | Path):
+    """The JSON value of a case file; CaseError (naming the file and where) for a file
+    that cannot be read, is larger than the ``case-file-bytes`` limit, is not UTF-8 (the
+    byte offset of the first bad byte), nests deeper than ``json-depth`` or is not JSON."""
     path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(_limits.CASE_FILE_LIMIT + 1)
+    except IsADirectoryError:
+        raise CaseError("$", "is a directory, not a case file", str(path)) from None
+    except OSError as exc:
+        raise CaseError("$", f"cannot read: {exc.strerror or exc}", str(path)) from None
+    return parse_json_bytes(data, str(path))
+
+
+def parse_json_bytes(data: bytes, source: str | None = None):
+    """The JSON value of a case file's bytes (see read_json_file)."""
+    if len(data) > _limits.CASE_FILE_LIMIT:
+        raise CaseError("$", f"the file is larger than the limit case-file-bytes="
+                             f"{_limits.CASE_FILE_LIMIT} (raise it with "
+                             f"--limit case-file-bytes=N)", source)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CaseError(f"byte offset {exc.start}",
+                        f"not UTF-8 (byte 0x{data[exc.start]:02x}); a case file is UTF-8 JSON",
+                        source) from None
+    return parse_json_text(text, source)
+
+
+def parse_case_bytes(data: bytes, source: str | None = None) -> Case:
+    """A case from the bytes of a JSON case file; CaseError (one line) otherwise."""
+    return parse_case(parse_json_bytes(data, source), source)
+
+
+def _line_col(text: str, offset: int) -> str:
+    line = text.count("\n", 0, offset) + 1
+    col = offset - (text.rfind("\n", 0, offset) + 1) + 1
+    return f"line {line} column {col} (byte offset {len(text[:offset].encode())})"
+
+
+def parse_json_text(text: str, source: str | None = None):
+    """json.loads with the ``json-depth`` limit checked first; CaseError otherwise."""
+    deep = _limits.json_depth_error(text, _limits.JSON_DEPTH_LIMIT)
+    if deep is not None:
+        offset, depth = deep
+        raise CaseError(_line_col(text, offset),
+                        f"JSON nested {depth} deep exceeds the limit json-depth="
+                        f"{_limits.JSON_DEPTH_LIMIT} (raise it with --limit json-depth=N)",
+                        source)
+    try:
+        obj = json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise CaseError(f"line {exc.lineno} column {exc.colno}", f"invalid JSON: {exc.msg}",
+                        source) from None
+    except RecursionError:  # only when --limit json-depth is set above Python's stack
+        raise CaseError("$", "JSON nested too deep for this Python (lower --limit json-depth)",
+                        source) from None
+    except ValueError as exc:  # NaN / Infinity, and int strings past Python's digit limit
+        raise CaseError("$", f"invalid JSON: {exc}", source) from None
+    if _SURROGATE_ESCAPE.search(text):  # only then can a string hold a lone surrogate
+        _check_strings(obj, source)
+    return obj
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _count_values(obj, path: str) -> None:
+    """The scalar values of a state's JSON (what a save walks) against ``state-values``."""
+    if not isinstance(obj, (dict, list)):
+        return
+    n, todo = 0, [obj]
+    while todo:
+        node = todo.pop()
+        for value in (node.values() if isinstance(node, dict) else node):
+            if isinstance(value, (dict, list)):
+                todo.append(value)
+            else:  # a scalar: a member or an element
+                n += 1
+        if n > _limits.STATE_LIMIT:
+            raise _limits.exceeded("state-values", path,
+                                   f"a state of more than {_limits.STATE_LIMIT} values", n)
+
+
+def _check_strings(obj, source: str | None) -> None:
+    """Every string (keys too) must be Unicode text: a lone surrogate escape such as
+    ``"\\ud800"`` is valid JSON but no name QEMU can hold (iterative walk)."""
+    todo = [("$", obj)]
+    while todo:
+        path, node = todo.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if not key.isascii():
+                    _text(key, path, source)
+                todo.append((f"{path}.{key}", value))
+        elif isinstance(node, list):
+            todo.extend((f"{path}[{i}]", v) for i, v in enumerate(node))
+        elif isinstance(node, str) and not node.isascii():
+            _text(node, path, source)
+
+
+def _text(value: str, path: str, source: str | None) -> None:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise CaseError(path, f"a lone surrogate escape (\\u{ord(value[exc.start]):04x}) is "
+                              f"not text", source) from None
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _defines_cases(source: str) -> bool:
+    """Whether module text assigns ``CASES`` at top level (checked before importing, so
+    that ``run tests/`` does not execute conftest.py or test modules as case modules)."""
+    import ast
+
+    tree = ast.parse(source)
+    for node in tree.body:
+        targets = (node.targets if isinstance(node, ast.Assign) else
+                   [node.target] if isinstance(node, (ast.AnnAssign, ast.AugAssign)) else [])
+        if any(isinstance(t, ast.Name) and t.id == "CASES" for t in targets):
+            return True
+    return False
+
+
+def load_python_cases(path: str | Path) -> list[Case]:
+    """Python-defined cases (hooks with code): a module with a top-level ``CASES`` list
+    of :class:`Case`.  A file that does not assign CASES is not imported (CaseError);
+    an exception while importing it is a CaseError naming the file."""
+    path = Path(path)
+    try:
+        source = path.read_bytes().decode("utf-8")
+    except IsADirectoryError:
+        raise CaseError("$", "is a directory, not a case module", str(path)) from None
+    except OSError as exc:
+        raise CaseError("$", f"cannot read: {exc.strerror or exc}", str(path)) from None
+    except UnicodeDecodeError as exc:
+        raise CaseError(f"byte offset {exc.start}", "not UTF-8 Python source",
+                        str(path)) from None
+    try:
+        defines = _defines_cases(source)
+    except (SyntaxError, ValueError) as exc:
+        line = getattr(exc, "lineno", None)
+        raise CaseError(f"line {line}" if line else "$", f"not Python: {exc.msg if hasattr(exc, 'msg') else exc}",
+                        str(path)) from None
+    except (RecursionError, MemoryError):
+        raise CaseError("$", "Python source nested too deeply to read", str(path)) from None
+    if not defines:
+        raise CaseError("$", "not a case module: it assigns no top-level CASES (not imported)",
+                        str(path))
     spec = importlib.util.spec_from_file_location(f"_vmstate_case_{path.stem}", path)
     if spec is None or spec.loader is None:
         raise CaseError("$", "not a Python module", str(path))
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    cases = list(getattr(module, "CASES", []))
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:  # noqa: BLE001 - the module is user code; one line, not a traceback
+        text = str(exc).splitlines()[0] if str(exc) else ""
+        raise CaseError("$", f"importing the case module failed: {type(exc).__name__}: "
+                             f"{text[:200]}", str(path)) from None
+    cases = getattr(module, "CASES", [])
+    if not isinstance(cases, (list, tuple)):
+        raise CaseError("$.CASES", f"CASES must be a list of Case, got {type(cases).__name__}",
+                        str(path))
+    for i, c in enumerate(cases):
+        if not isinstance(c, Case):
+            raise CaseError(f"$.CASES[{i}]", f"not a Case, got {type(c).__name__}", str(path))
     return [attrs.evolve(c, origin=str(path)) for c in cases]
 
 

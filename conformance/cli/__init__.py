@@ -1,7 +1,9 @@
 """The ``vmstate-conformance`` command: one entry point, one module per command group.
 
-Exit status: 0 success, 1 when the outcome is an error / abort (or a check fails),
-2 on usage errors.  Every failure is one line on stderr naming where it happened.
+Exit status: 0 success, 1 when the outcome is an error / abort (or a check fails) or the
+input is bad (a ConformanceError), 2 on usage errors, 3 on an internal error (a bug).
+Every failure is one line on stderr naming where it happened.  ``--limit NAME=VALUE``
+(repeatable, anywhere on the line) raises a limit of docs/limits.md.
 
 Start-up: :data:`COMMANDS` names each command's group module and one-line help, so the
 top-level parser (``--help``, ``--version``) is built without importing any group; a
@@ -16,7 +18,7 @@ import argparse
 import importlib
 import sys
 
-EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 #: conformance.model.variants.VARIANTS' names, here so that building a parser imports no
 #: model (tests/test_cli_consistency.py checks the two agree)
@@ -25,7 +27,7 @@ VARIANT_NAMES = ("qemu-7.2", "legacy", "auto-alloc", "alloc")
 #: command-group modules, each with ``add_subcommands(sub)``
 GROUPS = ("conformance.cli.cases", "conformance.cli.migration", "conformance.bench.cli",
           "conformance.cli.variants", "conformance.golden.commands", "conformance.qemu.cli",
-          "conformance.params.cli")
+          "conformance.params.cli", "conformance.cli.fuzz")
 
 #: command -> (its group module, its one-line help); the order is --help's
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -52,6 +54,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "qemu": ("conformance.qemu.cli", "build / list QEMU's own vmstate code (cached)"),
     "params": ("conformance.params.cli",
                "migration parameters: migrate-set-parameters model (seed 004)"),
+    "fuzz": ("conformance.cli.fuzz", "hostile-input fuzzing: mutated migration files, case "
+                                     "files and engine streams against the error contract"),
 }
 
 EPILOG = ("exit status: 0 success (everything passed), 1 a failure (a case, property, check "
@@ -59,8 +63,14 @@ EPILOG = ("exit status: 0 success (everything passed), 1 a failure (a case, prop
           "command's options and their defaults.")
 
 
-class UsageError(Exception):
-    pass
+def __getattr__(name: str):
+    """``UsageError`` is conformance.errors.UsageError (one class for the API and the
+    CLI), imported on first use so that ``--help`` imports no more than this module."""
+    if name == "UsageError":
+        from conformance.errors import UsageError
+
+        return UsageError
+    raise AttributeError(name)
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -78,9 +88,14 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
 
 
 class Parser(argparse.ArgumentParser):
+    """argparse with the defaults stated and one-line usage errors (exit 2)."""
+
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("formatter_class", HelpFormatter)
         super().__init__(*args, **kwargs)
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {_one_line(message)} (try --help)\n")
 
 
 def _version() -> str:
@@ -99,6 +114,9 @@ def build_parser(command: str | None = None, *, full: bool = False) -> argparse.
                     description="Conformance harness for QEMU's VMState migration format.",
                     epilog=EPILOG)
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--limit", action="append", metavar="NAME=VALUE",
+                        help="raise (or lower) a limit of docs/limits.md; repeatable, "
+                             "anywhere on the line (e.g. --limit elements=1M)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     wanted = set(GROUPS) if full else (
         {COMMANDS[command][0]} if command in COMMANDS else set())
@@ -120,8 +138,64 @@ def _command_of(argv: list[str]) -> str | None:
     return None
 
 
+def _take_limits(argv: list[str]) -> list[str]:
+    """Apply and remove every ``--limit NAME=VALUE`` (global: before or after the
+    command); UsageError for an unknown name or a bad value."""
+    if not any(a == "--limit" or a.startswith("--limit=") for a in argv):
+        return argv
+    from conformance.errors import UsageError
+    from conformance.model import limits
+
+    rest, i = [], 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            rest += argv[i:]
+            break
+        if arg == "--limit" or arg.startswith("--limit="):
+            if arg == "--limit":
+                if i + 1 >= len(argv):
+                    raise UsageError("--limit needs NAME=VALUE (see docs/limits.md)")
+                value, i = argv[i + 1], i + 2
+            else:
+                value, i = arg.partition("=")[2], i + 1
+            try:
+                limits.set_limit(*limits.parse_assignment(value))
+            except ValueError as exc:
+                raise UsageError(str(exc)) from None
+            continue
+        rest.append(arg)
+        i += 1
+    return rest
+
+
+def _one_line(text) -> str:
+    text = " ".join(str(text).split("\n"))
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Exit 0 ok, 1 bad input (a ConformanceError: one line ``file: location: what``),
+    2 bad usage, 3 an internal error (a bug: one line, never a traceback)."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    if not any(a == "--limit" or a.startswith("--limit=") for a in argv):
+        return _main(argv)
+    from conformance.model import limits
+
+    saved = {lim.name: limits.get(lim.name) for lim in limits.LIMITS}
+    try:
+        return _main(argv)
+    finally:  # main() called in-process (tests) leaves the limits as it found them
+        for name, value in saved.items():
+            limits.set_limit(name, value)
+
+
+def _main(argv: list[str]) -> int:
+    try:
+        argv = _take_limits(argv)
+    except Exception as exc:  # noqa: BLE001 - a UsageError: --limit's name or value
+        print(f"vmstate-conformance: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     command = _command_of(argv)
     parser = build_parser(command)
     try:
@@ -134,20 +208,23 @@ def main(argv: list[str] | None = None) -> int:
     args.argv = argv[argv.index(command) + 1:] if command in argv else []
     try:
         return int(args.func(args) or 0)
-    except UsageError as exc:
-        print(f"vmstate-conformance: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except ValueError as exc:
-        from conformance.cases import CaseError
-
-        if not isinstance(exc, CaseError):
-            raise
-        print(f"vmstate-conformance: {exc}", file=sys.stderr)
-        return EXIT_FAIL
     except BrokenPipeError:
         return EXIT_OK
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # noqa: BLE001 - never a traceback
+        from conformance.errors import ConformanceError, UsageError
+
+        if isinstance(exc, UsageError):
+            print(f"vmstate-conformance: {_one_line(exc)}", file=sys.stderr)
+            return EXIT_USAGE
+        if isinstance(exc, ConformanceError):  # bad input: file: location: what is wrong
+            print(f"vmstate-conformance: {_one_line(exc)}", file=sys.stderr)
+            return EXIT_FAIL
+        # a bug; still one line
+        print(f"vmstate-conformance: internal error: {type(exc).__name__}: "
+              f"{_one_line(exc)[:300]}", file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

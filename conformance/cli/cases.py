@@ -30,10 +30,28 @@ def _variant_for(case, requested: str | None) -> str:
     return case.variants[0]
 
 
+def _count(text: str) -> int:
+    """argparse type: a non-negative integer."""
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative (0 skips)")
+    return value
+
+
 def _read_stream(arg: str) -> bytes:
     path = Path(arg)
+    if path.is_dir():
+        raise UsageError(f"STREAM {arg}: is a directory, not a stream file or hex")
     if path.exists():
-        data = path.read_bytes()
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise UsageError(f"STREAM {arg}: cannot read: {exc.strerror or exc}") from None
         text = data.strip()
         try:
             if text and all(chr(c) in "0123456789abcdefABCDEF \n\t" for c in text):
@@ -216,7 +234,7 @@ def add_subcommands(sub) -> None:
                    help="engine to run, repeatable (default: every available one)")
     p.add_argument("--variant", action="append", choices=variants,
                    help="restrict to this variant, repeatable (default: each case's own)")
-    p.add_argument("--properties", type=int, default=None, metavar="N",
+    p.add_argument("--properties", type=_count, default=None, metavar="N",
                    help="property sweep with N examples per grid point, 0 skips it "
                         f"(default: {DEFAULT_SWEEP} with no PATHS, no sweep with PATHS)")
     p.add_argument("--profile", choices=list(PROFILES),

@@ -9,6 +9,7 @@ Every failure is one line on stderr and exit status 1.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
@@ -21,11 +22,11 @@ def _fail(message: str) -> int:
 
 def _guarded(path: str, action):
     """Run ``action()``; bad input or I/O trouble becomes one line, never a traceback."""
-    from conformance.migration.vmdesc import FormatError
+    from conformance.errors import ConformanceError
 
     try:
         return action()
-    except FormatError as exc:
+    except ConformanceError as exc:
         return _fail(f"{path}: {exc}")
     except OSError as exc:
         return _fail(f"{path}: {exc.strerror or exc}")
@@ -41,19 +42,27 @@ def _guarded(path: str, action):
         return _fail(f"{path}: internal error: {type(exc).__name__}: {exc}")
 
 
-def _read(path: str, vmdesc_from: str | None = None):
+def _read(path: str, vmdesc_from: str | None = None, allow_incomplete: bool = False):
+    """(bytes, MigrationFile); FormatError for an incomplete stream unless allowed."""
     from conformance.migration.reader import read_migration, vmdesc_of
     from conformance.migration.vmdesc import FormatError
 
+    if os.path.isdir(path):
+        raise FormatError("is a directory, not a migration file")
     external = None
     if vmdesc_from:
+        if os.path.isdir(vmdesc_from):
+            raise FormatError(f"--vmdesc-from {vmdesc_from}: is a directory, not a migration file")
         with open(vmdesc_from, "rb") as fh:
             try:
                 external = vmdesc_of(fh.read())
             except FormatError as exc:
                 raise FormatError(f"--vmdesc-from {vmdesc_from}: {exc}") from None
     data = _map(path)
-    return data, read_migration(data, vmdesc=external)
+    mf = read_migration(data, vmdesc=external)
+    if mf.incomplete and not allow_incomplete:
+        raise FormatError(mf.incomplete)
+    return data, mf
 
 
 def _map(path: str):
@@ -87,9 +96,11 @@ def run_decode(path: str, fmt: str = "json", desc: bool = False, sections: bool 
             state_json,
         )
 
-        _, mf = _read(path, vmdesc_from)
+        _, mf = _read(path, vmdesc_from, allow_incomplete=sections)
         if sections:
             out.write("\n".join(list_records(mf)) + "\n")
+            if mf.incomplete:  # listed as far as it goes; still not a loadable stream
+                return _fail(f"{path}: {mf.incomplete}")
             others = [n for n in mf.notes if "kept opaque" not in n]  # e.g. an assumed page size
             for note in others + opaque_summary(mf):
                 print(f"note: {note}", file=sys.stderr)

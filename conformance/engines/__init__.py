@@ -15,9 +15,12 @@ EXTRA_ENGINES = ("qemu",)
 
 
 def get(name: str):
-    """The engine module called ``name``; ValueError lists the valid ones."""
-    if name not in ENGINE_NAMES + EXTRA_ENGINES:
-        raise ValueError(f"unknown engine {name!r} (known: "
+    """The engine module called ``name``; UsageError (a ValueError) lists the
+    valid ones."""
+    if not isinstance(name, str) or name not in ENGINE_NAMES + EXTRA_ENGINES:
+        from conformance.errors import UsageError
+
+        raise UsageError(f"unknown engine {name!r} (known: "
                          f"{', '.join(ENGINE_NAMES + EXTRA_ENGINES)})")
     return importlib.import_module(f"conformance.engines.{name}")
 

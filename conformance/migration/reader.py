@@ -202,9 +202,19 @@ class _Parser:
         records, pos, saw_eof = self._records(8, stream_end, 0)
         vmdesc_record = self.trailer
         stopped = bool(records) and isinstance(records[-1], Opaque)
+        incomplete = None
+        if stopped:
+            # a section whose end cannot be found: without footers there is no EOF byte
+            # to stop at, with footers no footer closes it - either way QEMU's load
+            # would run off the end of the stream (or into a damaged footer)
+            missing = "its footer and the EOF record, at least 6 bytes" if self.footers \
+                else "at least the EOF record, 1 byte"
+            incomplete = (f"offset {stream_end:#x}: incomplete: the stream ends inside "
+                          f"{self._stop_section}: {missing} missing (or the section is damaged)")
         if not stopped:
             if not saw_eof:
-                raise FormatError(f"offset {pos:#x}: truncated stream: no EOF record")
+                raise FormatError(f"offset {pos:#x}: incomplete: the stream ends after "
+                                  f"{self._last} without its EOF record (at least 1 byte missing)")
             if self.trailer is None and pos < len(data):
                 vmdesc_record = self._after_eof(pos)
             elif self.trailer is not None:
@@ -218,6 +228,7 @@ class _Parser:
             page_size=self.page_size or DEFAULT_PAGE_SIZE,
             footers=self.footers,
             notes=tuple(self.notes),
+            incomplete=incomplete,
         )
 
     def _after_eof(self, pos: int) -> VmdescTrailer | None:
@@ -269,6 +280,8 @@ class _Parser:
                 records.append(section)
                 pos = section.body_offset + section.body_length + (5 if section.footer else 0)
                 last = f"{section.name} section {section.section_id} ({self._label(section.section_id)})"
+                if depth == 0:
+                    self._last = last
             elif kind == QEMU_VM_CONFIGURATION:
                 config = self._configuration(pos, end)
                 records.append(config)
@@ -443,6 +456,8 @@ class _Parser:
         return body, stop  # without a footer after it, _section reports the missing footer
 
     _stop_reason = ""
+    _stop_section = "a section"
+    _last = "the file header"
 
     def _opaque_body(self, section_id, pos, end, label, reason):
         """Delimit a body we cannot parse by its footer (7e be32 section_id)."""
@@ -457,12 +472,14 @@ class _Parser:
                 reason += "; delimited by the next plausible record header (no footers: a heuristic)"
                 self.notes.append(f"offset {pos:#x}: section {section_id} ({label}) kept opaque: {reason}")
                 return Opaque(self.data[pos:stop], reason), stop
+            self._stop_section = f"section {section_id} ({label}) whose body starts at {pos:#x}"
             self._stop_reason = f"section {section_id} ({label}): {reason}, and without section footers its end cannot be found"
             return None, pos
         hit = self._find_footer(section_id, pos, end)
         if hit is not None:
             self.notes.append(f"offset {pos:#x}: section {section_id} ({label}) kept opaque: {reason}")
             return Opaque(self.data[pos:hit], reason), hit
+        self._stop_section = f"section {section_id} ({label}) whose body starts at {pos:#x}"
         self._stop_reason = f"section {section_id} ({label}): {reason}, and no footer was found after it"
         return None, pos
 

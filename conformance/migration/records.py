@@ -268,6 +268,10 @@ class MigrationFile:
     page_size: int
     footers: bool | None  # None: no section seen
     notes: tuple = ()
+    #: why QEMU could never load the whole stream (it ends inside a section, or before
+    #: its EOF record), as one line with the offset; None for a complete stream.
+    #: The records up to that point are still listed; decode and verify refuse it.
+    incomplete: str | None = None
 
     def sections(self):
         return [r for r in walk(self.records) if isinstance(r, Section)]

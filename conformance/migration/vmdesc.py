@@ -27,10 +27,12 @@ from typing import Any
 
 import attrs
 
+from conformance.errors import ConformanceError
+from conformance.model import limits as _limits
 from conformance.model.infos import INFOS, packer
 
 
-class FormatError(ValueError):
+class FormatError(ConformanceError, ValueError):
     """Malformed input; ``str()`` is one line naming where (offset, section, JSON path).
 
     Names taken from the input (idstrs, JSON keys) may hold control characters: they
@@ -176,6 +178,8 @@ class Vmdesc:
                     return style
             except FormatError:
                 break
+            except UnicodeEncodeError:  # a lone surrogate escape ("\ud800"): no writer
+                continue  # that QEMU wrote raw: the text stays opaque
         return None
 
     @property
@@ -225,6 +229,11 @@ def parse_vmdesc(text: bytes, where: str = "vmdesc") -> Vmdesc:
         decoded = text.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise FormatError(f"{where}: not UTF-8 at JSON byte {exc.start}") from None
+    deep = _limits.json_depth_error(decoded, _limits.JSON_DEPTH_LIMIT)
+    if deep is not None:
+        offset, depth = deep
+        raise _limits.exceeded("json-depth", f"{where}: JSON byte {len(decoded[:offset].encode())}",
+                               f"JSON nested {depth} deep", depth)
     try:
         root = loads(decoded)
     except RecursionError:
@@ -360,6 +369,15 @@ class Decoder:
     def __init__(self, data: bytes | memoryview) -> None:
         self.data = data
         self._plans: dict[int, tuple[tuple, list, JsonObject]] = {}
+        self.work = 0  # field entries planned and decoded so far (the ``work`` limit)
+        self._depth = 0  # bodies being decoded, one inside the other (the ``depth`` limit)
+
+    def _spend(self, n: int, where: str) -> None:
+        """Count ``n`` field entries against the ``work`` limit before making them."""
+        self.work += n
+        if self.work > _limits.WORK_LIMIT:
+            raise _limits.exceeded("work", where, f"{self.work} vmdesc field entries in one decode",
+                                   self.work)
 
     # -- compile
     def _compile(self, desc: JsonObject, path: str) -> tuple[tuple, list]:
@@ -379,17 +397,24 @@ class Decoder:
             plan = self._plan_for(entry, name, ftype, size)
             array_len = entry.get("array_len")
             if array_len is not None:
-                if not isinstance(array_len, int) or array_len < 0:
-                    raise FormatError(f"vmdesc {path}.fields[{i}] ({name}): bad array_len {array_len!r}")
+                if not isinstance(array_len, int) or isinstance(array_len, bool) or array_len < 0:
+                    raise FormatError(f"vmdesc {path}.fields[{i}] ({name}): bad array_len {str(array_len)[:40]}")
+                where = f"vmdesc {path}.fields[{i}] ({name}).array_len"
                 if plan.kind == "int" and array_len > 1:
+                    self._spend(1, where)
                     # a compressed array of integers: one unpack for all its elements
                     plans.append(_Plan(name, ftype, 0, size, "ints", None, _array_codec(plan.codec, array_len)))
                     continue
+                # checked before one plan per element exists: the count, and the work
+                if array_len > _limits.ELEMENT_LIMIT:
+                    raise _limits.exceeded("elements", where, f"array_len {array_len}", array_len)
+                self._spend(array_len, where)
                 plans.extend(_Plan(name, ftype, k, size, plan.kind, plan.struct_desc, plan.codec) for k in range(array_len))
             else:
                 index = entry.get("index")
                 if index is not None and not isinstance(index, int):
                     raise FormatError(f"vmdesc {path}.fields[{i}] ({name}): bad index {index!r}")
+                self._spend(1, f"vmdesc {path}.fields[{i}] ({name})")
                 plans.append(_Plan(name, ftype, index, size, plan.kind, plan.struct_desc, plan.codec) if index is not None else plan)
         subsections = desc.get("subsections") or []
         if not isinstance(subsections, list):
@@ -421,8 +446,22 @@ class Decoder:
 
     # -- decode
     def body(self, desc: JsonObject, pos: int, end: int, path: str) -> tuple[Body, int]:
-        """Decode one VMSD body at ``pos``; FormatError on truncation / missing subsection."""
+        """Decode one VMSD body at ``pos``; FormatError on truncation / missing subsection,
+        LimitExceeded past the ``depth`` or ``work`` limit (not caught as a mismatch)."""
+        if self._depth >= _limits.DEPTH_LIMIT:
+            raise _limits.exceeded("depth", f"offset {pos:#x}: {path}", f"vmdesc structs nested {self._depth + 1} deep",
+                                   self._depth + 1)
+        self._depth += 1
+        try:
+            return self._body(desc, pos, end, path)
+        finally:
+            self._depth -= 1
+
+    def _body(self, desc: JsonObject, pos: int, end: int, path: str) -> tuple[Body, int]:
+        if not isinstance(desc, JsonObject):
+            raise FormatError(f"vmdesc {path}: not an object")
         plans, subsection_descs = self._compile(desc, path)
+        self._spend(len(plans), f"offset {pos:#x}: {path}")
         data = self.data
         fields = []
         append = fields.append
@@ -436,6 +475,7 @@ class Decoder:
                 codec = plan.codec
                 if pos + codec.size > end:
                     raise FormatError(f"offset {pos:#x}: {path}/{plan.name}: truncated ({codec.size} bytes needed, {end - pos} left)")
+                self._spend(codec.size // max(size, 1), f"offset {pos:#x}: {path}/{plan.name}")
                 append(Field(plan.name, plan.type, 0, size, "ints", codec.unpack_from(data, pos)))
                 pos += codec.size
                 continue

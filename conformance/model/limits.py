@@ -1,4 +1,11 @@
-"""Where the model stops, in one place for both engines.
+"""Where the harness stops, in one place: the limits table (docs/limits.md).
+
+Every limit is a module constant (read at the moment of the check, so tests and the
+``--limit NAME=VALUE`` option can change it) and a row of :data:`LIMITS`.  Counts and
+sizes taken from an input are checked against these *before* anything proportional to
+them is allocated or iterated; an exceeded limit is a clean error naming the limit, the
+location and how to raise it (:class:`conformance.errors.LimitExceeded`), or, inside an
+engine load, an outcome of kind ``limit``.
 
 ``MALLOC_LIMIT``: a core allocation larger than this aborts like GLib's g_malloc() does
 on a real host ("failed to allocate N bytes") - an ``abort`` outcome, as in QEMU.
@@ -8,13 +15,163 @@ materialised element by element (a counter read from a corrupted stream can ask 
 2^31 elements, which QEMU would happily g_malloc on an overcommitting host).  The
 engines end such a load with an outcome of kind ``limit``: the input asks for more than
 the harness models, said with the field path and the count.  Device tables never come
-near it (QEMU's largest real arrays have thousands of elements).
+near it (QEMU's largest real arrays have thousands of elements; e1000's register file,
+32768, is the largest we know).  Case files and vmdesc ``array_len`` of non-integer
+fields are held to the same limit; 2^16 keeps a case at the limit under a few seconds
+in the reference engine.
 """
 
 from __future__ import annotations
 
+import contextlib
+import re
+import sys
+
+import attrs
+
 MALLOC_LIMIT = 1 << 40
-ELEMENT_LIMIT = 1 << 20
+ELEMENT_LIMIT = 1 << 16
+DEPTH_LIMIT = 64
+JSON_DEPTH_LIMIT = 256
+BUFFER_LIMIT = 1 << 26
+CASE_FILE_LIMIT = 1 << 26
+WORK_LIMIT = 1 << 21
+STATE_LIMIT = 1 << 16
+
+
+@attrs.frozen
+class Limit:
+    name: str  # the --limit NAME
+    attr: str  # the module constant
+    default: int
+    bounds: str  # what it bounds
+    exceeded: str  # what happens when an input exceeds it
+
+
+LIMITS: tuple[Limit, ...] = (
+    Limit("elements", "ELEMENT_LIMIT", ELEMENT_LIMIT,
+          "elements of one array field: a case's ARRAY num, a stream's VARRAY counter, "
+          "a vmdesc array_len",
+          "case/vmdesc: clean error; engine load: outcome kind `limit`"),
+    Limit("depth", "DEPTH_LIMIT", DEPTH_LIMIT,
+          "nesting of descriptions (STRUCT in STRUCT, subsections), predicates "
+          "(not/all/any) and vmdesc structs",
+          "clean error naming the JSON path"),
+    Limit("json-depth", "JSON_DEPTH_LIMIT", JSON_DEPTH_LIMIT,
+          "nesting of JSON text ([ and {) in case files and the vmdesc trailer",
+          "clean error naming the line, column and byte offset"),
+    Limit("buffer-bytes", "BUFFER_LIMIT", BUFFER_LIMIT,
+          "bytes of one field in a case description (size, and num x size for arrays)",
+          "clean error naming the JSON path"),
+    Limit("case-file-bytes", "CASE_FILE_LIMIT", CASE_FILE_LIMIT,
+          "bytes of one case file (JSON)", "clean error naming the file"),
+    Limit("state-values", "STATE_LIMIT", STATE_LIMIT,
+          "values (scalars and array elements, over nested structs) in the zero state "
+          "of a case's description: what one save or load walks",
+          "clean error naming the JSON path"),
+    Limit("work", "WORK_LIMIT", WORK_LIMIT,
+          "vmdesc field entries one migration-file decode plans and decodes (array_len "
+          "expanded, integer-array elements counted, summed over the file; QEMU 7.2's pc "
+          "machine needs about 4,600)",
+          "clean error naming the offset, section and field"),
+    Limit("malloc", "MALLOC_LIMIT", MALLOC_LIMIT,
+          "bytes of one allocation the modelled QEMU core makes (g_malloc)",
+          "engine: outcome kind `abort`, as g_malloc() on a real host"),
+)
+
+_BY_NAME = {lim.name: lim for lim in LIMITS}
+
+
+def get(name: str) -> int:
+    """The current value of limit ``name``."""
+    return getattr(sys.modules[__name__], _BY_NAME[name].attr)
+
+
+def set_limit(name: str, value: int) -> None:
+    """Change limit ``name`` (``--limit NAME=VALUE``); ValueError for an unknown name or
+    a value below 1."""
+    if name not in _BY_NAME:
+        raise ValueError(f"unknown limit {name!r} (known: {', '.join(_BY_NAME)})")
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"limit {name} must be a positive integer, got {value!r}")
+    setattr(sys.modules[__name__], _BY_NAME[name].attr, value)
+
+
+def parse_assignment(text: str) -> tuple[str, int]:
+    """``NAME=VALUE`` (VALUE may use 2**k, k, M or G suffixes: 4M, 1G) -> (name, value)."""
+    name, sep, raw = text.partition("=")
+    if not sep:
+        raise ValueError(f"--limit takes NAME=VALUE, got {text!r}")
+    raw = raw.strip().replace("_", "")
+    scale = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}.get(raw[-1:].lower(), 1)
+    if scale != 1:
+        raw = raw[:-1]
+    try:
+        value = int(raw[3:]) if raw.startswith("2**") else int(raw)
+        value = (1 << value) if raw.startswith("2**") else value
+    except ValueError:
+        raise ValueError(f"--limit {name}: {text.partition('=')[2]!r} is not an integer") from None
+    name = name.strip()
+    set_check = _BY_NAME.get(name)
+    if set_check is None:
+        raise ValueError(f"unknown limit {name!r} (known: {', '.join(_BY_NAME)})")
+    return name, value * scale
+
+
+@contextlib.contextmanager
+def override(**values: int):
+    """Temporarily set limits by name (``override(elements=10)``; '-' as '_')."""
+    saved = {}
+    try:
+        for key, value in values.items():
+            name = key.replace("_", "-")
+            saved[name] = get(name) if name in _BY_NAME else None
+            set_limit(name, value)
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is not None:
+                set_limit(name, value)
+
+
+def table() -> str:
+    """The limits as a Markdown table (docs/limits.md holds the same)."""
+    rows = ["| limit | default | bounds | when exceeded |", "|---|---|---|---|"]
+    for lim in LIMITS:
+        rows.append(f"| `{lim.name}` | {lim.default} | {lim.bounds} | {lim.exceeded} |")
+    return "\n".join(rows)
+
+
+def exceeded(name: str, location: str, what: str, value: int | None = None):
+    """The :class:`LimitExceeded` error for limit ``name`` (to raise)."""
+    from conformance.errors import LimitExceeded
+
+    return LimitExceeded(name, location, what, value)
+
+
+def check(name: str, value: int, location: str, what: str) -> None:
+    """Raise LimitExceeded when ``value`` exceeds limit ``name``."""
+    if value > get(name):
+        raise exceeded(name, location, f"{what} ({value})", value)
+
+
+_JSON_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def json_depth_error(text: str, limit: int) -> tuple[int, int] | None:
+    """(offset, depth) of the first ``[`` / ``{`` of ``text`` nested deeper than
+    ``limit`` (strings skipped), or None.  One regex pass: cheap, and it runs before
+    json.loads recurses (which would hit Python's recursion limit first)."""
+    depth = 0
+    for match in _JSON_TOKENS.finditer(text):
+        c = match.group()
+        if c == "[" or c == "{":
+            depth += 1
+            if depth > limit:
+                return match.start(), depth
+        elif c == "]" or c == "}":
+            depth -= 1
+    return None
 
 
 class ModelLimit(Exception):
@@ -30,4 +187,4 @@ def check_array_allocation(n: int, nbytes: int, path: str) -> None:
     """Raise ModelLimit when vmstate_handle_alloc() would hand the model ``n`` elements."""
     if n > ELEMENT_LIMIT:
         raise ModelLimit(f"the core would allocate {n} elements ({nbytes} bytes); the model "
-                         f"materialises at most {ELEMENT_LIMIT}", path)
+                         f"materialises at most {ELEMENT_LIMIT} (--limit elements=N)", path)

@@ -31,6 +31,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from conformance.errors import ConformanceError
+from conformance.model import limits as _limits
 from conformance.model.description import Description, Field
 from conformance.model.flags import ANY_VARRAY, F
 from conformance.model.infos import lookup
@@ -85,7 +87,7 @@ def is_indeterminate(value) -> bool:
     return value is INDETERMINATE or isinstance(value, Uninit)
 
 
-class StateError(ValueError):
+class StateError(ConformanceError, ValueError):
     """A state that does not fit its description; ``path`` is a JSON path."""
 
     def __init__(self, path: str, message: str) -> None:
@@ -118,21 +120,75 @@ def zero_struct(desc: Description) -> dict:
     return {member: zero_value(field) for member, field in member_fields(desc).items()}
 
 
+def _check_num(field: Field) -> None:
+    """A fixed array's ``num`` against the ``elements`` limit, before any element exists."""
+    if field.num > _limits.ELEMENT_LIMIT:
+        raise _limits.exceeded("elements", f"field {field.name!r}",
+                               f"an array of {field.num} elements", field.num)
+
+
+def state_size(desc: Description, path: str = "$.description") -> int:
+    """How many values a zero state of ``desc`` holds (members, array elements, nested
+    structs), computed from the description alone; LimitExceeded when a count, the
+    nesting or the total exceeds its limit (``elements``, ``depth``, ``state-values``).
+    Pointed-to structs count too (a load may allocate them)."""
+    memo: dict[int, int] = {}
+
+    def size(d: Description, where: str, depth: int) -> int:
+        if id(d) in memo:
+            return memo[id(d)]
+        if depth > _limits.DEPTH_LIMIT:
+            raise _limits.exceeded("depth", where, f"descriptions nested {depth} deep", depth)
+        total = 0
+        seen: set = set()
+        todo = [(d, where)]
+        while todo:  # the fields of d and of its subsections (as member_fields walks them)
+            cur, at = todo.pop(0)
+            todo.extend((sub, f"{at}.Subsections[{k}]") for k, sub in enumerate(cur.subsections))
+            for i, field in enumerate(cur.fields):
+                if field.member is None or field.member in seen:
+                    continue
+                seen.add(field.member)
+                fpath = f"{at}.Fields[{i}]"
+                n = field.num if field.flags & F.ARRAY else 1
+                if n > _limits.ELEMENT_LIMIT:
+                    raise _limits.exceeded("elements", f"{fpath}.num",
+                                           f"an array of {n} elements", n)
+                if field.size > 0 and max(n, 1) * field.size > _limits.BUFFER_LIMIT:
+                    raise _limits.exceeded("buffer-bytes", fpath,
+                                           f"{max(n, 1)} x {field.size} bytes", n * field.size)
+                each = 1
+                if field.flags & (F.STRUCT | F.VSTRUCT) and field.vmsd is not None:
+                    each = size(field.vmsd, f"{fpath}.Description", depth + 1)
+                total += max(n, 0) * each
+                if total > _limits.STATE_LIMIT:
+                    raise _limits.exceeded("state-values", fpath,
+                                           f"a zero state of at least {total} values", total)
+        memo[id(d)] = total
+        return total
+
+    return size(desc, path, 0)
+
+
 def zero_value(field: Field):
     flags = field.flags
     if flags & F.POINTER or flags & F.ARRAY_OF_POINTER and not flags & (F.ARRAY | ANY_VARRAY):
         return None
     if flags & F.ARRAY:
+        _check_num(field)
         if flags & F.ARRAY_OF_POINTER:
             return [None] * field.num
-        return [_zero_element(field) for _ in range(field.num)]
+        first = _zero_element(field)
+        if first is None or isinstance(first, (bool, int, bytes, str)):
+            return [first] * field.num  # immutable: one value, shared
+        return [first] + [_zero_element(field) for _ in range(field.num - 1)]
     if flags & ANY_VARRAY:
         return []
     return _zero_element(field)
 
 
 def _zero_element(field: Field):
-    if field.flags & (F.STRUCT | F.VSTRUCT):
+    if field.flags & (F.STRUCT | F.VSTRUCT) and field.vmsd is not None:
         return zero_struct(field.vmsd)
     info = lookup(field.info) if field.info else None
     if info is None:
@@ -162,6 +218,7 @@ def _uninit_value(field: Field):
     if field.flags & F.POINTER:
         return INDETERMINATE
     if field.flags & F.ARRAY:
+        _check_num(field)
         return [_uninit_element(field) for _ in range(field.num)]
     return _uninit_element(field)
 
@@ -169,7 +226,7 @@ def _uninit_value(field: Field):
 def _uninit_element(field: Field):
     if field.flags & F.ARRAY_OF_POINTER:
         return INDETERMINATE
-    if field.flags & (F.STRUCT | F.VSTRUCT):
+    if field.flags & (F.STRUCT | F.VSTRUCT) and field.vmsd is not None:
         return uninit_struct(field.vmsd)
     info = lookup(field.info) if field.info else None
     if info is not None and info.kind == "buffer" and not field.flags & F.VBUFFER:
@@ -269,14 +326,30 @@ def _member_from_plain(field: Field, value, path):
         if flags & F.ARRAY_OF_POINTER:
             return [None if v is None else _element_from_plain(field, v, f"{path}[{i}]")
                     for i, v in enumerate(value)]
+        bounds = _int_bounds(field)
+        if bounds is not None:  # integer elements: checked inline, the path built on error
+            lo, hi = bounds
+            return [v if type(v) is int and lo <= v <= hi
+                    else _element_from_plain(field, v, f"{path}[{i}]")
+                    for i, v in enumerate(value)]
         return [_element_from_plain(field, v, f"{path}[{i}]") for i, v in enumerate(value)]
     return _element_from_plain(field, value, path)
+
+
+def _int_bounds(field: Field) -> tuple[int, int] | None:
+    """(min, max) when every element of ``field`` is a plain integer info, else None."""
+    if field.flags & (F.STRUCT | F.VSTRUCT) or not field.info:
+        return None
+    info = lookup(field.info)
+    if info is None or info.kind not in ("int", "equal", "le", "timer"):
+        return None
+    return info.min, info.max
 
 
 def _element_from_plain(field: Field, value, path):
     if value == INDETERMINATE_JSON:
         return INDETERMINATE
-    if field.flags & (F.STRUCT | F.VSTRUCT):
+    if field.flags & (F.STRUCT | F.VSTRUCT) and field.vmsd is not None:
         return from_plain(field.vmsd, value, path)
     info = lookup(field.info) if field.info else None
     if info is None:

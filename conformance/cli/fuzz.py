@@ -1,0 +1,152 @@
+"""``vmstate-conformance fuzz``: the hostile-input properties (strategies/hostile.py) for
+as long as asked.
+
+    vmstate-conformance fuzz --minutes 60 --target mig --out fuzz-failures/
+
+Each target draws inputs from its Hypothesis strategy in batches (a fresh random seed
+per batch) and checks the contract of issue 12 on each: a result or a clean one-line
+error, within 5 s and 500 MB.  A failing batch is shrunk by Hypothesis to a minimal
+input (a hang or a slow input is written as found: shrinking it would re-run it
+hundreds of times), written under ``--out`` as a reproducer (``<target>-<n>.mig`` / ``.json`` /
+``.txt``, with a ``.why.txt`` beside it), and the run goes on.  A progress line goes to
+stderr; the summary table (target, inputs, clean errors, ok, failures) to stdout.  Exit
+status 1 when anything failed.
+"""
+
+from __future__ import annotations
+
+import collections
+import sys
+import time
+from pathlib import Path
+
+from conformance.cli import EXIT_FAIL, EXIT_OK, UsageError
+
+TARGET_NAMES = ("mig", "case", "engines")
+
+
+def _positive_minutes(text: str) -> float:
+    import argparse
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number of minutes")
+    return value
+
+
+def _write_reproducer(out: Path, target: str, n: int, value, suffix: str, why: str) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{target}-{n}{suffix}"
+    if isinstance(value, bytes):
+        path.write_bytes(value)
+    else:  # engines: (description, stream, destination, variant) as text
+        desc, data, dest, variant = value
+        path.write_text(f"variant: {variant}\nstream: {bytes(data).hex()}\n"
+                        f"destination: {dest!r}\ndescription: {desc!r}\n")
+    (out / f"{target}-{n}.why.txt").write_text(why + "\n")
+    return path
+
+
+def fuzz(target: str, seconds: float, out: Path, *, batch: int = 50, progress=None,
+         seed: int | None = None) -> dict:
+    """Run one target for ``seconds``; returns its summary row (progress: stderr)."""
+    import random
+
+    from hypothesis import HealthCheck, Phase, given, settings
+    from hypothesis import seed as hseed
+
+    from strategies.hostile import TARGETS, ContractViolation
+
+    strategy, check, suffix = TARGETS[target]
+    progress = progress or sys.stderr  # looked up now: a test may have replaced it
+    counts: collections.Counter = collections.Counter()
+    failures: list[str] = []
+    rng = random.Random(seed)
+    last_failure: list = []
+
+    timed_out: list = []
+
+    def body(value) -> None:
+        try:
+            counts[check(value)] += 1
+        except ContractViolation as exc:
+            if str(exc).startswith(("hang:", "slow:")):
+                # written as found: shrinking would re-run a hang hundreds of times
+                timed_out.append([value, str(exc)])
+                counts["timeout"] += 1
+                return
+            last_failure[:] = [value, str(exc)]
+            raise
+
+    started = time.monotonic()
+    deadline = started + seconds
+    next_progress = started + 10
+    while time.monotonic() < deadline:
+        last_failure.clear()
+        test = settings(max_examples=batch, deadline=None, database=None, derandomize=False,
+                        phases=[Phase.generate, Phase.shrink], print_blob=False,
+                        suppress_health_check=list(HealthCheck))(given(strategy())(body))
+        test = hseed(rng.getrandbits(64))(test)
+        before = sum(counts.values())
+        try:
+            test()
+        except ContractViolation:
+            pass
+        except Exception as exc:  # Hypothesis wraps several failures; the last one is minimal
+            if not last_failure:
+                last_failure[:] = [b"", f"{type(exc).__name__}: {exc}"]
+        for value, why in ([last_failure] if last_failure else []) + timed_out:
+            path = _write_reproducer(out, target, len(failures) + 1, value, suffix, why)
+            failures.append(f"{path}: {why.splitlines()[0]}")
+            print(f"fuzz {target}: FAILURE -> {path}: {why.splitlines()[0][:200]}", file=progress)
+        timed_out.clear()
+        if sum(counts.values()) == before and not last_failure and not failures:
+            break  # the strategy produced nothing (should not happen)
+        now = time.monotonic()
+        if now >= next_progress:
+            n = sum(counts.values())
+            print(f"fuzz {target}: {n} inputs, {counts['clean']} clean errors, {counts['ok']} ok, "
+                  f"{len(failures)} failures, {n / (now - started):.1f}/s, "
+                  f"{max(0.0, deadline - now):.0f} s left", file=progress, flush=True)
+            next_progress = now + 10
+    elapsed = time.monotonic() - started
+    inputs = sum(counts.values())
+    return {"target": target, "inputs": inputs, "clean": counts["clean"], "ok": counts["ok"],
+            "failures": len(failures), "seconds": round(elapsed, 1),
+            "per_second": round(inputs / elapsed, 1) if elapsed else 0.0,
+            "reproducers": failures}
+
+
+def cmd_fuzz(args) -> int:
+    try:
+        import strategies.hostile  # noqa: F401 - the strategies live in the checkout
+    except ImportError as exc:
+        raise UsageError(f"fuzz needs the strategies package of a checkout ({exc})") from None
+    targets = [args.target] if args.target else list(TARGET_NAMES)
+    seconds = args.minutes * 60 / len(targets)
+    rows = [fuzz(t, seconds, Path(args.out), seed=args.seed) for t in targets]
+    print(f"{'target':<8} {'inputs':>9} {'clean errors':>13} {'ok':>9} {'failures':>9} "
+          f"{'inputs/s':>9}")
+    for r in rows:
+        print(f"{r['target']:<8} {r['inputs']:>9} {r['clean']:>13} {r['ok']:>9} "
+              f"{r['failures']:>9} {r['per_second']:>9}")
+    for r in rows:
+        for line in r["reproducers"]:
+            print(f"reproducer: {line}")
+    return EXIT_FAIL if any(r["failures"] for r in rows) else EXIT_OK
+
+
+def add_subcommands(sub) -> None:
+    p = sub.add_parser("fuzz", help="hostile-input fuzzing: mutated migration files, case "
+                                    "files and engine streams against the error contract")
+    p.add_argument("--minutes", type=_positive_minutes, default=1.0,
+                   help="how long to run, shared between the targets (default 1)")
+    p.add_argument("--target", choices=TARGET_NAMES,
+                   help="one target (default: all three, in turn)")
+    p.add_argument("--out", default="fuzz-failures", metavar="DIR",
+                   help="where minimal reproducers are written (default fuzz-failures/)")
+    p.add_argument("--seed", type=int, help="seed the batch seeds (default: random)")
+    p.set_defaults(func=cmd_fuzz)
