@@ -372,3 +372,16 @@ def test_known_class_reproducer_agrees(key, v, spec):
         # the reproducer must stay an example of its own class (not an xfail)
         raise RuntimeError(f"reproducer of {key} now shows: " + "; ".join(map(str, diffs)))
     assert diffs == [], "; ".join(map(str, diffs))
+
+
+def test_golden_verify_with_the_qemu_engine(capsys):
+    """`golden verify --engine qemu`: every corpus case, reference ≡ QEMU's C."""
+    from conformance.cli import main
+    from conformance.qemu.build import locate
+
+    if locate("7.2") is None and locate("10.2") is None:
+        pytest.skip("no cached QEMU build (vmstate-conformance qemu build --debian 7.2)")
+    assert main(["golden", "verify", "--engine", "qemu"]) == 0
+    out = capsys.readouterr().out
+    assert "disagreements" in out and "none" in out
+    assert main(["golden", "verify", "--engine", "qemu", "--case", "flags/*"]) == 2

@@ -48,8 +48,10 @@ def add_subcommands(sub) -> None:
                                        "pinned files (never writes)")
     v.add_argument("--case", help="only cases whose id, file or name matches (fnmatch) "
                                   "(default: every case)")
-    v.add_argument("--engine", action="append", choices=["reference", "optimized"],
-                   help="engines, repeatable (default: every available one)")
+    v.add_argument("--engine", action="append", choices=["reference", "optimized", "qemu"],
+                   help="engines, repeatable (default: reference and optimized); 'qemu' "
+                        "holds QEMU's own C (a cached build per variant) to the reference "
+                        "engine on every corpus case, judged by conformance.qemu.compare")
     v.add_argument("--root", help="repository root (default: found from the current directory)")
     v.add_argument("-j", "--jobs", type=int, default=1,
                    help="worker processes (default 1; the corpus takes a few CPU seconds)")
@@ -69,10 +71,52 @@ def add_subcommands(sub) -> None:
     p.set_defaults(func=lambda args: (p.print_help(sys.stderr), 2)[1])
 
 
+def _verify_qemu(root, args) -> int:
+    """golden verify --engine qemu: reference ≡ QEMU's C on every corpus case of every
+    variant that has a cached build; cases the driver cannot express are counted."""
+    from conformance.qemu import differential
+    from conformance.qemu import engine as qengine
+
+    if args.case:
+        return _usage("--engine qemu runs the whole corpus; --case does not apply")
+    rows, bad = [], 0
+    for variant in VARIANT_NAMES:
+        info = qengine.build_for_variant(variant)
+        if info is None:
+            rows.append((variant, "-", "", "", "", "",
+                         "not run: no cached build (vmstate-conformance qemu build)"))
+            continue
+        rep = differential.corpus(variant, root)
+        b = rep.buckets
+        classes = {k: n for k, n in b.items()
+                   if k not in ("agree", "not-expressible", "model-undefined", "model-limit")}
+        bad += sum(classes.values())
+        rows.append((variant, info.key, str(rep.examples), str(b.get("agree", 0)),
+                     str(b.get("not-expressible", 0)), str(b.get("model-undefined", 0)),
+                     ", ".join(f"{k} {n}" for k, n in sorted(classes.items())) or "none"))
+        for sig, r in rep.reproducers.items():
+            print(f"{variant}: {sig}: {'; '.join(r['diffs'])[:300]}")
+    head = ("variant", "build", "cases", "runs agreeing", "not expressible",
+            "model undefined", "disagreements")
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    for r in [head, *rows]:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    if bad:
+        print(f"golden verify --engine qemu: {bad} disagreement(s)", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_verify(args) -> int:
     from conformance.golden.corpus import VARIANTS, GoldenError, find_root, load_manifest
     from conformance.golden.verification import verify
 
+    if args.engine and "qemu" in args.engine:
+        root = _root(args) or find_root()
+        ret = _verify_qemu(root, args)
+        args.engine = [e for e in args.engine if e != "qemu"]
+        if ret or not args.engine:
+            return ret
     try:
         root = _root(args) or find_root()
         if args.case and not _selection(root, args.case):
