@@ -73,7 +73,7 @@ def test_descriptions_are_valid_and_within_budget(variant):
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_every_family_and_info_is_generated(variant):
     seen_fams, seen_infos, seen_flags = set(), set(), F(0)
-    for desc in _collect(descriptions(variant), 400):
+    for desc in _collect(descriptions(variant), 800):
         seen_fams |= families_in(desc, variant)
         for _, f in desc.all_fields():
             seen_flags |= f.flags

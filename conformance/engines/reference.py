@@ -830,8 +830,10 @@ def _load_subsections(ctx: _Ctx, vmsd: Description, opaque, path: str) -> int:
         name = idstr.split(b"\0", 1)[0].decode("latin-1")
         sub = next((s for s in vmsd.subsections if s.name == name), None)
         if sub is None:
-            # -ENOENT in every release; 7.2 only traces it, 10.x error_setg()s
-            ctx.fail(None, f"VM subsection '{name}' in '{vmsd.name}' does not exist",
+            # -ENOENT in every release; 7.2 only traces it, 10.x error_setg()s the raw
+            # bytes of the id (shown as UTF-8, like the terminal QEMU prints to)
+            shown = idstr.split(b"\0", 1)[0].decode("utf-8", "replace")
+            ctx.fail(None, f"VM subsection '{shown}' in '{vmsd.name}' does not exist",
                      f"{path}/@{name}")
             return -ENOENT
         f.skip(1)
