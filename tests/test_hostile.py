@@ -425,3 +425,15 @@ def test_a_huge_source_state_is_a_limit(tmp_path, capsys):
     path = write_case(tmp_path, {"description": desc, "source": {"n": 100000, "v": [0] * 100000}})
     line = cli(capsys, "encode", path)
     assert "$.source: a state of more than 65536 values exceeds the limit state-values=65536" in line
+
+
+def test_fuzz_found_integer_array_len_beyond_the_stream(capsys):
+    """Found by `fuzz --target mig`: a vmdesc array_len of 2^63 on an integer field built
+    a struct format that long ("total struct size too long", an internal error)."""
+    from conformance.cli import main
+
+    path = Path(__file__).parent / "data" / "hostile" / "vmdesc-int-array-len-2p63.mig"
+    assert main(["decode", str(path)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "internal error" not in err[0]
+    assert "array_len: 9223372036854775808 integers of 8 bytes are more than" in err[0]

@@ -402,6 +402,11 @@ class Decoder:
                 where = f"vmdesc {path}.fields[{i}] ({name}).array_len"
                 if plan.kind == "int" and array_len > 1:
                     self._spend(1, where)
+                    if array_len * plan.codec.size > len(self.data):
+                        # checked before a struct format that long is built
+                        raise FormatError(f"{where}: {array_len} integers of "
+                                          f"{plan.codec.size} bytes are more than the whole "
+                                          f"{len(self.data)}-byte stream")
                     # a compressed array of integers: one unpack for all its elements
                     plans.append(_Plan(name, ftype, 0, size, "ints", None, _array_codec(plan.codec, array_len)))
                     continue
