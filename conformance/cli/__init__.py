@@ -131,6 +131,31 @@ def build_parser(command: str | None = None, *, full: bool = False) -> argparse.
     return parser
 
 
+def parse(parser: argparse.ArgumentParser, argv: list[str]):
+    """The parsed arguments, or the exit status when there is nothing to run (usage
+    error 2, ``--help`` 0, no command: help on stderr and 2).  Shared by every entry
+    point (this one, ``python -m conformance.cli.migration``, ``python -m
+    conformance.params``)."""
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return EXIT_USAGE if exc.code not in (0, None) else EXIT_OK
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    return args
+
+
+def run(args) -> int:
+    """Run the parsed command: its exit status; a closed pipe is success, ^C is 130."""
+    try:
+        return int(args.func(args) or 0)
+    except BrokenPipeError:
+        return EXIT_OK
+    except KeyboardInterrupt:
+        return 130
+
+
 def _command_of(argv: list[str]) -> str | None:
     for arg in argv:
         if not arg.startswith("-"):
@@ -197,21 +222,12 @@ def _main(argv: list[str]) -> int:
         print(f"vmstate-conformance: {exc}", file=sys.stderr)
         return EXIT_USAGE
     command = _command_of(argv)
-    parser = build_parser(command)
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:
-        return EXIT_USAGE if exc.code not in (0, None) else EXIT_OK
-    if not getattr(args, "func", None):
-        parser.print_help(sys.stderr)
-        return EXIT_USAGE
+    args = parse(build_parser(command), argv)
+    if isinstance(args, int):
+        return args
     args.argv = argv[argv.index(command) + 1:] if command in argv else []
     try:
-        return int(args.func(args) or 0)
-    except BrokenPipeError:
-        return EXIT_OK
-    except KeyboardInterrupt:
-        return 130
+        return run(args)
     except Exception as exc:  # noqa: BLE001 - never a traceback
         from conformance.errors import ConformanceError, UsageError
 

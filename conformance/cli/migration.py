@@ -279,17 +279,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="decode device state with another stream's vmdesc (files without a trailer)")
     p.set_defaults(func=_cmd_decode)
     add_subcommands(sub)
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:
-        return EXIT_USAGE if exc.code not in (0, None) else EXIT_OK
-    if not getattr(args, "func", None):
-        parser.print_help(sys.stderr)
-        return EXIT_USAGE
-    try:
-        return int(args.func(args) or 0)
-    except BrokenPipeError:
-        return EXIT_OK
+    from conformance.cli import parse, run
+
+    args = parse(parser, argv)
+    return args if isinstance(args, int) else run(args)
 
 
 if __name__ == "__main__":

@@ -213,19 +213,13 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] != "params" and not argv[0].startswith("-"):
         argv = ["params", *argv]
+    from conformance.cli import parse, run
+
+    args = parse(parser, argv)
+    if isinstance(args, int):
+        return args
     try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:
-        return EXIT_USAGE if exc.code not in (0, None) else EXIT_OK
-    if not getattr(args, "func", None):
-        parser.print_help(sys.stderr)
-        return EXIT_USAGE
-    try:
-        return int(args.func(args) or 0)
-    except BrokenPipeError:
-        return EXIT_OK
-    except KeyboardInterrupt:
-        return 130
+        return run(args)
     except Exception as e:  # noqa: BLE001 -- never a traceback
         print(f"params: internal error: {type(e).__name__}: {_one_line(e)}", file=sys.stderr)
         return EXIT_REJECTED
