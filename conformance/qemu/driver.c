@@ -466,6 +466,21 @@ static struct {
 } gtree_fix[1024];
 static int ngtree_fix;
 
+#if VMSC_SAVE_ERRP || VMSC_LOAD_ERRP
+/* An Error's text as hex, for the one-line reply (the text may hold any byte). */
+static char *error_hex(Error *err)
+{
+    const char *msg = error_get_pretty(err);
+    char *hex = g_malloc(2 * strlen(msg) + 1);
+
+    hex[0] = 0;
+    for (size_t i = 0; msg[i]; i++) {
+        sprintf(hex + 2 * i, "%02x", (uint8_t)msg[i]);
+    }
+    return hex;
+}
+#endif
+
 static void run_request(char *req)
 {
     int nvmsd, root, op_load, version_id, want_vmdesc;
@@ -699,12 +714,8 @@ static void run_request(char *req)
         Error *err = NULL;
         ret = vmstate_save_state(f, vmsds[root], arena + root_off, jw, &err);
         if (err) {
-            const char *msg = error_get_pretty(err);
             g_free(errhex);
-            errhex = g_malloc(2 * strlen(msg) + 1);
-            for (size_t i = 0; msg[i]; i++) {
-                sprintf(errhex + 2 * i, "%02x", (uint8_t)msg[i]);
-            }
+            errhex = error_hex(err);
         }
 #else
         ret = vmstate_save_state(f, vmsds[root], arena + root_off, jw);
@@ -737,12 +748,8 @@ static void run_request(char *req)
         Error *err = NULL;
         ret = vmstate_load_state(f, vmsds[root], arena + root_off, version_id, &err);
         if (err) {
-            const char *msg = error_get_pretty(err);
             g_free(errhex);
-            errhex = g_malloc(2 * strlen(msg) + 1);
-            for (size_t i = 0; msg[i]; i++) {
-                sprintf(errhex + 2 * i, "%02x", (uint8_t)msg[i]);
-            }
+            errhex = error_hex(err);
         }
 #else
         ret = vmstate_load_state(f, vmsds[root], arena + root_off, version_id);
