@@ -469,7 +469,7 @@ def hostile_engine_inputs(draw):
 TARGETS = {
     "mig": (hostile_migration_files, check_migration_input, ".mig"),
     "case": (hostile_case_files, check_case_input, ".json"),
-    "engines": (hostile_engine_inputs, lambda args: check_engines_input(*args), ".txt"),
+    "engines": (hostile_engine_inputs, lambda args: check_engines_input(*args), ".json"),
 }
 
 

@@ -392,6 +392,29 @@ def test_fuzz_command_writes_a_reproducer_for_a_failure(tmp_path, capsys, monkey
     assert "IndexError" in (tmp_path / "mig-1.why.txt").read_text()
 
 
+def test_fuzz_engines_reproducer_replays_with_run(tmp_path, capsys, monkeypatch):
+    """An engines failure is written as a case file whose load_input is the mutated
+    stream; ``run FILE`` replays it on both engines."""
+    from conformance.engines import optimized
+
+    real = optimized.load
+
+    def fragile(desc, data, dest, variant, **kw):  # the optimized engine crashes on any load
+        raise KeyError("boom")
+
+    monkeypatch.setattr(optimized, "load", fragile)
+    rc = main(["fuzz", "--minutes", "0.03", "--target", "engines", "--out", str(tmp_path),
+               "--seed", "3"])
+    assert rc == 1, capsys.readouterr().err
+    monkeypatch.setattr(optimized, "load", real)
+    case = tmp_path / "engines-1.json"
+    assert "KeyError" in (tmp_path / "engines-1.why.txt").read_text()
+    capsys.readouterr()
+    assert main(["run", str(case), "--verbose"]) == 0, capsys.readouterr()
+    out = capsys.readouterr().out
+    assert "engines-1" in out and "optimized" in out and "reference" in out
+
+
 def test_fuzz_command_summary(tmp_path, capsys):
     rc = main(["fuzz", "--minutes", "0.05", "--target", "case", "--out", str(tmp_path), "--seed", "2"])
     out = capsys.readouterr().out

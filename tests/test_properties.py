@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from conformance.engines import optimized, reference
@@ -66,6 +68,34 @@ def test_stream_count_does_not_materialise_a_varray_alloc(engine):
     out = _load_guarded(engine, desc, (0x7FFFFFFF).to_bytes(4, "big") + b"\x01\x02",
                         {"n": 0, "va": None})
     assert out != "MemoryError" and out.kind == "limit" and out.path == "dev/va"
+
+
+def _struct_varray_alloc() -> Description:
+    inner = Description("T", 1, 1, [
+        Field("pair", F.ARRAY | F.STRUCT, None, size=4, num=2, vmsd=Description("P", 1, 1, [
+            Field("a", F.SINGLE, "uint16", size=2), Field("b", F.SINGLE, "uint16", size=2)])),
+        Field("q", F.SINGLE, "uint64", size=8)])
+    return Description("dev", 0, 0, [
+        Field("n", F.SINGLE, "uint16", size=2),
+        Field("va", F.VARRAY_UINT16 | F.POINTER | F.STRUCT | F.ALLOC, None, size=16,
+              num_member="n", vmsd=inner)])
+
+
+@pytest.mark.parametrize("engine", [reference, optimized], ids=["reference", "optimized"])
+def test_stream_count_of_alloc_structs_is_bounded_by_state_values(engine):
+    """An ALLOC VARRAY of structs (5 values each) whose counter the stream sets to 57,600:
+    the model would build 288,000 values, more than ``state-values``, and says ``limit``
+    at once (it took 13 s struct by struct; found by ``fuzz --target engines``).  Under
+    the limit the structs are built and the load fails where the stream ends."""
+    desc = _struct_varray_alloc()
+    started = time.monotonic()
+    out = engine.load(desc, (57600).to_bytes(2, "big") + bytes(20), {"n": 0, "va": None},
+                      "auto-alloc")
+    assert out.kind == "limit" and out.path == "dev/va" and "state-values" in out.message
+    assert time.monotonic() - started < 5
+    out = engine.load(desc, (1000).to_bytes(2, "big") + bytes(20), {"n": 0, "va": None},
+                      "auto-alloc")
+    assert out.kind == "error" and out.ret == -5 and out.path.startswith("dev/va[1]")
 
 
 @pytest.mark.parametrize("engine", [reference, optimized], ids=["reference", "optimized"])
@@ -152,3 +182,19 @@ def _grid():
 @pytest.mark.parametrize("name,engine,variant,family", list(_grid()))
 def test_property(name, engine, variant, family):
     properties.build(name, engine, variant, family)()
+
+
+def test_zero_and_uninit_structs_are_fresh_copies():
+    """zero_struct/uninit_struct copy one cached template per description: no two calls
+    share a container, so loading into one allocated element never changes another."""
+    from conformance.model.state import INDETERMINATE, uninit_struct, zero_struct
+
+    inner = _struct_varray_alloc().fields[1].vmsd
+    for make in (zero_struct, uninit_struct):
+        a, b = make(inner), make(inner)
+        assert a == b and a is not b and a["pair"] is not b["pair"]
+        assert a["pair"][0] is not b["pair"][0] and a["pair"][0] is not a["pair"][1]
+        a["pair"][0]["a"] = 7
+        assert b["pair"][0]["a"] != 7 and a["pair"][1]["a"] != 7
+    assert zero_struct(inner) == {"pair": [{"a": 0, "b": 0}, {"a": 0, "b": 0}], "q": 0}
+    assert uninit_struct(inner)["q"] is INDETERMINATE

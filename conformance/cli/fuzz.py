@@ -8,7 +8,7 @@ per batch) and checks the contract of issue 12 on each: a result or a clean one-
 error, within 5 s and 500 MB.  A failing batch is shrunk by Hypothesis to a minimal
 input (a hang or a slow input is written as found: shrinking it would re-run it
 hundreds of times), written under ``--out`` as a reproducer (``<target>-<n>.mig`` / ``.json`` /
-``.txt``, with a ``.why.txt`` beside it), and the run goes on.  A progress line goes to
+a case file ``.json`` for engines, with a ``.why.txt`` beside it), and the run goes on.  A progress line goes to
 stderr; the summary table (target, inputs, clean errors, ok, failures) to stdout.  Exit
 status 1 when anything failed.
 """
@@ -42,11 +42,32 @@ def _write_reproducer(out: Path, target: str, n: int, value, suffix: str, why: s
     path = out / f"{target}-{n}{suffix}"
     if isinstance(value, bytes):
         path.write_bytes(value)
-    else:  # engines: (description, stream, destination, variant) as text
-        desc, data, dest, variant = value
+    else:  # engines: (description, stream, destination, variant)
+        path = _write_engine_case(out / f"{target}-{n}", value, why)
+    (out / f"{target}-{n}.why.txt").write_text(why + "\n")
+    return path
+
+
+def _write_engine_case(stem: Path, value, why: str) -> Path:
+    """The engines input as a case file (the stream as ``load_input`` into the
+    destination), so ``vmstate-conformance run FILE --verbose`` replays it on both
+    engines; as text when the destination has no JSON form."""
+    import json
+
+    from conformance.cases.casefile import Case, dump_case
+
+    desc, data, dest, variant = value
+    try:
+        case = Case(name=stem.name, description=desc, source=dest, destination=dest,
+                    variants=(variant,), load_input=bytes(data), notes=f"fuzz: {why}")
+        text = json.dumps(dump_case(case), indent=1)
+    except Exception:  # noqa: BLE001 - a reproducer is written whatever its state holds
+        path = stem.with_suffix(".txt")
         path.write_text(f"variant: {variant}\nstream: {bytes(data).hex()}\n"
                         f"destination: {dest!r}\ndescription: {desc!r}\n")
-    (out / f"{target}-{n}.why.txt").write_text(why + "\n")
+        return path
+    path = stem.with_suffix(".json")
+    path.write_text(text + "\n")
     return path
 
 

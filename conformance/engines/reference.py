@@ -51,6 +51,7 @@ from conformance.model.state import (
     clone,
     fill_missing,
     is_indeterminate,
+    state_size,
     uninit_struct,
     zero_struct,
 )
@@ -596,8 +597,9 @@ def _alloc_array(ctx: _Ctx, field: Field, opaque, n: int, size: int, fpath: str)
         if field.flags & F.ARRAY_OF_POINTER:
             fresh = [None if zeroed else INDETERMINATE for _ in range(n)]
         elif field.flags & (F.STRUCT | F.VSTRUCT):
-            fresh = [zero_struct(field.vmsd) if zeroed else uninit_struct(field.vmsd)
-                     for _ in range(n)]
+            limits.check_allocated_values(n, state_size(field.vmsd), fpath)
+            make = zero_struct if zeroed else uninit_struct
+            fresh = [make(field.vmsd) for _ in range(n)]
         else:
             fresh = [0 if zeroed else INDETERMINATE for _ in range(n)]
     elif field.flags & (F.STRUCT | F.VSTRUCT):

@@ -67,8 +67,9 @@ LIMITS: tuple[Limit, ...] = (
           "bytes of one case file (JSON)", "clean error naming the file"),
     Limit("state-values", "STATE_LIMIT", STATE_LIMIT,
           "values (scalars and array elements, over nested structs) in the zero state "
-          "of a case's description: what one save or load walks",
-          "clean error naming the JSON path"),
+          "of a case's description: what one save or load walks; also the structs one "
+          "VMS_ALLOC hands a load (count from the stream x values per struct)",
+          "case: clean error naming the JSON path; engine load: outcome kind `limit`"),
     Limit("work", "WORK_LIMIT", WORK_LIMIT,
           "vmdesc field entries one migration-file decode plans and decodes (array_len "
           "expanded, integer-array elements counted, summed over the file; QEMU 7.2's pc "
@@ -188,3 +189,12 @@ def check_array_allocation(n: int, nbytes: int, path: str) -> None:
     if n > ELEMENT_LIMIT:
         raise ModelLimit(f"the core would allocate {n} elements ({nbytes} bytes); the model "
                          f"materialises at most {ELEMENT_LIMIT} (--limit elements=N)", path)
+
+
+def check_allocated_values(n: int, per_struct: int, path: str) -> None:
+    """Raise ModelLimit when vmstate_handle_alloc() would hand the model ``n`` structs of
+    ``per_struct`` values each, more than a zero state may hold (STATE_LIMIT)."""
+    if n * per_struct > STATE_LIMIT:
+        raise ModelLimit(f"the core would allocate {n} structs of {per_struct} values each; "
+                         f"the model materialises at most {STATE_LIMIT} values "
+                         f"(--limit state-values=N)", path)
