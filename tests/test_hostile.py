@@ -460,3 +460,22 @@ def test_fuzz_found_integer_array_len_beyond_the_stream(capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "internal error" not in err[0]
     assert "array_len: 9223372036854775808 integers of 8 bytes are more than" in err[0]
+
+
+@pytest.mark.parametrize("engine", ["reference", "optimized"])
+def test_fuzz_found_null_pointer_with_size_zero(engine):
+    """Found by `fuzz --target case` (the flags/ALLOC case with its "size" removed):
+    nothing is allocated (size * n == 0), the base assertion passes, and the elements
+    are written through NULL - outcome undefined, not a TypeError."""
+    from conformance.model.description import Description, Field
+    from conformance.model.flags import F
+
+    desc = Description("dev", 1, 1, [
+        Field("n", F.SINGLE, "uint32", size=4),
+        Field("v", F.VARRAY_UINT32 | F.POINTER | F.ALLOC, "uint8", size=0, num_member="n")])
+    for variant in ("qemu-7.2", "legacy", "auto-alloc", "alloc"):
+        out = conformance.engine(engine).load(desc, bytes.fromhex("00000003070809"),
+                                              {"n": 0, "v": None}, variant)
+        assert out.kind == "undefined" and out.path == "dev/v", (variant, out.summary())
+    out = conformance.engine(engine).save(desc, {"n": 2, "v": None}, "legacy")
+    assert out.kind == "undefined" and out.path == "dev/v"

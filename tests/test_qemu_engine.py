@@ -385,3 +385,18 @@ def test_golden_verify_with_the_qemu_engine(capsys):
     out = capsys.readouterr().out
     assert "disagreements" in out and "none" in out
     assert main(["golden", "verify", "--engine", "qemu", "--case", "flags/*"]) == 2
+
+
+def test_null_pointer_with_size_zero_is_a_null_dereference_in_c_too(variant):
+    """Found by `fuzz --target case`: VARRAY_UINT32|POINTER|ALLOC of uint8 with no size.
+    size * n is 0, so vmstate_handle_alloc() allocates nothing, the base assertion
+    passes (size 0) and get_uint8 writes through NULL: the model says undefined
+    (null-dereference) and QEMU's C dies with SIGSEGV."""
+    desc = Description("dev", 1, 1, [
+        Field("n", F.SINGLE, "uint32", size=4),
+        Field("v", F.VARRAY_UINT32 | F.POINTER | F.ALLOC, "uint8", size=0, num_member="n")])
+    data = bytes.fromhex("00000003070809")
+    ref = reference.load(desc, data, {"n": 0, "v": None}, variant)
+    assert ref.kind == "undefined" and "null-dereference" in str(ref.to_json())
+    q = eng(variant).load(desc, data, {"n": 0, "v": None}, variant)
+    assert q.kind == "undefined" and "SIGSEGV" in q.message

@@ -370,6 +370,16 @@ def _save_vmsd(ctx: _Ctx, vmsd: Description, opaque, w: JSONWriter | None, versi
     return ret
 
 
+def _null_with_size_zero(first, n: int, fpath: str) -> None:
+    """A NULL POINTER member with elements to walk passes the base assertion only when
+    the size is 0 (vmstate.c vmstate_save_state / vmstate_load_state); the element
+    loop then hands the codecs NULL + 0 * i, which they write through (and memcpy to
+    NULL is undefined even for 0 bytes).  Found by fuzz --target case."""
+    if first is None and n > 0:
+        raise Undefined("null-dereference", f"the pointer member is NULL and {n} "
+                        "element(s) of size 0 are accessed through it", fpath)
+
+
 def _check_terminator(v, vmsd: Description, path: str) -> None:
     """assert(field->flags == VMS_END) after the field loop (QEMU >= 8.0 only)."""
     if v.vms_end is not None and vmsd.terminator is not None and vmsd.terminator != v.vms_end:
@@ -388,6 +398,7 @@ def _save_field(ctx: _Ctx, vmsd, field: Field, opaque, w, fpath: str, path: str)
             raise Undefined("indeterminate-read", "the pointer member is indeterminate", fpath)
         if first is None and n != 0 and size != 0:
             raise Abort("assertion failed: first_elem || !n_elems || !size", fpath)
+        _null_with_size_zero(first, n, fpath)
     cell = _elements_container(field, opaque, first)
     compressible = can_compress(field, v)
     era = v.vmdesc_era
@@ -630,6 +641,7 @@ def _load_field(ctx: _Ctx, vmsd, field: Field, opaque, fpath: str, path: str) ->
             ctx.ledger.append(Precondition(fpath, "first_elem || !n_elems || !size", held))
         if not held:
             raise Abort("assertion failed: first_elem || !n_elems || !size", fpath)
+        _null_with_size_zero(first, n, fpath)
     cell = _elements_container(field, opaque, first)
     for i in range(max(n, 0)):
         epath = _elem_path(path, field, i)
