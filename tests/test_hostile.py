@@ -9,6 +9,7 @@ wall-clock bound is generous (a hang, not a slow machine, fails it).
 from __future__ import annotations
 
 import json
+import os
 import struct
 import time
 from pathlib import Path
@@ -349,6 +350,24 @@ def test_fuzz_engines_agree_on_mutated_streams(args):
     assert hostile.check_engines_input(*args) in ("ok", "clean")
 
 
+@pytest.mark.parametrize("target", ["mig", "case", "engines"])
+def test_fuzz_budget_of_the_active_profile(target, tmp_path):
+    """The `fuzz` command's loop on each target with the active profile's share of its
+    ``fuzz_inputs`` budget (conformance/profiles.py: ci 600, thorough 1,000,000 over the
+    three targets): every input a result or a clean error, nothing written."""
+    from hypothesis import settings
+
+    from conformance.cli.fuzz import TARGET_NAMES, fuzz
+    from conformance.profiles import PROFILES
+
+    profile = settings._current_profile if settings._current_profile in PROFILES else "dev"
+    budget = -(-PROFILES[profile]["fuzz_inputs"] // len(TARGET_NAMES))
+    row = fuzz(target, None, tmp_path, inputs=budget, progress=open(os.devnull, "w"))
+    assert row["failures"] == 0, row["reproducers"]
+    assert row["inputs"] == budget and row["clean"] + row["ok"] == budget
+    assert not list(tmp_path.iterdir())
+
+
 def test_contract_catches_a_traceback_and_a_hang(monkeypatch):
     """The contract can fail: an exception escaping the reader, and a hang."""
     from conformance.migration import migfile
@@ -422,6 +441,15 @@ def test_fuzz_command_summary(tmp_path, capsys):
     header, row = out.splitlines()[:2]
     assert header.split()[:3] == ["target", "inputs", "clean"]
     assert row.split()[0] == "case" and int(row.split()[1]) > 0 and row.split()[4] == "0"
+
+
+def test_fuzz_command_input_budget(tmp_path, capsys):
+    rc = main(["fuzz", "--inputs", "7", "--target", "case", "--out", str(tmp_path), "--seed", "2"])
+    row = capsys.readouterr().out.splitlines()[1].split()
+    assert rc == 0 and row[0] == "case" and row[1] == "7"
+    rc = main(["fuzz", "--inputs", "7", "--profile", "ci", "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--inputs and --profile" in err and "Traceback" not in err
 
 
 # ------------------------------------------------------ found by the fuzzer (regressions)

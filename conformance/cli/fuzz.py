@@ -2,6 +2,7 @@
 as long as asked.
 
     vmstate-conformance fuzz --minutes 60 --target mig --out fuzz-failures/
+    vmstate-conformance fuzz --profile thorough       # 1,000,000 inputs over the targets
 
 Each target draws inputs from its Hypothesis strategy in batches (a fresh random seed
 per batch) and checks the contract of issue 12 on each: a result or a clean one-line
@@ -21,6 +22,7 @@ import time
 from pathlib import Path
 
 from conformance.cli import EXIT_FAIL, EXIT_OK, UsageError
+from conformance.profiles import PROFILES
 
 TARGET_NAMES = ("mig", "case", "engines")
 
@@ -34,6 +36,18 @@ def _positive_minutes(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not value > 0 or value != value or value == float("inf"):
         raise argparse.ArgumentTypeError(f"{text} is not a positive number of minutes")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    import argparse
+
+    try:
+        value = int(text.replace("_", "").replace(",", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number of inputs")
     return value
 
 
@@ -71,9 +85,10 @@ def _write_engine_case(stem: Path, value, why: str) -> Path:
     return path
 
 
-def fuzz(target: str, seconds: float, out: Path, *, batch: int = 50, progress=None,
-         seed: int | None = None) -> dict:
-    """Run one target for ``seconds``; returns its summary row (progress: stderr)."""
+def fuzz(target: str, seconds: float | None, out: Path, *, inputs: int | None = None,
+         batch: int = 50, progress=None, seed: int | None = None) -> dict:
+    """Run one target for ``seconds`` or until ``inputs`` inputs, whichever comes first
+    (None: no bound of that kind); returns its summary row (progress: stderr)."""
     import random
 
     from hypothesis import HealthCheck, Phase, given, settings
@@ -103,11 +118,14 @@ def fuzz(target: str, seconds: float, out: Path, *, batch: int = 50, progress=No
             raise
 
     started = time.monotonic()
-    deadline = started + seconds
+    deadline = started + seconds if seconds is not None else float("inf")
     next_progress = started + 10
     while time.monotonic() < deadline:
+        remaining = batch if inputs is None else min(batch, inputs - sum(counts.values()))
+        if remaining <= 0:
+            break
         last_failure.clear()
-        test = settings(max_examples=batch, deadline=None, database=None, derandomize=False,
+        test = settings(max_examples=remaining, deadline=None, database=None, derandomize=False,
                         phases=[Phase.generate, Phase.shrink], print_blob=False,
                         suppress_health_check=list(HealthCheck))(given(strategy())(body))
         test = hseed(rng.getrandbits(64))(test)
@@ -129,9 +147,11 @@ def fuzz(target: str, seconds: float, out: Path, *, batch: int = 50, progress=No
         now = time.monotonic()
         if now >= next_progress:
             n = sum(counts.values())
+            left = (f"{max(0.0, deadline - now):.0f} s left" if inputs is None else
+                    f"{n}/{inputs} inputs")
             print(f"fuzz {target}: {n} inputs, {counts['clean']} clean errors, {counts['ok']} ok, "
-                  f"{len(failures)} failures, {n / (now - started):.1f}/s, "
-                  f"{max(0.0, deadline - now):.0f} s left", file=progress, flush=True)
+                  f"{len(failures)} failures, {n / (now - started):.1f}/s, {left}",
+                  file=progress, flush=True)
             next_progress = now + 10
     elapsed = time.monotonic() - started
     inputs = sum(counts.values())
@@ -147,8 +167,16 @@ def cmd_fuzz(args) -> int:
     except ImportError as exc:
         raise UsageError(f"fuzz needs the strategies package of a checkout ({exc})") from None
     targets = [args.target] if args.target else list(TARGET_NAMES)
-    seconds = args.minutes * 60 / len(targets)
-    rows = [fuzz(t, seconds, Path(args.out), seed=args.seed) for t in targets]
+    total = args.inputs
+    if args.profile:
+        if total is not None:
+            raise UsageError("--inputs and --profile both set the number of inputs; give one")
+        total = PROFILES[args.profile]["fuzz_inputs"]
+    minutes = args.minutes if args.minutes is not None else (None if total else 1.0)
+    seconds = minutes * 60 / len(targets) if minutes is not None else None
+    per_target = -(-total // len(targets)) if total else None  # rounded up: at least total
+    rows = [fuzz(t, seconds, Path(args.out), inputs=per_target, seed=args.seed)
+            for t in targets]
     print(f"{'target':<8} {'inputs':>9} {'clean errors':>13} {'ok':>9} {'failures':>9} "
           f"{'inputs/s':>9}")
     for r in rows:
@@ -163,8 +191,16 @@ def cmd_fuzz(args) -> int:
 def add_subcommands(sub) -> None:
     p = sub.add_parser("fuzz", help="hostile-input fuzzing: mutated migration files, case "
                                     "files and engine streams against the error contract")
-    p.add_argument("--minutes", type=_positive_minutes, default=1.0,
-                   help="how long to run, shared between the targets (default 1)")
+    p.add_argument("--minutes", type=_positive_minutes,
+                   help="how long to run, shared between the targets (default 1, or no "
+                        "time bound when --inputs or --profile is given)")
+    p.add_argument("--inputs", type=_positive_int, metavar="N",
+                   help="stop after N inputs, shared between the targets (default: no "
+                        "input bound)")
+    p.add_argument("--profile", choices=list(PROFILES),
+                   help="the profile's input budget: " + ", ".join(
+                       f"{k} {v['fuzz_inputs']:,}" for k, v in PROFILES.items())
+                   + " (default: none)")
     p.add_argument("--target", choices=TARGET_NAMES,
                    help="one target (default: all three, in turn)")
     p.add_argument("--out", default="fuzz-failures", metavar="DIR",
