@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -78,8 +79,15 @@ def cmd_encode(args) -> int:
     return EXIT_OK
 
 
-def _is_migration_file(arg: str) -> bool:
+def _is_migration_file(arg: str, stream_given: bool = False) -> bool:
+    """A regular file is told by its magic; a pipe or device cannot be peeked at without
+    losing the bytes read (``decode <(zcat f.mig.gz)``), so it is a migration file unless
+    a STREAM is given (the case form)."""
+    import stat
+
     try:
+        if not stat.S_ISREG(os.stat(arg).st_mode):  # stat, not open: a FIFO opened and
+            return not stream_given and not os.path.isdir(arg)  # closed loses its writer
         with open(arg, "rb") as fh:
             return fh.read(4) == b"QEVM"
     except OSError:
@@ -99,7 +107,7 @@ def _given(args, options: dict) -> list[str]:
 def cmd_decode(args) -> int:
     if not Path(args.target).exists():
         return _fail(f"{args.target}: no such file")
-    if _is_migration_file(args.target):
+    if _is_migration_file(args.target, args.stream is not None):
         wrong = _given(args, CASE_ONLY)
         if wrong:
             raise UsageError(f"decode {args.target}: {wrong[0]} applies to a case file, "

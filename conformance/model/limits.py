@@ -35,6 +35,7 @@ DEPTH_LIMIT = 64
 JSON_DEPTH_LIMIT = 256
 BUFFER_LIMIT = 1 << 26
 CASE_FILE_LIMIT = 1 << 26
+PIPE_LIMIT = 16 << 30
 WORK_LIMIT = 1 << 21
 STATE_LIMIT = 1 << 16
 
@@ -63,6 +64,10 @@ LIMITS: tuple[Limit, ...] = (
     Limit("buffer-bytes", "BUFFER_LIMIT", BUFFER_LIMIT,
           "bytes of one field in a case description (size, and num x size for arrays)",
           "clean error naming the JSON path"),
+    Limit("pipe-bytes", "PIPE_LIMIT", PIPE_LIMIT,
+          "bytes read from a pipe or device given as a migration file (it is read once, "
+          "into a temporary file; a regular file is mapped and has no such limit)",
+          "clean error naming the file and the offset reached"),
     Limit("case-file-bytes", "CASE_FILE_LIMIT", CASE_FILE_LIMIT,
           "bytes of one case file (JSON)", "clean error naming the file"),
     Limit("state-values", "STATE_LIMIT", STATE_LIMIT,
