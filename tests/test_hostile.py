@@ -551,3 +551,22 @@ def test_a_pipe_longer_than_pipe_bytes(tmp_path, capsys):
     fifo = _fifo_with(tmp_path, (DATA / "pc-min.mig").read_bytes())
     line = cli(capsys, "--limit", "pipe-bytes=64k", "verify", fifo)
     assert f"{fifo}: offset 0x10000: " in line and "pipe-bytes=65536" in line
+
+
+@pytest.mark.parametrize("engine", ["reference", "optimized"])
+def test_fuzz_found_bitmap_size_member_of_2p31(engine):
+    """Found by `fuzz --target case` (the infos/bitmap case with nbits 2^31-1): the state
+    holds the bitmap as an int, so put_bitmap was asked for 2^25 words (256 MiB) from a
+    70-bit value and ran out of the 500 MB bound; now outcome `limit` at once."""
+    from conformance.model.description import Description, Field
+    from conformance.model.flags import F
+
+    desc = Description("bm", 1, 1, [
+        Field("nbits", F.SINGLE, "int32", size=4),
+        Field("bm", F.VBUFFER | F.POINTER, "bitmap", size_member="nbits")])
+    started = time.monotonic()
+    out = conformance.engine(engine).save(desc, {"nbits": 2**31 - 1, "bm": 5}, "legacy")
+    assert out.kind == "limit" and out.path == "bm/bm" and "--limit elements" in out.message
+    assert time.monotonic() - started < 5
+    out = conformance.engine(engine).save(desc, {"nbits": 70, "bm": 5}, "legacy")
+    assert out.ok and len(out.data) == 4 + 16

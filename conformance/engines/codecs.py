@@ -29,6 +29,7 @@ import attrs
 
 from conformance.engines._common import Undefined, _gtree_insert, _gtree_key, _s32
 from conformance.engines.qemufile import EINVAL
+from conformance.model import limits
 from conformance.model.infos import (
     INFOS,
     Info,
@@ -249,6 +250,9 @@ def _put_bitmap(ctx, field, value, size, w, epath, opaque) -> int:
         raise Undefined("out-of-bounds", f"put_bitmap reads {nwords} words for a size of "
                                          f"{size} bits", epath)
     _determinate(value, epath, "bitmap")
+    # the state holds a bitmap as an int, so a size member of 2^31 bits asks for 256 MiB
+    # of words from a few bytes of state (found by fuzz --target case)
+    limits.check_bitmap_words(nwords, size, epath)
     for k in range(nwords):
         ctx.f.put_be64((int(value) >> (64 * k)) & 0xFFFFFFFFFFFFFFFF)
     return 0

@@ -896,6 +896,8 @@ def save(desc: Description, state, variant="legacy", *, vmdesc: bool = False,
     except Undefined as exc:
         ctx.hazard(exc.kind, exc.path, exc.message)
         return _final(ctx, UNDEFINED, "save", f.getvalue(), None, exc.message, exc.path, -1)
+    except limits.ModelLimit as exc:
+        return _final(ctx, LIMIT, "save", f.getvalue(), None, exc.message, exc.path, -1)
     if ret:
         return _final(ctx, ERROR, "save", f.getvalue(), None, None, None, ret)
     text = None

@@ -203,3 +203,11 @@ def check_allocated_values(n: int, per_struct: int, path: str) -> None:
         raise ModelLimit(f"the core would allocate {n} structs of {per_struct} values each; "
                          f"the model materialises at most {STATE_LIMIT} values "
                          f"(--limit state-values=N)", path)
+
+
+def check_bitmap_words(nwords: int, nbits: int, path: str) -> None:
+    """Raise ModelLimit when put_bitmap would write more words than an array may hold
+    elements (ELEMENT_LIMIT): the bitmap's size member, not the state, sets the count."""
+    if nwords > ELEMENT_LIMIT:
+        raise ModelLimit(f"put_bitmap would write {nwords} words for {nbits} bits; the model "
+                         f"writes at most {ELEMENT_LIMIT} (--limit elements=N)", path)
