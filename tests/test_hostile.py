@@ -146,7 +146,7 @@ def test_state_values_limit_counts_nested_struct_arrays(tmp_path, capsys):
     desc = {"name": "d", "Fields": [{"field": "a", "flags": ["ARRAY", "STRUCT"], "num": 2**16,
                                      "Description": inner}]}
     line = cli(capsys, "check", write_case(tmp_path, {"description": desc}))
-    assert "$.description.Fields[0]: a zero state of at least 131072 values exceeds the limit " \
+    assert "$.description.Fields[0]: a zero state of at least 196608 values exceeds the limit " \
            "state-values=65536" in line
 
 
@@ -570,3 +570,40 @@ def test_fuzz_found_bitmap_size_member_of_2p31(engine):
     assert time.monotonic() - started < 5
     out = conformance.engine(engine).save(desc, {"nbits": 70, "bm": 5}, "legacy")
     assert out.ok and len(out.data) == 4 + 16
+
+
+@pytest.mark.parametrize("engine", ["reference", "optimized"])
+def test_fuzz_found_alloc_of_empty_structs(engine):
+    """Found by `fuzz --target engines`: an ALLOC VARRAY_INT32 of structs whose nested
+    structs have no fields, counter 65,536 from the stream - zero values per element,
+    so the state-values bound passed and 196,608 struct loads took 10 s.  A struct now
+    counts as a value itself (and flag arithmetic is cached, conformance/model/flags.py)."""
+    from conformance.model.description import Description, Field
+    from conformance.model.flags import F
+
+    empty = Description("E", 1, 0, [])
+    elem = Description("T", 1, 0, [Field("a", F.STRUCT, None, size=1, vmsd=empty),
+                                   Field("b", F.STRUCT, None, size=1, vmsd=empty)])
+    desc = Description("dev", 1, 0, [
+        Field("n", F.SINGLE, "int32", size=4),
+        Field("va", F.POINTER | F.STRUCT | F.VARRAY_INT32 | F.ALLOC, None, size=2,
+              num_member="n", vmsd=elem)])
+    eng = conformance.engine(engine)
+    started = time.monotonic()
+    out = eng.load(desc, (65536).to_bytes(4, "big") + b"\x00", {"n": 0, "va": None}, "alloc")
+    assert out.kind == "limit" and "65536 structs of 3 values" in out.message
+    out = eng.load(desc, (21846).to_bytes(4, "big") + b"\x00", {"n": 0, "va": None}, "alloc")
+    assert out.kind == "limit"
+    assert time.monotonic() - started < 5
+    out = eng.load(desc, (100).to_bytes(4, "big") + b"\x00", {"n": 0, "va": None}, "alloc")
+    assert out.ok and len(out.state["va"]) == 100 and out.state["va"][99] == {"a": {}, "b": {}}
+
+
+def test_cached_flag_arithmetic_is_enum_arithmetic():
+    from conformance.model.flags import F
+
+    a = F.POINTER | F.STRUCT | F.VARRAY_INT32 | F.ALLOC
+    assert int(a) == 0x2 | 0x8 | 0x10 | 0x2000 and isinstance(a, F)
+    assert (a & F.POINTER) is F.POINTER and (2 & a) == F.POINTER and isinstance(2 & a, F)
+    assert not (a & F.ARRAY) and (a & ~F.ALLOC) == F.POINTER | F.STRUCT | F.VARRAY_INT32
+    assert (F.SINGLE | 4) == F.SINGLE | F.ARRAY and (a | a) is a

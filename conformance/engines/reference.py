@@ -370,12 +370,20 @@ def _save_vmsd(ctx: _Ctx, vmsd: Description, opaque, w: JSONWriter | None, versi
     return ret
 
 
-def _null_with_size_zero(first, n: int, fpath: str) -> None:
+def _null_with_size_zero(field: Field, first, n: int, fpath: str) -> None:
     """A NULL POINTER member with elements to walk passes the base assertion only when
-    the size is 0 (vmstate.c vmstate_save_state / vmstate_load_state); the element
-    loop then hands the codecs NULL + 0 * i, which they write through (and memcpy to
-    NULL is undefined even for 0 bytes).  Found by fuzz --target case."""
-    if first is None and n > 0:
+    the size is 0 (vmstate.c vmstate_save_state / vmstate_load_state).  The element loop
+    then hands the codec NULL + 0 * i: a sized codec (buffer, unused, bitmap) touches 0
+    bytes, which is harmless for one element (the model keeps it); a scalar codec or a
+    struct with fields writes through NULL (QEMU's C segfaults), and an array has no
+    elements to index.  Found by fuzz --target case."""
+    if first is not None or n <= 0:
+        return
+    if field.is_struct:
+        touches = field.vmsd is None or bool(field.vmsd.fields or field.vmsd.subsections)
+    else:
+        touches = field.info is None or not codec_for(field.info).sized
+    if touches or field.is_array or field.flags & F.ARRAY_OF_POINTER:
         raise Undefined("null-dereference", f"the pointer member is NULL and {n} "
                         "element(s) of size 0 are accessed through it", fpath)
 
@@ -398,7 +406,7 @@ def _save_field(ctx: _Ctx, vmsd, field: Field, opaque, w, fpath: str, path: str)
             raise Undefined("indeterminate-read", "the pointer member is indeterminate", fpath)
         if first is None and n != 0 and size != 0:
             raise Abort("assertion failed: first_elem || !n_elems || !size", fpath)
-        _null_with_size_zero(first, n, fpath)
+        _null_with_size_zero(field, first, n, fpath)
     cell = _elements_container(field, opaque, first)
     compressible = can_compress(field, v)
     era = v.vmdesc_era
@@ -608,7 +616,7 @@ def _alloc_array(ctx: _Ctx, field: Field, opaque, n: int, size: int, fpath: str)
         if field.flags & F.ARRAY_OF_POINTER:
             fresh = [None if zeroed else INDETERMINATE for _ in range(n)]
         elif field.flags & (F.STRUCT | F.VSTRUCT):
-            limits.check_allocated_values(n, state_size(field.vmsd), fpath)
+            limits.check_allocated_values(n, 1 + state_size(field.vmsd), fpath)
             make = zero_struct if zeroed else uninit_struct
             fresh = [make(field.vmsd) for _ in range(n)]
         else:
@@ -641,7 +649,7 @@ def _load_field(ctx: _Ctx, vmsd, field: Field, opaque, fpath: str, path: str) ->
             ctx.ledger.append(Precondition(fpath, "first_elem || !n_elems || !size", held))
         if not held:
             raise Abort("assertion failed: first_elem || !n_elems || !size", fpath)
-        _null_with_size_zero(first, n, fpath)
+        _null_with_size_zero(field, first, n, fpath)
     cell = _elements_container(field, opaque, first)
     for i in range(max(n, 0)):
         epath = _elem_path(path, field, i)

@@ -71,7 +71,7 @@ LIMITS: tuple[Limit, ...] = (
     Limit("case-file-bytes", "CASE_FILE_LIMIT", CASE_FILE_LIMIT,
           "bytes of one case file (JSON)", "clean error naming the file"),
     Limit("state-values", "STATE_LIMIT", STATE_LIMIT,
-          "values (scalars and array elements, over nested structs) in the zero state "
+          "values (scalars, array elements and structs, over nested structs) in the zero state "
           "of a case's description: what one save or load walks; also the structs one "
           "VMS_ALLOC hands a load (count from the stream x values per struct)",
           "case: clean error naming the JSON path; engine load: outcome kind `limit`"),

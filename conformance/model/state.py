@@ -159,7 +159,7 @@ def _check_num(field: Field) -> None:
 
 def state_size(desc: Description, path: str = "$.description") -> int:
     """How many values a zero state of ``desc`` holds (members, array elements, nested
-    structs), computed from the description alone; LimitExceeded when a count, the
+    structs - each struct is a value besides its members), computed from the description alone; LimitExceeded when a count, the
     nesting or the total exceeds its limit (``elements``, ``depth``, ``state-values``).
     Pointed-to structs count too (a load may allocate them)."""
     memo: dict[int, int] = {}
@@ -189,7 +189,8 @@ def state_size(desc: Description, path: str = "$.description") -> int:
                                            f"{max(n, 1)} x {field.size} bytes", n * field.size)
                 each = 1
                 if field.flags & (F.STRUCT | F.VSTRUCT) and field.vmsd is not None:
-                    each = size(field.vmsd, f"{fpath}.Description", depth + 1)
+                    # the struct itself counts: loading one walks it even with no fields
+                    each = 1 + size(field.vmsd, f"{fpath}.Description", depth + 1)
                 total += max(n, 0) * each
                 if total > _limits.STATE_LIMIT:
                     raise _limits.exceeded("state-values", fpath,
