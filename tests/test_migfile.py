@@ -8,7 +8,6 @@ import shutil
 import struct
 from pathlib import Path
 
-import attrs
 import pytest
 
 from conformance.cli import migration as migcli
@@ -341,9 +340,9 @@ def test_verify_reports_first_difference_with_section_and_field(pc_min):
     cpu = records[index]
     fields = list(cpu.body.fields)
     eip = next(i for i, f in enumerate(fields) if f.name == "env.eip")
-    fields[eip] = attrs.evolve(fields[eip], value=fields[eip].value ^ 1)
-    records[index] = attrs.evolve(cpu, body=attrs.evolve(cpu.body, fields=tuple(fields)))
-    changed = migfile.encode(attrs.evolve(pc_min, records=tuple(records)))
+    fields[eip] = fields[eip].replace(value=fields[eip].value ^ 1)
+    records[index] = cpu.replace(body=cpu.body.replace(fields=tuple(fields)))
+    changed = migfile.encode(pc_min.replace(records=tuple(records)))
     message = migcli._first_difference(pc_min, data, changed)
     assert "FULL section 5 (cpu), field cpu/env.eip" in message
 
