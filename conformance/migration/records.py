@@ -262,6 +262,9 @@ def walk(records):
 # --------------------------------------------------------------------------- memory-mapped input
 
 RELEASE_STEP = 2 << 20
+#: released below ``start`` too: touching one page maps its neighbours as well (the
+#: kernel's fault-around, 64 KiB by default), pages of a range released before
+RELEASE_MARGIN = 256 << 10
 
 
 def release_pages(data, start: int, stop: int) -> None:
@@ -272,7 +275,7 @@ def release_pages(data, start: int, stop: int) -> None:
         return
     import mmap
 
-    begin = start - start % mmap.PAGESIZE
+    begin = max(0, start - start % mmap.PAGESIZE - RELEASE_MARGIN)
     if stop > begin:
         try:
             madvise(mmap.MADV_DONTNEED, begin, stop - begin)

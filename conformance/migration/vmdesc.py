@@ -753,20 +753,25 @@ def _analyze_ints(field: Field, out: dict) -> None:
         raise FormatError(f"{field.name}: indexed entry after a plain one (analyze-migration.py fails here)")
     if items:
         raise FormatError(f"{field.name}: internal index of data field unmatched ({len(items)}/0)")
-    width, bits = 2 * field.size, 8 * field.size
+    bits = 8 * field.size
     signed = field.type in _ANALYZE_SIGNED
     if field.type not in _ANALYZE_SIGNED and field.type not in _ANALYZE_UNSIGNED:
         items.extend(f.hex(" ") for f in (field_bytes(_element(field, v)) for v in field.value))
         return
-    fmt = "0x%%0%dx" % width
-    mask, top = (1 << bits) - 1, 1 << (bits - 1)
-    for value in field.value:
-        if value < 0:
-            items.append("%s (%d)" % (fmt % (value & mask), value))
-        elif signed and value & top:
-            items.append("%s (%d)" % (fmt % value, value - (1 << bits)))
-        else:
-            items.append(fmt % value)
+    values = field.value
+    if not values:
+        return
+    # the bit patterns as "0x%0Nx" each, in C: the packed array in hex, one group per element
+    raw = _array_codec(packer(INFOS[field.type]), len(values)).pack(*values)
+    texts = ("0x" + raw.hex(" ", field.size).replace(" ", " 0x")).split(" ")
+    top = 1 << (bits - 1)
+    if min(values) < 0 or (signed and max(values) >= top):
+        for i, value in enumerate(values):  # " (-n)" where the script reads a negative
+            if value < 0:
+                texts[i] += " (%d)" % value
+            elif signed and value & top:
+                texts[i] += " (%d)" % (value - (1 << bits))
+    items.extend(texts)
 
 
 def _element(field: Field, value: int) -> Field:
