@@ -108,7 +108,7 @@ def _child_env() -> dict:
 
 
 # The spawner: reads "OUT\0ARG0\0ARG1..." lines, runs each command with stdout to OUT
-# (or /dev/null) and stderr to /dev/null, answers "seconds maxrss_kib status".
+# (or /dev/null) and stderr to /dev/null, answers "seconds maxrss_kib status cpu_seconds".
 _SPAWNER = r"""
 import os, sys, time
 null = os.open(os.devnull, os.O_WRONLY)
@@ -122,7 +122,8 @@ for line in sys.stdin:
     seconds = time.perf_counter() - start
     if fd != null:
         os.close(fd)
-    print(seconds, usage.ru_maxrss, os.waitstatus_to_exitcode(status), flush=True)
+    print(seconds, usage.ru_maxrss, os.waitstatus_to_exitcode(status), usage.ru_utime + usage.ru_stime,
+          flush=True)
 """
 
 
@@ -133,16 +134,16 @@ class Spawner:
         self.proc = subprocess.Popen([sys.executable, "-S", "-c", _SPAWNER], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, text=True, env=_child_env())
 
-    def run(self, argv: list[str], out: str = "") -> tuple[float, int, int]:
-        """(wall seconds, peak RSS KiB, exit status) of one child."""
+    def run(self, argv: list[str], out: str = "") -> tuple[float, int, int, float]:
+        """(wall seconds, peak RSS KiB, exit status, CPU seconds) of one child."""
         if any("\0" in a or "\n" in a for a in [out, *argv]):
             raise BenchError(f"a file name with a newline or NUL cannot be benchmarked: {argv!r}")
         self.proc.stdin.write("\0".join([out, *argv]) + "\n")
         self.proc.stdin.flush()
         reply = self.proc.stdout.readline().split()
-        if len(reply) != 3:
+        if len(reply) != 4:
             raise BenchError(f"the spawner failed running {argv[0]}")
-        return float(reply[0]), int(reply[1]), int(reply[2])
+        return float(reply[0]), int(reply[1]), int(reply[2]), float(reply[3])
 
     def close(self) -> None:
         self.proc.stdin.close()
@@ -167,31 +168,41 @@ def commands(path: str, script: Path | None) -> dict[str, list[str]]:
     }
     if script is not None:
         rows["analyze-migration.py"] = [py, str(script), "-f", path]
+    # not an installed command (pip writes console scripts without interpreter flags):
+    # what the lean entry costs without site, for the reader to see the floor's share
+    root = str(Path(__file__).resolve().parent.parent.parent)
+    rows["ours (lean, python3 -S)"] = [
+        py, "-S", "-c", f"import sys; sys.path.insert(0, {root!r}); "
+        "from conformance.cli.migration import main; sys.exit(main(sys.argv[1:]))",
+        "decode", "--format", "analyze-migration", path]
     return rows
 
 
 #: JSON keys of the rows (the first three are the keys the report has always had)
 KEYS = {"python3 -c pass": "python_floor", "python3 -S -c pass": "python_no_site",
         "ours (lean entry)": "ours_process", "ours (full CLI)": "full_cli_process",
-        "analyze-migration.py": "analyze_process"}
+        "analyze-migration.py": "analyze_process", "ours (lean, python3 -S)": "ours_no_site"}
 
 
 def bench_file(spawner: Spawner, path: str, script: Path | None, repeat: int) -> dict:
     rows = commands(path, script)
     times: dict[str, list[float]] = {label: [] for label in rows}
+    cpu: dict[str, list[float]] = {label: [] for label in rows}
     peaks: dict[str, int] = dict.fromkeys(rows, 0)
     status: dict[str, int] = dict.fromkeys(rows, 0)
     for argv in rows.values():  # warm-up: page cache, __pycache__
         spawner.run(argv)
     for _ in range(repeat):  # interleaved rounds
         for label, argv in rows.items():
-            seconds, peak, code = spawner.run(argv)
+            seconds, peak, code, used = spawner.run(argv)
             times[label].append(seconds)
+            cpu[label].append(used)
             peaks[label] = max(peaks[label], peak)
             status[label] = code or status[label]
     result: dict = {"file": path, "bytes": Path(path).stat().st_size, "repeat": repeat}
     for label in rows:
-        result[KEYS[label]] = {"seconds": min(times[label]), "peak_kib": peaks[label], "status": status[label]}
+        result[KEYS[label]] = {"seconds": min(times[label]), "cpu_seconds": min(cpu[label]),
+                               "peak_kib": peaks[label], "status": status[label]}
     if script is not None:
         outputs = {}
         with tempfile.TemporaryDirectory(prefix="vmstate-bench-") as tmp:
@@ -207,6 +218,8 @@ def bench_file(spawner: Spawner, path: str, script: Path | None, repeat: int) ->
         result["speedup_full_cli"] = a["seconds"] / f["seconds"]
         result["memory_ratio"] = a["peak_kib"] / o["peak_kib"] if o["peak_kib"] else None
         result["memory_ratio_full_cli"] = a["peak_kib"] / f["peak_kib"] if f["peak_kib"] else None
+        result["speedup_no_site"] = a["seconds"] / result["ours_no_site"]["seconds"]
+        result["cpu_speedup_process"] = a["cpu_seconds"] / o["cpu_seconds"]
     return result
 
 
@@ -292,11 +305,14 @@ def _print_text(report: dict, out) -> None:
         for label, key in KEYS.items():
             if key in r:
                 row = r[key]
-                print(f"  {label:<24}{row['seconds'] * 1e3:9.1f} ms  peak {_mib(row['peak_kib'])}", file=out)
+                print(f"  {label:<24}{row['seconds'] * 1e3:9.1f} ms  (CPU {row['cpu_seconds'] * 1e3:6.1f} ms)  "
+                      f"peak {_mib(row['peak_kib'])}", file=out)
         print(f"  in process (ours): decode+render {r['ours_inprocess_decode_s'] * 1e3:.1f} ms, "
               f"decode+re-encode {r['ours_inprocess_reencode_s'] * 1e3:.1f} ms", file=out)
         if "analyze_process" in r:
-            print(f"  script / ours: time {r['speedup_process']:.2f}x lean, {r['speedup_full_cli']:.2f}x full CLI; "
+            print(f"  script / ours: time {r['speedup_process']:.2f}x lean (CPU {r['cpu_speedup_process']:.2f}x), "
+                  f"{r['speedup_full_cli']:.2f}x full CLI "
+                  f"({r['speedup_no_site']:.2f}x lean under python3 -S); "
                   f"peak RSS {r['memory_ratio']:.2f}x lean, {r['memory_ratio_full_cli']:.2f}x full CLI; "
                   f"identical output: {'yes' if r['same_output'] and r['same_output_full_cli'] else 'NO'}",
                   file=out)
@@ -305,15 +321,16 @@ def _print_text(report: dict, out) -> None:
     compared = [r for r in report["results"] if "analyze_process" in r]
     if compared:
         print("\n| stream | size | python3 -c pass | script | ours (lean) | ours (full CLI) | "
-              "speed-up lean / full | peak RSS script / ours (lean, full) |", file=out)
-        print("|---|---|---|---|---|---|---|---|", file=out)
+              "speed-up lean / full | peak RSS script / ours (lean, full) | ours (lean) under python3 -S |",
+              file=out)
+        print("|---|---|---|---|---|---|---|---|---|", file=out)
         for r in compared:
             a, o, f, p = r["analyze_process"], r["ours_process"], r["full_cli_process"], r["python_floor"]
             print(f"| {Path(r['file']).name} | {r['bytes'] / 1e6:.2f} MB | {p['seconds'] * 1e3:.1f} ms | "
                   f"{a['seconds'] * 1e3:.1f} ms | {o['seconds'] * 1e3:.1f} ms | {f['seconds'] * 1e3:.1f} ms | "
-                  f"{r['speedup_process']:.2f}x / {r['speedup_full_cli']:.2f}x | "
-                  f"{a['peak_kib'] / 1024:.1f} / {o['peak_kib'] / 1024:.1f}, {f['peak_kib'] / 1024:.1f} MiB |",
-                  file=out)
+                  f"{r['speedup_process']:.2f}x / {r['speedup_full_cli']:.2f}x (CPU {r['cpu_speedup_process']:.2f}x) | "
+                  f"{a['peak_kib'] / 1024:.1f} / {o['peak_kib'] / 1024:.1f}, {f['peak_kib'] / 1024:.1f} MiB | "
+                  f"{r['ours_no_site']['seconds'] * 1e3:.1f} ms, {r['speedup_no_site']:.2f}x |", file=out)
 
 
 def main(argv: list[str] | None = None) -> int:
