@@ -10,7 +10,6 @@ from __future__ import annotations
 import shutil
 import socket
 import threading
-import time
 from pathlib import Path
 
 from conformance.qemu.streams import (  # noqa: F401 - re-exported for the tests
@@ -25,6 +24,7 @@ from conformance.qemu.streams import (  # noqa: F401 - re-exported for the tests
     make_stream,
     qemu_binary,
     skip_reason,
+    wait_for_migration,
 )
 
 
@@ -87,16 +87,7 @@ def make_postcopy_stream(path: Path, machine: str = "pc", memory: str = "16", de
         sqmp.execute("migrate", uri=f"unix:{proxy_sock}")
         sqmp.execute("migrate-start-postcopy")
         sqmp.execute("migrate-set-parameters", **{"max-bandwidth": 1 << 30})
-        deadline = time.monotonic() + timeout
-        while True:
-            status = sqmp.execute("query-migrate").get("status")
-            if status == "completed":
-                break
-            if status in ("failed", "cancelled"):
-                raise QemuError(f"postcopy migration {status}")
-            if time.monotonic() > deadline:
-                raise QemuError("postcopy migration did not complete in time")
-            time.sleep(0.02)
+        wait_for_migration(sqmp, timeout, "postcopy migration")
         sqmp.execute("quit")
         src.wait(timeout=10)
         acceptor.join(timeout)

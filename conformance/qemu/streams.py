@@ -84,17 +84,9 @@ def make_stream(
     ``running``: let the guest (the BIOS) run during migration, so RAM is dirtied
     and iterations (with XBZRLE when enabled) follow; such streams are not
     reproducible byte for byte."""
-    binary = qemu_binary()
-    if binary is None:
+    if qemu_binary() is None:
         raise QemuError(skip_reason())
-    argv = [
-        binary, "-M", machine, "-accel", "tcg", "-m", memory, "-nodefaults", "-display", "none",
-        "-nic", "none", "-rtc", "base=2020-01-01T00:00:00,clock=vm", "-S", "-qmp", "stdio",
-    ]
-    for device in devices:
-        argv += ["-device", device]
-    argv += list(extra)
-    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = _spawn(_qemu(machine, memory, devices, extra))
     try:
         qmp = Qmp(proc)
         if capabilities:
@@ -106,26 +98,26 @@ def make_stream(
             qmp.execute("cont")
             time.sleep(0.2)
         qmp.execute("migrate", uri=f"exec:cat > {path}")
-        deadline = time.monotonic() + timeout
-        while True:
-            status = qmp.execute("query-migrate").get("status")
-            if status == "completed":
-                break
-            if status in ("failed", "cancelled"):
-                raise QemuError(f"migration {status}")
-            if time.monotonic() > deadline:
-                raise QemuError("migration did not complete in time")
-            time.sleep(0.02)
+        wait_for_migration(qmp, timeout)
         qmp.execute("quit")
         proc.wait(timeout=10)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        for pipe in (proc.stdin, proc.stdout, proc.stderr):
-            if pipe:
-                pipe.close()
+        _stop(proc)
     return path
+
+
+def wait_for_migration(qmp: Qmp, timeout: float, what: str = "migration") -> None:
+    """Poll ``query-migrate`` until completed; QemuError when it fails or times out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status = qmp.execute("query-migrate").get("status")
+        if status == "completed":
+            return
+        if status in ("failed", "cancelled"):
+            raise QemuError(f"{what} {status}")
+        if time.monotonic() > deadline:
+            raise QemuError(f"{what} did not complete in time")
+        time.sleep(0.02)
 
 
 def _qemu(machine: str, memory: str, devices, extra) -> list[str]:
