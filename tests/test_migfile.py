@@ -8,7 +8,6 @@ import shutil
 import struct
 from pathlib import Path
 
-import attrs
 import pytest
 
 from conformance.cli import migration as migcli
@@ -341,9 +340,9 @@ def test_verify_reports_first_difference_with_section_and_field(pc_min):
     cpu = records[index]
     fields = list(cpu.body.fields)
     eip = next(i for i, f in enumerate(fields) if f.name == "env.eip")
-    fields[eip] = attrs.evolve(fields[eip], value=fields[eip].value ^ 1)
-    records[index] = attrs.evolve(cpu, body=attrs.evolve(cpu.body, fields=tuple(fields)))
-    changed = migfile.encode(attrs.evolve(pc_min, records=tuple(records)))
+    fields[eip] = fields[eip].replace(value=fields[eip].value ^ 1)
+    records[index] = cpu.replace(body=cpu.body.replace(fields=tuple(fields)))
+    changed = migfile.encode(pc_min.replace(records=tuple(records)))
     message = migcli._first_difference(pc_min, data, changed)
     assert "FULL section 5 (cpu), field cpu/env.eip" in message
 
@@ -462,3 +461,33 @@ def test_memory_dump_lists_every_page_record():
     pages = next(r for r in pc_min if r.get("record") == "PART")["ram"]["pages"]
     assert len(pages) == 4177 + 49 and {p["block"] for p in pages} >= {"pc.ram", "pc.bios"}
     assert all(len(p["data"]) == 8192 for p in pages if p["record"] == "PAGE")
+
+
+def test_render_json_is_json_dumps_with_indent_byte_for_byte():
+    """report.render_json replaces json's pure-Python indenting encoder: the same text
+    for every value it renders, json.dumps itself for the others."""
+    import json
+    import random
+
+    from conformance.migration.report import render_json
+
+    rnd = random.Random(6)
+
+    def value(depth=0):
+        choice = rnd.randrange(9 if depth < 4 else 5)
+        if choice == 0:
+            return rnd.choice(["", "a", 'é\u2028"\\\n', "0x00 (-1)"])
+        if choice == 1:
+            return rnd.choice([True, False, None])
+        if choice == 2:
+            return rnd.randint(-10**20, 10**20)
+        if choice == 3:
+            return [rnd.choice(["x", "ü", "0x1"]) for _ in range(rnd.randrange(4))]
+        if choice == 4:
+            return rnd.choice([{}, []])
+        if choice in (5, 6):
+            return {rnd.choice(["k", "ké", "a b", ""]) + str(i): value(depth + 1) for i in range(rnd.randrange(4))}
+        return [value(depth + 1) for _ in range(rnd.randrange(4))]
+
+    for v in [value() for _ in range(3000)] + [{1: 2}, 1.5, {"a": [1.0]}, {"a": (1, 2)}]:
+        assert render_json(v) == json.dumps(v, indent=4, separators=(",", ": ")) + "\n", v

@@ -252,8 +252,6 @@ def test_real_qemu_7_2_stream_capabilities(pytestconfig):
 
 
 def test_stream_with_capabilities_subsection(pytestconfig):
-    import attrs
-
     from conformance.migration import migfile
 
     data = (pytestconfig.rootpath / "tests/data/qemu-7.2/pc-min.mig").read_bytes()
@@ -262,8 +260,8 @@ def test_stream_with_capabilities_subsection(pytestconfig):
     for names, level in (((b"multifd",), "note"), ((b"compress",), "error"),
                          ((b"no-such-cap",), "error")):
         sub = migfile.ConfigSubsection(b"configuration/capabilities", 1, names)
-        records = (attrs.evolve(config, subsections=(sub,)), *mf.records[1:])
-        out = migfile.encode(attrs.evolve(mf, records=records))
+        records = (config.replace(subsections=(sub,)), *mf.records[1:])
+        out = migfile.encode(mf.replace(records=records))
         assert configrecord.capabilities_of(out) == names
         findings = configrecord.check_stream(out, destination=[])
         assert findings and findings[0].level == level, findings

@@ -12,7 +12,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from qemu_helpers import make_postcopy_stream, make_stream, skip_reason
+from qemu_helpers import (
+    MANY_DEVICES,
+    make_postcopy_stream,
+    make_ram_heavy_stream,
+    make_stream,
+    skip_reason,
+)
 
 from conformance.cli import migration as migcli
 from conformance.migration import migfile
@@ -25,9 +31,7 @@ CONFIGS = {
     # exactly the command line that produced data/qemu-7.2/pc-min.mig
     "pc-min": dict(machine="pc"),
     "q35-nics-usb": dict(machine="q35", devices=("e1000", "virtio-net-pci", "isa-serial", "qemu-xhci", "usb-tablet")),
-    "pc-many-devices": dict(machine="pc", devices=(
-        "e1000", "virtio-net-pci", "isa-serial", "piix3-usb-uhci", "usb-kbd", "virtio-balloon", "virtio-rng-pci",
-        "i6300esb", "ich9-intel-hda", "hda-duplex", "rtl8139", "VGA", "ahci", "virtio-scsi-pci", "lsi53c895a")),
+    "pc-many-devices": dict(machine="pc", devices=MANY_DEVICES),
     "q35-iommu-storage": dict(machine="q35", devices=(
         "intel-iommu", "e1000e", "vmxnet3", "megasas", "nec-usb-xhci", "virtio-serial-pci", "sdhci-pci", "pvpanic",
         "virtio-gpu-pci", "i82559er")),
@@ -139,9 +143,13 @@ def _analyze_script() -> str | None:
 ANALYZE = _analyze_script()
 
 
-@pytest.mark.skipif(not ANALYZE, reason="no analyze-migration.py: set VMSTATE_CONFORMANCE_ANALYZE_MIGRATION "
-                    "to QEMU's scripts/analyze-migration.py (or a QEMU checkout), or cache "
-                    "Debian's QEMU source under ~/.cache/vmstate-conformance/qemu/")
+needs_script = pytest.mark.skipif(
+    not ANALYZE, reason="no analyze-migration.py: set VMSTATE_CONFORMANCE_ANALYZE_MIGRATION "
+    "to QEMU's scripts/analyze-migration.py (or a QEMU checkout), or cache "
+    "Debian's QEMU source under ~/.cache/vmstate-conformance/qemu/")
+
+
+@needs_script
 # QEMU 7.2's script stops at configuration subsections, at COMPRESS_PAGE records and at
 # XBZRLE pages ("XBZRLE RAM compression is not supported yet"), which the running guest's
 # later iterations have whenever it dirtied RAM in between (timing: not every run)
@@ -158,3 +166,36 @@ def test_same_output_as_analyze_migration_script(streams, name):
     theirs = subprocess.run([sys.executable, str(script), "-f", path, "-d", "desc"], capture_output=True,
                             check=True).stdout
     assert migfile.render_json(migfile.analyze_desc(migfile.read_migration(Path(path).read_bytes()))).encode() == theirs
+
+
+@pytest.fixture(scope="module")
+def ram_heavy(tmp_path_factory):
+    """200 MiB of random data in a 256 MB guest's RAM (-device loader): a 210 MB stream
+    of PAGE records, made once for the module."""
+    return make_ram_heavy_stream(tmp_path_factory.mktemp("ram-heavy") / "pc-ram-heavy.mig")
+
+
+@needs_script
+def test_ram_heavy_stream_decodes_like_the_script(ram_heavy):
+    """Correctness only (the speed is bench --analyze-migration --ram-heavy's to print):
+    the lean entry's output is the script's, byte for byte, and the model re-encodes
+    to the same 210 MB."""
+    path = str(ram_heavy)
+    assert ram_heavy.stat().st_size >= 200_000_000
+    script = Path(ANALYZE)
+    if script.is_dir():
+        script = script / "scripts" / "analyze-migration.py"
+    theirs = subprocess.run([sys.executable, str(script), "-f", path], capture_output=True, check=True).stdout
+    ours = subprocess.run([sys.executable, "-m", "conformance.cli.migration", "decode", "--format",
+                           "analyze-migration", path], capture_output=True, check=True).stdout
+    assert ours == theirs
+    assert b'"pc.ram": "0x0000000010000000"' in ours
+
+
+def test_ram_heavy_stream_is_page_runs_and_reencodes_byte_exact(ram_heavy, capsys):
+    mf = migfile.read_migration(migcli._map(str(ram_heavy)))
+    runs = [r for s in mf.sections() if isinstance(s.body, migfile.RamBody)
+            for r in s.body.records if isinstance(r, migfile.PageRun)]
+    assert sum(len(r) for r in runs) >= 200 * 256  # every page of the random data
+    assert migcli.main(["verify", str(ram_heavy)]) == 0
+    assert "byte-exact" in capsys.readouterr().out

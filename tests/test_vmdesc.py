@@ -222,3 +222,23 @@ def test_compressed_integer_arrays_decode_in_one_piece():
         "t": ["ff ff ff ff ff ff ff ff", "00 00 00 00 00 00 00 05"],
     }
     assert vmdesc.locate_in_body(body, 4, "dev") == "dev/r[2]"
+
+
+@pytest.mark.parametrize("ftype", ["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
+                                   "uint64", "uint8 equal", "uint16 equal", "int64 equal",
+                                   "int32 equal", "uint32 equal", "int32 le"])
+def test_analyze_integer_arrays_match_the_per_element_rendering(ftype):
+    """A compressed integer array is rendered in C (packed, hexed, split); each element
+    must read as analyze_field renders one integer of the same type."""
+    import random
+
+    from conformance.model.infos import INFOS
+
+    info = INFOS[ftype]
+    rnd = random.Random(ftype)
+    values = tuple(rnd.randint(info.min, info.max) for _ in range(200)) + (info.min, info.max, 0)
+    field = vmdesc.Field("a", ftype, 0, info.width, "ints", values)
+    out: dict = {}
+    vmdesc._analyze_ints(field, out)
+    expected = [vmdesc.analyze_field(vmdesc.Field("a", ftype, None, info.width, "int", v)) for v in values]
+    assert out["a"] == expected

@@ -20,24 +20,37 @@ def cmd_bench(args) -> int:
         others = [o for o, v in (("--corpus", args.corpus), ("--dump-plan", args.dump_plan),
                                  ("--analyze-migration", args.analyze_migration),
                                  ("--migration-file", args.migration_file),
+                                 ("--ram-heavy", args.ram_heavy),
+                                 ("--many-devices", args.many_devices),
                                  ("--quick", args.quick)) if v]
         if others:
             return _usage(f"--startup measures start-up only: {others[0]} does not apply")
         from conformance.bench import startup
 
         return startup.run(args.rounds, args.json)
+    made = args.ram_heavy or args.many_devices
     if args.migration_file and args.analyze_migration is None:
         return _usage("--migration-file needs --analyze-migration")
-    if args.analyze_migration is not None:
+    if args.analyze_migration is not None or made:
+        import tempfile
+        from pathlib import Path
+
         from conformance.bench import migration as migbench
 
         try:
-            script = migbench.locate_script(args.analyze_migration)
-            files = args.migration_file or [str(p) for p in migbench.default_streams()]
-            if not files:
+            script = migbench.locate_script(args.analyze_migration or "auto")
+            files = args.migration_file or ([] if made else [str(p) for p in migbench.default_streams()])
+            if not files and not made:
                 return _usage("no migration file: give --migration-file FILE")
-            return migbench.run(files, analyze_migration=str(script), repeat=args.rounds,
-                                out=sys.stdout, as_json=args.json)
+            with tempfile.TemporaryDirectory(prefix="vmstate-bench-streams-") as tmp:
+                if made:
+                    if not args.migration_file:  # every stream of tests/data, and the made ones
+                        files = [str(p) for p in migbench.default_streams()]
+                    files += [str(p) for p in migbench.make_qemu_streams(Path(tmp), args.ram_heavy,
+                                                                         args.many_devices)]
+                return migbench.run(files, analyze_migration=str(script), repeat=args.rounds,
+                                    out=sys.stdout, as_json=args.json,
+                                    skip_undecodable=not args.migration_file)
         except migbench.BenchError as exc:
             print(f"vmstate-conformance: bench: {exc}", file=sys.stderr)
             return 1
@@ -66,7 +79,14 @@ def configure(p) -> None:
                         "QEMU source (default: not run)")
     p.add_argument("--migration-file", action="append", metavar="FILE",
                    help="migration file for --analyze-migration, repeatable "
-                        "(default: every tests/data/**/*.mig)")
+                        "(default: every tests/data/**/*.mig that is a complete stream)")
+    p.add_argument("--ram-heavy", action="store_true",
+                   help="--analyze-migration also on a RAM-heavy stream made with QEMU now "
+                        "(200 MiB of random data loaded into a 256 MB guest with -device "
+                        "loader: 210 MB, in a temporary directory)")
+    p.add_argument("--many-devices", action="store_true",
+                   help="--analyze-migration also on the pc-many-devices stream (15 devices, "
+                        "1.6 MB) made with QEMU now")
     p.set_defaults(func=cmd_bench)
 
 

@@ -1,16 +1,21 @@
 """Benchmark: decoding real migration files, side by side with analyze-migration.py.
 
-Measures, in one run and on the same files:
+Measures, in one run, on the same files, in interleaved rounds (best of ``repeat``):
 
-* whole process: ``python -m conformance.cli.migration decode --format analyze-migration FILE``
-  (the lean entry point), the full ``python -m conformance decode`` CLI, and, when given,
-  ``python analyze-migration.py -f FILE`` (QEMU's script, from a checkout or its path);
-* peak memory (ru_maxrss) of each child, from ``os.wait4``'s per-child rusage
-  (``resource.getrusage(RUSAGE_CHILDREN)`` only keeps the maximum over all children);
+* whole process: ``python -m conformance.cli.migration decode --format analyze-migration
+  FILE`` (the lean entry point), the full ``python -m conformance decode`` CLI, and, when
+  given, ``python analyze-migration.py -f FILE`` (QEMU's script, from a checkout or its
+  path); next to them ``python -c pass`` (the interpreter's floor: site and the .pth
+  files of the installation) and ``python -S -c pass`` (the interpreter without site);
+* peak memory (ru_maxrss) of each child, from ``os.wait4``;
 * in process: parse + analyze rendering, parse + re-encode.
 
-Ratios are computed from times measured in this run (best of ``repeat``); nothing is
-asserted.  Outputs of our analyze-migration format and the script are compared too.
+Every child is started by a small spawner process (``python -S``, started first):
+Linux charges a child's ru_maxrss with the memory of the process it was forked from,
+so children forked from this (larger) process would all report at least its size.
+Children run with the real interpreter (``sys.executable``) and bytecode caching on,
+after one warm-up run each.  Ratios are computed from times measured in this run;
+nothing is asserted.  The outputs of ours and the script are compared too.
 """
 
 from __future__ import annotations
@@ -74,6 +79,26 @@ def default_streams() -> list[Path]:
     return sorted(data.glob("**/*.mig")) if data.is_dir() else []
 
 
+def make_qemu_streams(directory: Path, ram_heavy: bool, many_devices: bool) -> list[Path]:
+    """Streams made by the real qemu-system-x86_64 (conformance.qemu.streams): the
+    ``pc-many-devices`` configuration (1.6 MB) and the RAM-heavy stream (200 MiB of
+    random data loaded into a 256 MB guest: 210 MB)."""
+    from conformance.qemu import streams
+
+    reason = streams.skip_reason()
+    if reason:
+        raise BenchError(reason)
+    made = []
+    try:
+        if many_devices:
+            made.append(streams.make_stream(directory / "pc-many-devices.mig", devices=streams.MANY_DEVICES))
+        if ram_heavy:
+            made.append(streams.make_ram_heavy_stream(directory / "pc-ram-heavy-200MiB.mig"))
+    except (streams.QemuError, OSError) as exc:
+        raise BenchError(f"making a stream with QEMU: {exc}") from None
+    return made
+
+
 def _child_env() -> dict:
     # Byte-compiled modules as a normal install has them: the first (warm-up) run
     # writes __pycache__ even where PYTHONDONTWRITEBYTECODE is set for development.
@@ -82,24 +107,131 @@ def _child_env() -> dict:
     return env
 
 
-def _child(argv: list[str], stdout) -> tuple[float, int, int]:
-    """(wall seconds, peak RSS KiB, exit status) of one child process."""
+# The spawner: reads "OUT\0ARG0\0ARG1..." lines, runs each command with stdout to OUT
+# (or /dev/null) and stderr to /dev/null, answers "seconds maxrss_kib status cpu_seconds".
+_SPAWNER = r"""
+import os, sys, time
+null = os.open(os.devnull, os.O_WRONLY)
+for line in sys.stdin:
+    out, *argv = line.rstrip("\n").split("\0")
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600) if out else null
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=stdout, stderr=subprocess.DEVNULL, env=_child_env())
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return elapsed, usage.ru_maxrss, proc.returncode
+    pid = os.posix_spawn(argv[0], argv, os.environ,
+                         file_actions=[(os.POSIX_SPAWN_DUP2, fd, 1), (os.POSIX_SPAWN_DUP2, null, 2)])
+    _, status, usage = os.wait4(pid, 0)
+    seconds = time.perf_counter() - start
+    if fd != null:
+        os.close(fd)
+    print(seconds, usage.ru_maxrss, os.waitstatus_to_exitcode(status), usage.ru_utime + usage.ru_stime,
+          flush=True)
+"""
 
 
-def _best_child(argv: list[str], repeat: int) -> dict:
-    _child(argv, subprocess.DEVNULL)  # warm-up: page cache, __pycache__
-    times, peaks, status = [], [], 0
-    for _ in range(repeat):
-        elapsed, peak, status = _child(argv, subprocess.DEVNULL)
-        times.append(elapsed)
-        peaks.append(peak)
-    return {"seconds": min(times), "peak_kib": max(peaks), "status": status}
+class Spawner:
+    """Runs child processes from a small ``python -S`` process (see the module doc)."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-S", "-c", _SPAWNER], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, env=_child_env())
+
+    def run(self, argv: list[str], out: str = "") -> tuple[float, int, int, float]:
+        """(wall seconds, peak RSS KiB, exit status, CPU seconds) of one child."""
+        if any("\0" in a or "\n" in a for a in [out, *argv]):
+            raise BenchError(f"a file name with a newline or NUL cannot be benchmarked: {argv!r}")
+        self.proc.stdin.write("\0".join([out, *argv]) + "\n")
+        self.proc.stdin.flush()
+        reply = self.proc.stdout.readline().split()
+        if len(reply) != 4:
+            raise BenchError(f"the spawner failed running {argv[0]}")
+        return float(reply[0]), int(reply[1]), int(reply[2]), float(reply[3])
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait()
+        self.proc.stdout.close()
+
+    def __enter__(self) -> Spawner:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def commands(path: str, script: Path | None) -> dict[str, list[str]]:
+    """The measured commands for ``path``, by row label."""
+    py = sys.executable
+    rows = {
+        "python3 -c pass": [py, "-c", "pass"],
+        "python3 -S -c pass": [py, "-S", "-c", "pass"],
+        "ours (lean entry)": [py, "-m", "conformance.cli.migration", "decode", "--format", "analyze-migration", path],
+        "ours (full CLI)": [py, "-m", "conformance", "decode", "--format", "analyze-migration", path],
+    }
+    if script is not None:
+        rows["analyze-migration.py"] = [py, str(script), "-f", path]
+    # not an installed command (pip writes console scripts without interpreter flags):
+    # what the lean entry costs without site, for the reader to see the floor's share
+    root = str(Path(__file__).resolve().parent.parent.parent)
+    rows["ours (lean, python3 -S)"] = [
+        py, "-S", "-c", f"import sys; sys.path.insert(0, {root!r}); "
+        "from conformance.cli.migration import main; sys.exit(main(sys.argv[1:]))",
+        "decode", "--format", "analyze-migration", path]
+    return rows
+
+
+#: JSON keys of the rows (the first three are the keys the report has always had)
+KEYS = {"python3 -c pass": "python_floor", "python3 -S -c pass": "python_no_site",
+        "ours (lean entry)": "ours_process", "ours (full CLI)": "full_cli_process",
+        "analyze-migration.py": "analyze_process", "ours (lean, python3 -S)": "ours_no_site"}
+
+
+def bench_file(spawner: Spawner, path: str, script: Path | None, repeat: int) -> dict:
+    rows = commands(path, script)
+    times: dict[str, list[float]] = {label: [] for label in rows}
+    cpu: dict[str, list[float]] = {label: [] for label in rows}
+    peaks: dict[str, int] = dict.fromkeys(rows, 0)
+    status: dict[str, int] = dict.fromkeys(rows, 0)
+    for argv in rows.values():  # warm-up: page cache, __pycache__
+        spawner.run(argv)
+    for _ in range(repeat):  # interleaved rounds
+        for label, argv in rows.items():
+            seconds, peak, code, used = spawner.run(argv)
+            times[label].append(seconds)
+            cpu[label].append(used)
+            peaks[label] = max(peaks[label], peak)
+            status[label] = code or status[label]
+    result: dict = {"file": path, "bytes": Path(path).stat().st_size, "repeat": repeat}
+    for label in rows:
+        result[KEYS[label]] = {"seconds": min(times[label]), "cpu_seconds": min(cpu[label]),
+                               "peak_kib": peaks[label], "status": status[label]}
+    if script is not None:
+        outputs = {}
+        with tempfile.TemporaryDirectory(prefix="vmstate-bench-") as tmp:
+            for label in ("ours (lean entry)", "ours (full CLI)", "analyze-migration.py"):
+                target = os.path.join(tmp, KEYS[label])
+                spawner.run(rows[label], target)
+                outputs[label] = Path(target).read_bytes()
+        theirs = outputs["analyze-migration.py"]
+        result["same_output"] = outputs["ours (lean entry)"] == theirs
+        result["same_output_full_cli"] = outputs["ours (full CLI)"] == theirs
+        a, o, f = result["analyze_process"], result["ours_process"], result["full_cli_process"]
+        result["speedup_process"] = a["seconds"] / o["seconds"]
+        result["speedup_full_cli"] = a["seconds"] / f["seconds"]
+        result["memory_ratio"] = a["peak_kib"] / o["peak_kib"] if o["peak_kib"] else None
+        result["memory_ratio_full_cli"] = a["peak_kib"] / f["peak_kib"] if f["peak_kib"] else None
+        result["speedup_no_site"] = a["seconds"] / result["ours_no_site"]["seconds"]
+        result["cpu_speedup_process"] = a["cpu_seconds"] / o["cpu_seconds"]
+    return result
+
+
+def bench_inprocess(result: dict, repeat: int) -> None:
+    from conformance.cli.migration import _map
+    from conformance.migration import migfile
+
+    path = result["file"]
+    result["ours_inprocess_decode_s"] = _best_inprocess(
+        lambda: migfile.render_json(migfile.analyze_state(migfile.read_migration(_map(path)))), repeat)
+    result["ours_inprocess_reencode_s"] = _best_inprocess(
+        lambda: migfile.encode(migfile.read_migration(_map(path))), repeat)
 
 
 def _best_inprocess(fn, repeat: int) -> float:
@@ -111,96 +243,94 @@ def _best_inprocess(fn, repeat: int) -> float:
     return best
 
 
-def _output_of(argv: list[str]) -> bytes:
-    with tempfile.TemporaryFile() as fh:
-        _child(argv, fh)
-        fh.seek(0)
-        return fh.read()
-
-
-def bench_file(path: str, script: Path | None, repeat: int) -> dict:
-    """Child processes first, while this process is small: Linux charges a child's
-    ru_maxrss with what it inherited at fork time, before its exec."""
-    py = sys.executable
-    ours = [py, "-m", "conformance.cli.migration", "decode", "--format", "analyze-migration", path]
-    full = [py, "-m", "conformance", "decode", "--format", "analyze-migration", path]
-    result: dict = {"file": path, "bytes": Path(path).stat().st_size, "repeat": repeat}
-    result["ours_process"] = _best_child(ours, repeat)
-    result["full_cli_process"] = _best_child(full, repeat)
-    if script is not None:
-        theirs = [py, str(script), "-f", path]
-        result["analyze_process"] = _best_child(theirs, repeat)
-        same = _output_of(ours) == _output_of(theirs)
-        result["same_output"] = same
-        a, o = result["analyze_process"], result["ours_process"]
-        result["speedup_process"] = a["seconds"] / o["seconds"]
-        result["speedup_full_cli"] = a["seconds"] / result["full_cli_process"]["seconds"]
-        result["memory_ratio"] = a["peak_kib"] / o["peak_kib"] if o["peak_kib"] else None
-    return result
-
-
-def bench_inprocess(result: dict, repeat: int) -> None:
-    from conformance.migration import migfile
-
-    data = Path(result["file"]).read_bytes()
-    result["ours_inprocess_decode_s"] = _best_inprocess(
-        lambda: migfile.render_json(migfile.analyze_state(migfile.read_migration(data))), repeat)
-    result["ours_inprocess_reencode_s"] = _best_inprocess(
-        lambda: migfile.encode(migfile.read_migration(data)), repeat)
-
-
-def _decodable(path) -> None:
-    """Decode ``path`` once, before any timing: a file that is not a complete migration
-    stream is one BenchError line, not child processes timed failing and a traceback."""
+def _undecodable(path) -> str | None:
+    """Why ``path`` is not a complete migration stream we decode (one line), or None."""
+    from conformance.cli.migration import _map
     from conformance.errors import ConformanceError
     from conformance.migration import migfile
 
     try:
-        mf = migfile.read_migration(Path(path).read_bytes())
+        mf = migfile.read_migration(_map(str(path)))
     except ConformanceError as exc:
-        raise BenchError(f"{path}: {exc}") from None
+        return f"{path}: {exc}"
     except OSError as exc:
-        raise BenchError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    if mf.incomplete:
-        raise BenchError(f"{path}: {mf.incomplete}")
+        return f"{path}: cannot read: {exc.strerror or exc}"
+    return f"{path}: {mf.incomplete}" if mf.incomplete else None
 
 
-def run(paths, analyze_migration=None, repeat=5, out=sys.stdout, as_json=False) -> int:
-    """Benchmark ``paths``; returns an exit status (1 if any file failed to decode)."""
+def run(paths, analyze_migration=None, repeat=5, out=sys.stdout, as_json=False,
+        skip_undecodable: bool = False) -> int:
+    """Benchmark ``paths``; returns an exit status (1 if any file failed to decode).
+
+    ``skip_undecodable``: leave out (with a note) files that are no complete stream (the
+    default set holds a hostile-input reproducer); otherwise such a file is a BenchError."""
     script = find_script(analyze_migration) if analyze_migration else None
     repeat = max(1, int(repeat))
-    results = []
+    kept, skipped = [], []
     for path in paths:
         if not Path(path).is_file():
             raise BenchError(f"{path}: no such file" if not Path(path).exists() else
                              f"{path}: not a regular file")
-        _decodable(path)
-    for path in paths:
-        results.append(bench_file(str(path), script, repeat))
+        why = _undecodable(path)
+        if why and not skip_undecodable:
+            raise BenchError(why)
+        (skipped if why else kept).append(why or str(path))
+    with Spawner() as spawner:
+        results = [bench_file(spawner, path, script, repeat) for path in kept]
     for result in results:
         bench_inprocess(result, repeat)
+    report = {"python": sys.version.split()[0], "executable": sys.executable,
+              "script": str(script) if script else None, "rounds": repeat,
+              "results": results, "skipped": skipped}
     if as_json:
-        out.write(json.dumps({"python": sys.version.split()[0], "results": results}, indent=2) + "\n")
+        out.write(json.dumps(report, indent=2) + "\n")
     else:
-        for r in results:
-            _print_text(r, out)
+        _print_text(report, out)
     failed = any(r["ours_process"]["status"] for r in results)
     return 1 if failed else 0
 
 
-def _print_text(r: dict, out) -> None:
-    o, f = r["ours_process"], r["full_cli_process"]
-    print(f"{r['file']} ({r['bytes']} bytes), best of {r['repeat']}:", file=out)
-    print(f"  ours, whole process (migcli)   {o['seconds'] * 1e3:8.1f} ms  peak {o['peak_kib']:7d} KiB", file=out)
-    print(f"  ours, whole process (full CLI) {f['seconds'] * 1e3:8.1f} ms  peak {f['peak_kib']:7d} KiB", file=out)
-    print(f"  ours, in process: decode+render {r['ours_inprocess_decode_s'] * 1e3:7.1f} ms, "
-          f"decode+re-encode {r['ours_inprocess_reencode_s'] * 1e3:7.1f} ms", file=out)
-    if "analyze_process" in r:
-        a = r["analyze_process"]
-        print(f"  analyze-migration.py, process  {a['seconds'] * 1e3:8.1f} ms  peak {a['peak_kib']:7d} KiB", file=out)
-        print(f"  ratio (analyze / ours): whole process {r['speedup_process']:.2f}x "
-              f"(full CLI {r['speedup_full_cli']:.2f}x), peak memory {r['memory_ratio']:.2f}x; "
-              f"identical output: {'yes' if r['same_output'] else 'NO'}", file=out)
+def _mib(kib: int) -> str:
+    return f"{kib / 1024:6.1f} MiB"
+
+
+def _print_text(report: dict, out) -> None:
+    print(f"decode --format analyze-migration, whole process: best of {report['rounds']} interleaved "
+          f"rounds, peak RSS from wait4; Python {report['python']} ({report['executable']}), "
+          f"bytecode cached", file=out)
+    if report["script"]:
+        print(f"script: {report['script']}", file=out)
+    for r in report["results"]:
+        print(f"\n{r['file']} ({r['bytes'] / 1e6:.2f} MB)", file=out)
+        for label, key in KEYS.items():
+            if key in r:
+                row = r[key]
+                print(f"  {label:<24}{row['seconds'] * 1e3:9.1f} ms  (CPU {row['cpu_seconds'] * 1e3:6.1f} ms)  "
+                      f"peak {_mib(row['peak_kib'])}", file=out)
+        print(f"  in process (ours): decode+render {r['ours_inprocess_decode_s'] * 1e3:.1f} ms, "
+              f"decode+re-encode {r['ours_inprocess_reencode_s'] * 1e3:.1f} ms", file=out)
+        if "analyze_process" in r:
+            print(f"  script / ours: time {r['speedup_process']:.2f}x lean (CPU {r['cpu_speedup_process']:.2f}x), "
+                  f"{r['speedup_full_cli']:.2f}x full CLI "
+                  f"({r['speedup_no_site']:.2f}x lean under python3 -S); "
+                  f"peak RSS {r['memory_ratio']:.2f}x lean, {r['memory_ratio_full_cli']:.2f}x full CLI; "
+                  f"identical output: {'yes' if r['same_output'] and r['same_output_full_cli'] else 'NO'}",
+                  file=out)
+    for why in report["skipped"]:
+        print(f"\nskipped (not a complete stream): {why}", file=out)
+    compared = [r for r in report["results"] if "analyze_process" in r]
+    if compared:
+        print("\n| stream | size | python3 -c pass | script | ours (lean) | ours (full CLI) | "
+              "speed-up lean / full | peak RSS script / ours (lean, full) | ours (lean) under python3 -S |",
+              file=out)
+        print("|---|---|---|---|---|---|---|---|---|", file=out)
+        for r in compared:
+            a, o, f, p = r["analyze_process"], r["ours_process"], r["full_cli_process"], r["python_floor"]
+            print(f"| {Path(r['file']).name} | {r['bytes'] / 1e6:.2f} MB | {p['seconds'] * 1e3:.1f} ms | "
+                  f"{a['seconds'] * 1e3:.1f} ms | {o['seconds'] * 1e3:.1f} ms | {f['seconds'] * 1e3:.1f} ms | "
+                  f"{r['speedup_process']:.2f}x / {r['speedup_full_cli']:.2f}x (CPU {r['cpu_speedup_process']:.2f}x) | "
+                  f"{a['peak_kib'] / 1024:.1f} / {o['peak_kib'] / 1024:.1f}, {f['peak_kib'] / 1024:.1f} MiB | "
+                  f"{r['ours_no_site']['seconds'] * 1e3:.1f} ms, {r['speedup_no_site']:.2f}x |", file=out)
 
 
 def main(argv: list[str] | None = None) -> int:

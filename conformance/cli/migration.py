@@ -21,25 +21,34 @@ def _fail(message: str) -> int:
 
 
 def _guarded(path: str, action):
-    """Run ``action()``; bad input or I/O trouble becomes one line, never a traceback."""
+    """Run ``action()``; bad input or I/O trouble becomes one line, never a traceback.
+
+    The cyclic garbage collector is off meanwhile: decoding builds tens of thousands
+    of small acyclic objects (the vmdesc JSON tree, the decoded fields), and its passes
+    over them cost more than a small stream's whole decode."""
+    import gc
+
     from conformance.errors import ConformanceError
 
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         return action()
     except ConformanceError as exc:
         return _fail(f"{path}: {exc}")
-    except OSError as exc:
-        return _fail(f"{path}: {exc.strerror or exc}")
-    except RecursionError:
-        return _fail(f"{path}: nesting too deep to decode")
     except BrokenPipeError:  # `decode ... | head`: the reader went away, not an error
-        import os
-
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_OK
+    except OSError as exc:  # (after BrokenPipeError, one of them)
+        return _fail(f"{path}: {exc.strerror or exc}")
+    except RecursionError:
+        return _fail(f"{path}: nesting too deep to decode")
     except Exception as exc:  # noqa: BLE001 - the CLI promises one line, not a traceback
         return _fail(f"{path}: internal error: {type(exc).__name__}: {exc}")
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def _read(path: str, vmdesc_from: str | None = None, allow_incomplete: bool = False):

@@ -128,31 +128,33 @@ def _find_vmdesc(data: bytes) -> VmdescTrailer | None:
 _NIBBLE_SET = bytes(0 if b & 0x0F == 0 else 1 for b in range(256))
 
 
-def _run_length(data: bytes, pos: int, end: int, stride: int, flag: bytes, progress=None,
-                max_window: int = 1 << 20) -> int:
-    """How many records of ``stride`` bytes whose be64 has low 12 bits ``0x0`` +
-    ``flag`` (4 KiB pages: byte 7 == flag, low nibble of byte 6 clear) start at ``pos``.
+def _leading(data, start: int, take: int, stride: int, flag: bytes) -> int:
+    """How many of the ``take`` records of ``stride`` bytes at ``start`` have a be64
+    whose low 12 bits are ``0x0`` + ``flag`` (4 KiB pages: byte 7 == flag, low nibble of
+    byte 6 clear), counted from the first.  Column-wise with strided C-level slicing,
+    which reads only the flag bytes, never the pages between them."""
+    stop = start + stride * take
+    flags = data[start + 7 : stop : stride]
+    good = len(flags) - len(flags.lstrip(flag))
+    if good:
+        bad = data[start + 6 : start + stride * good : stride].translate(_NIBBLE_SET).find(b"\x01")
+        if bad != -1:
+            good = bad
+    return good
 
-    Checked column-wise on growing windows with strided C-level slicing, which reads
-    only the flag bytes, never the pages between them."""
+
+def _run_length(data: bytes, pos: int, end: int, stride: int, flag: bytes, max_window: int = 1 << 20) -> int:
+    """How many records of ``stride`` bytes with ``flag`` (see ``_leading``) start at
+    ``pos``, checked on growing windows."""
     count, window = 0, 64
     while True:
         take = min(window, (end - pos) // stride - count)
         if take <= 0:
             return count
-        start = pos + stride * count
-        stop = start + stride * take
-        flags = data[start + 7 : stop : stride]
-        good = len(flags) - len(flags.lstrip(flag))
-        if good:
-            bad = data[start + 6 : start + stride * good : stride].translate(_NIBBLE_SET).find(b"\x01")
-            if bad != -1:
-                good = bad
+        good = _leading(data, pos + stride * count, take, stride, flag)
         count += good
         if good < take:
             return count
-        if progress is not None:
-            progress(pos + stride * count)
         window = min(window * 4, max_window)
 
 
@@ -596,23 +598,24 @@ class _Parser:
             if count >= 8:
                 return _zero_run_from(data, pos, count), pos + 9 * count
         elif flag == 0x28:
-            page_size = self.page_size
-            count = _run_length(data, pos, end, 8 + page_size, b"\x28", self._progress, 256)
+            # one pass in slices of 256 records: their flags checked, their words
+            # copied out, their pages handed back to the kernel
+            stride = 8 + self.page_size
+            words, at = [], pos
+            while True:
+                take = min(256, (end - at) // stride)
+                good = _leading(data, at, take, stride, b"\x28") if take > 0 else 0
+                if good:
+                    words.append(_words_column(data, at, good, stride))
+                    at += stride * good
+                    release_pages(data, self.released, at)
+                    self.released = at
+                if good < take or take <= 0:
+                    break
+            count = (at - pos) // stride
             if count >= 2:
-                stride = 8 + page_size
-                words = []
-                for first in range(0, count, 256):  # in slices, handing pages back as we go
-                    at = pos + stride * first
-                    n = min(256, count - first)
-                    words.append(_words_column(data, at, n, stride))
-                    release_pages(data, at, at + stride * n)
-                return PageRun(pos, b"".join(words), page_size, self.view), pos + stride * count
+                return PageRun(pos, b"".join(words), self.page_size, self.view), at
         return None, pos
-
-    def _progress(self, pos: int) -> None:
-        if pos - self.released >= RELEASE_STEP:
-            release_pages(self.data, self.released, pos)
-            self.released = pos
 
     def _ram_blocks(self, total: int, pos: int, end: int, label: str) -> tuple[tuple, int]:
         data = self.data

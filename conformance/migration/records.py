@@ -11,11 +11,9 @@ builds it, :mod:`~conformance.migration.writer` re-emits it byte-exact and
 from __future__ import annotations
 
 import struct
-from typing import Any
 
-import attrs
-
-from conformance.migration.vmdesc import FormatError, Vmdesc
+from conformance.migration.vmdesc import FormatError
+from conformance.plain import Plain
 
 # migration/savevm.h
 QEMU_VM_FILE_MAGIC = 0x5145564D
@@ -95,18 +93,15 @@ MigFileError = FormatError
 # --------------------------------------------------------------------------- model
 
 
-@attrs.frozen
-class Opaque:
+class Opaque(Plain):
     """Bytes kept verbatim; ``reason`` says why they could not be parsed further.
     As a record (in a record list), ``offset`` says where it starts."""
 
-    data: bytes
-    reason: str
-    offset: int | None = None
+    __slots__ = ("data", "reason", "offset")
+    _defaults = {"offset": None}
 
 
-@attrs.frozen
-class ConfigSubsection:
+class ConfigSubsection(Plain):
     """One subsection of the configuration record (savevm.c vmstate_configuration).
 
     ``value``: target-page-bits -> int; capabilities -> tuple of names (bytes);
@@ -114,17 +109,12 @@ class ConfigSubsection:
     decoded through the vmdesc's "configuration" entry (QEMU 8+ streams).
     """
 
-    name: bytes
-    version: int
-    value: Any
+    __slots__ = ("name", "version", "value")  # bytes, int, Any
 
 
-@attrs.frozen
-class Configuration:
-    offset: int
-    length: int
-    machine: bytes
-    subsections: tuple = ()
+class Configuration(Plain):
+    __slots__ = ("offset", "length", "machine", "subsections")  # int, int, bytes, tuple
+    _defaults = {"subsections": ()}
 
     def get(self, name: str):
         for sub in self.subsections:
@@ -133,16 +123,15 @@ class Configuration:
         return None
 
 
-@attrs.frozen(slots=True)
-class RamBlock:
-    name: bytes
-    used_length: int
-    page_size: int | None = None  # be64, only for postcopy with a non-host page size
-    mr_addr: int | None = None  # be64, only with x-ignore-shared
+class RamBlock(Plain):
+    """name (bytes), used_length; page_size: be64, only for postcopy with a non-host
+    page size; mr_addr: be64, only with x-ignore-shared."""
+
+    __slots__ = ("name", "used_length", "page_size", "mr_addr")
+    _defaults = {"page_size": None, "mr_addr": None}
 
 
-@attrs.frozen(slots=True)
-class RamRecord:
+class RamRecord(Plain):
     """One ram.c record: be64 (address | flags), [counted block idstr], payload.
 
     payload: ZERO -> fill byte (int); PAGE -> the page (bytes/memoryview);
@@ -150,21 +139,19 @@ class RamRecord:
     EOS / MULTIFD_FLUSH -> None.
     """
 
-    offset: int
-    word: int
-    block: bytes | None
-    payload: Any
+    __slots__ = ("offset", "word", "block", "payload")
+
+    def __init__(self, offset: int, word: int, block: bytes | None, payload) -> None:
+        self.offset, self.word, self.block, self.payload = offset, word, block, payload
 
 
-@attrs.frozen(slots=True)
-class ZeroRun:
+class ZeroRun(Plain):
     """Consecutive ZERO|CONTINUE records (9 bytes each: be64 address|0x22, fill byte),
-    held column-wise: the be64 words and the fill bytes.  This is how
-    an idle guest's RAM looks, and keeping it as columns keeps the parse in C."""
+    held column-wise: ``words``, the be64 (address | 0x22) of each record back to back,
+    and ``fills``, the fill byte of each record.  This is how an idle guest's RAM
+    looks, and keeping it as columns keeps the parse in C."""
 
-    offset: int
-    words: bytes  # the be64 (address | 0x22) of each record, back to back
-    fills: bytes  # the fill byte of each record
+    __slots__ = ("offset", "words", "fills")
 
     def word(self, index: int) -> int:
         return int.from_bytes(self.words[8 * index : 8 * index + 8], "big")
@@ -173,17 +160,15 @@ class ZeroRun:
         return len(self.fills)
 
 
-@attrs.frozen(slots=True)
-class PageRun:
+class PageRun(Plain):
     """Consecutive PAGE|CONTINUE records (be64 address|0x28, then one target page):
-    the words column, and the pages where they lie in ``source`` (the file's bytes)
-    at ``offset + i * (8 + page_size) + 8``.  Found and split with strided slicing,
-    so a guest full of data is parsed without a Python step per page."""
+    ``words``, the be64 of each record back to back, and the pages where they lie in
+    ``source`` (a memoryview of the file's bytes, not compared) at
+    ``offset + i * (8 + page_size) + 8``.  Found and split with strided slicing, so a
+    guest full of data is parsed without a Python step per page."""
 
-    offset: int
-    words: bytes  # the be64 of each record, back to back
-    page_size: int
-    source: Any = attrs.field(eq=False, repr=False)  # memoryview of the file
+    __slots__ = ("offset", "words", "page_size", "source")
+    _no_compare = ("source",)
 
     def __len__(self) -> int:
         return len(self.words) // 8
@@ -196,24 +181,16 @@ class PageRun:
         return self.source[at : at + self.page_size]
 
 
-@attrs.frozen
-class RamBody:
-    records: tuple
-    page_size: int
+class RamBody(Plain):
+    __slots__ = ("records", "page_size")  # tuple, int
 
 
-@attrs.frozen
-class Section:
-    offset: int
-    type: int
-    section_id: int
-    idstr: bytes | None  # START / FULL only
-    instance_id: int | None
-    version_id: int | None
-    body: Any  # RamBody | vmdesc.Body | Opaque
-    body_offset: int
-    body_length: int
-    footer: bool
+class Section(Plain):
+    """idstr, instance_id, version_id: START / FULL only (None for PART / END);
+    body: RamBody | vmdesc.Body | Opaque."""
+
+    __slots__ = ("offset", "type", "section_id", "idstr", "instance_id", "version_id", "body",
+                 "body_offset", "body_length", "footer")
 
     @property
     def name(self) -> str:
@@ -232,46 +209,36 @@ class Section:
         return text if text.isprintable() else "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
 
 
-@attrs.frozen
-class Command:
-    offset: int
-    cmd: int
-    length: int  # be16 payload length
-    args: Any  # per command, see _parse_command
-    records: tuple = ()  # PACKAGED: the package's records
-    package_length: int = 0
+class Command(Plain):
+    """length: the be16 payload length; args: per command (reader._command_args);
+    records: PACKAGED's records."""
+
+    __slots__ = ("offset", "cmd", "length", "args", "records", "package_length")
+    _defaults = {"records": (), "package_length": 0}
 
     @property
     def name(self) -> str:
         return MIG_CMDS.get(self.cmd, (f"UNKNOWN({self.cmd})",))[0]
 
 
-@attrs.frozen
-class Eof:
-    offset: int
+class Eof(Plain):
+    __slots__ = ("offset",)
 
 
-@attrs.frozen
-class VmdescTrailer:
-    offset: int
-    length: int  # be32 on the wire
-    vmdesc: Vmdesc
+class VmdescTrailer(Plain):
+    __slots__ = ("offset", "length", "vmdesc")  # int, be32 on the wire, Vmdesc
 
 
-@attrs.frozen
-class MigrationFile:
-    size: int
-    version: int
-    records: tuple
-    vmdesc: VmdescTrailer | None
-    tail: Opaque | None  # bytes after the records that were parsed
-    page_size: int
-    footers: bool | None  # None: no section seen
-    notes: tuple = ()
-    #: why QEMU could never load the whole stream (it ends inside a section, or before
-    #: its EOF record), as one line with the offset; None for a complete stream.
-    #: The records up to that point are still listed; decode and verify refuse it.
-    incomplete: str | None = None
+class MigrationFile(Plain):
+    """records: the parsed records; tail: bytes after them (Opaque or None); footers:
+    None when no section was seen; incomplete: why QEMU could never load the whole
+    stream (it ends inside a section, or before its EOF record), as one line with the
+    offset, None for a complete stream (the records up to there are still listed;
+    decode and verify refuse it)."""
+
+    __slots__ = ("size", "version", "records", "vmdesc", "tail", "page_size", "footers", "notes",
+                 "incomplete")
+    _defaults = {"notes": (), "incomplete": None}
 
     def sections(self):
         return [r for r in walk(self.records) if isinstance(r, Section)]
@@ -295,6 +262,9 @@ def walk(records):
 # --------------------------------------------------------------------------- memory-mapped input
 
 RELEASE_STEP = 2 << 20
+#: released below ``start`` too: touching one page maps its neighbours as well (the
+#: kernel's fault-around, 64 KiB by default), pages of a range released before
+RELEASE_MARGIN = 256 << 10
 
 
 def release_pages(data, start: int, stop: int) -> None:
@@ -305,7 +275,7 @@ def release_pages(data, start: int, stop: int) -> None:
         return
     import mmap
 
-    begin = start - start % mmap.PAGESIZE
+    begin = max(0, start - start % mmap.PAGESIZE - RELEASE_MARGIN)
     if stop > begin:
         try:
             madvise(mmap.MADV_DONTNEED, begin, stop - begin)

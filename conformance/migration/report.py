@@ -8,6 +8,7 @@ scripts/analyze-migration.py prints with ``-d state`` / ``-d desc``), ``state_js
 
 from __future__ import annotations
 
+from json.encoder import encode_basestring_ascii  # C: what json.dumps quotes strings with
 from typing import Any
 
 from conformance.migration import vmdesc as _vmdesc
@@ -193,10 +194,67 @@ def analyze_state(mf: MigrationFile) -> dict:
 
 
 def render_json(value) -> str:
-    """json.JSONEncoder(indent=4, separators=(',', ': ')) as analyze-migration.py prints."""
-    import json
+    """``json.dumps(value, indent=4, separators=(',', ': '))`` and a newline, as
+    analyze-migration.py prints it, byte for byte.  json uses its pure-Python encoder
+    whenever ``indent`` is set; this one writes the same text with C-level string
+    quoting, and a list of strings (an array's elements) in one join.  Values it does
+    not render (other than dict / list / str / bool / int / None) go to json.dumps."""
+    out: list[str] = []
+    try:
+        _render(value, "\n", out.append)
+    except _Unrendered:
+        import json
 
-    return json.dumps(value, indent=4, separators=(",", ": ")) + "\n"
+        return json.dumps(value, indent=4, separators=(",", ": ")) + "\n"
+    out.append("\n")
+    return "".join(out)
+
+
+class _Unrendered(Exception):
+    pass
+
+
+def _render(value, newline: str, emit, quote=encode_basestring_ascii) -> None:
+    kind = type(value)
+    if kind is str:
+        emit(quote(value))
+    elif kind is dict:
+        if not value:
+            emit("{}")
+            return
+        inner = newline + "    "
+        separator = "{" + inner
+        for key, item in value.items():
+            if type(key) is not str:
+                raise _Unrendered
+            emit(separator + quote(key) + ": ")
+            _render(item, inner, emit)
+            separator = "," + inner
+        emit(newline + "}")
+    elif kind is list:
+        if not value:
+            emit("[]")
+            return
+        inner = newline + "    "
+        try:
+            emit("[" + inner + ("," + inner).join(map(quote, value)) + newline + "]")
+        except TypeError:  # not all strings
+            separator = "[" + inner
+            for item in value:
+                emit(separator)
+                _render(item, inner, emit)
+                separator = "," + inner
+            emit(newline + "]")
+    elif value is True:
+        emit("true")
+    elif value is False:
+        emit("false")
+    elif value is None:
+        emit("null")
+    elif kind is int:
+        emit(int.__repr__(value))
+    else:
+        raise _Unrendered
 
 
 def analyze_desc(mf: MigrationFile) -> dict:

@@ -23,13 +23,11 @@ from __future__ import annotations
 import functools
 import json
 import struct
-from typing import Any
-
-import attrs
 
 from conformance.errors import ConformanceError
 from conformance.model import limits as _limits
 from conformance.model.infos import INFOS, packer
+from conformance.plain import Plain
 
 
 class FormatError(ConformanceError, ValueError):
@@ -71,7 +69,10 @@ class JsonObject(list):
             return self._map
 
     def get(self, key, default=None):
-        return self._lookup().get(key, default)
+        try:
+            return self._map.get(key, default)
+        except AttributeError:
+            return self._lookup().get(key, default)
 
     def __contains__(self, key) -> bool:  # type: ignore[override]
         return key in self._lookup()
@@ -114,12 +115,12 @@ def _reject_constant(name: str):
     raise ValueError(f"{name} is not valid JSON")
 
 
-def loads(text: str) -> Any:
+def loads(text: str) -> object:
     """Parse vmdesc text keeping duplicate keys (objects become ``JsonObject``)."""
     return json.loads(text, object_pairs_hook=JsonObject, parse_constant=_reject_constant)
 
 
-def write_json(value: Any, style: str = "json-writer") -> str:
+def write_json(value: object, style: str = "json-writer") -> str:
     """Emit a parsed JSON tree with conformance.migration.jsonwriter (QEMU's JSONWriter)."""
     from conformance.migration.jsonwriter import JSONWriter  # only re-encoding needs it
 
@@ -128,7 +129,7 @@ def write_json(value: Any, style: str = "json-writer") -> str:
     return writer.get()
 
 
-def _emit(writer, name: str | None, value: Any) -> None:
+def _emit(writer, name: str | None, value: object) -> None:
     if isinstance(value, JsonObject):
         writer.start_object(name)
         for key, item in value:
@@ -157,18 +158,28 @@ ERA_72 = "qemu-7.2"  # {"page_size", "devices"}
 ERA_2024 = "qemu-8+"  # {"configuration", "page_size", "devices"}
 
 
-@attrs.frozen(slots=False)
 class Vmdesc:
     """The parsed vmdesc trailer.
 
-    ``root`` is the full parsed tree (duplicates kept).  ``style`` is the JSON writer
-    that reproduces ``text`` byte for byte, or None when neither does (then the text is
-    kept opaque and ``note`` says why).  It is worked out on first use: decoding does
-    not need it, re-encoding does.
+    ``root`` is the full parsed tree (duplicates kept), ``text`` the bytes it was
+    parsed from.  ``style`` is the JSON writer that reproduces ``text`` byte for byte,
+    or None when neither does (then the text is kept opaque and ``note`` says why).  It
+    is worked out on first use: decoding does not need it, re-encoding does.
     """
 
-    root: JsonObject
-    text: bytes
+    def __init__(self, root: JsonObject, text: bytes) -> None:
+        self.root = root
+        self.text = text
+
+    def __eq__(self, other) -> bool:
+        if type(other) is not Vmdesc:
+            return NotImplemented
+        return self.root == other.root and self.text == other.text
+
+    __hash__ = None  # the root is a list
+
+    def __repr__(self) -> str:
+        return f"Vmdesc(root=..., text={len(self.text)} bytes)"
 
     @functools.cached_property
     def style(self) -> str | None:
@@ -285,28 +296,26 @@ def build_vmdesc(
 # --------------------------------------------------------------------------- decoded state
 
 
-@attrs.frozen(slots=True)
-class Subsection:
-    name: bytes  # as on the wire (counted string)
-    version: int  # be32 on the wire
-    body: Body
+class Subsection(Plain):
+    """name: as on the wire (counted string); version: be32 on the wire; body: Body."""
+
+    __slots__ = ("name", "version", "body")
 
 
-@attrs.frozen(slots=True)
-class Body:
+class Body(Plain):
     """One VMSD's bytes: its fields in vmdesc order, then its subsections."""
 
-    vmsd_name: str | None
-    version: int | None
-    fields: tuple
-    subsections: tuple = ()
+    __slots__ = ("vmsd_name", "version", "fields", "subsections")  # str|None, int|None, tuple, tuple
+
+    def __init__(self, vmsd_name, version, fields: tuple, subsections: tuple = ()) -> None:
+        self.vmsd_name, self.version, self.fields, self.subsections = vmsd_name, version, fields, subsections
 
 
-@attrs.frozen(slots=True)
-class GTree:
-    count: int  # the be32 node count on the wire
-    direct_key: bool  # direct keys are be64 integers; others are VMSD bodies
-    nodes: tuple  # ((key int | Body), value Body) per node
+class GTree(Plain):
+    """count: the be32 node count on the wire; direct_key: direct keys are be64
+    integers, others are VMSD bodies; nodes: ((key int | Body), value Body) per node."""
+
+    __slots__ = ("count", "direct_key", "nodes")
 
 
 # Field.kind: how ``value`` is held.
@@ -321,35 +330,36 @@ class GTree:
 #   "inline" Body            (vstruct / tmp: the child's keys sit in the field object)
 #   "list"   tuple[Body,...] (qtailq / qlist: 0x01 + element ... 0x00)
 #   "gtree"  GTree
-@attrs.frozen(slots=True)
-class Field:
-    name: str
-    type: str
-    index: int | None
-    size: int  # vmdesc "size" of this element
-    kind: str
-    value: Any
-    note: str | None = None
+class Field(Plain):
+    """One decoded vmdesc field entry: ``size`` is the vmdesc "size" of this element."""
+
+    __slots__ = ("name", "type", "index", "size", "kind", "value", "note")
+
+    def __init__(self, name: str, type: str, index: int | None, size: int, kind: str, value,
+                 note: str | None = None) -> None:
+        self.name, self.type, self.index, self.size = name, type, index, size
+        self.kind, self.value, self.note = kind, value, note
 
 
 _INT_KINDS = ("int", "equal", "le", "timer", "double")
+#: (vmdesc type, size) -> struct.Struct of the catalogue's fixed-width integers
+_INT_CODECS = {(info.name, info.width): packer(info) for info in INFOS.values() if info.kind in _INT_KINDS}
 
 
 class _Mismatch(Exception):
     """The bytes do not follow the vmdesc entry (caught: the field is kept raw)."""
 
 
-@attrs.frozen(slots=True)
 class _Plan:
-    """A vmdesc field entry compiled for decoding (array_len already expanded)."""
+    """A vmdesc field entry compiled for decoding (array_len already expanded);
+    ``struct_desc``: JsonObject for struct / inline, list of runs for list/gtree;
+    ``codec``: struct.Struct for ints."""
 
-    name: str
-    type: str
-    index: int | None
-    size: int
-    kind: str
-    struct_desc: Any = None  # JsonObject for struct / inline; list of runs for list/gtree
-    codec: Any = None  # struct.Struct for ints
+    __slots__ = ("name", "type", "index", "size", "kind", "struct_desc", "codec")
+
+    def __init__(self, name, type, index, size, kind, struct_desc=None, codec=None) -> None:
+        self.name, self.type, self.index, self.size = name, type, index, size
+        self.kind, self.struct_desc, self.codec = kind, struct_desc, codec
 
 
 _ARRAY_CODECS: dict[tuple[str, int], struct.Struct] = {}
@@ -391,11 +401,12 @@ class Decoder:
         for i, entry in enumerate(fields):
             if not isinstance(entry, JsonObject):
                 raise FormatError(f"vmdesc {path}.fields[{i}]: not an object")
-            name, ftype, size = entry.get("name"), entry.get("type"), entry.get("size")
+            keys = entry._lookup()
+            name, ftype, size = keys.get("name"), keys.get("type"), keys.get("size")
             if not isinstance(name, str) or not isinstance(ftype, str) or not isinstance(size, int) or size < 0:
                 raise FormatError(f"vmdesc {path}.fields[{i}]: needs a name, a type and a size >= 0")
-            plan = self._plan_for(entry, name, ftype, size)
-            array_len = entry.get("array_len")
+            plan = self._plan_for(entry, keys, name, ftype, size)
+            array_len = keys.get("array_len")
             if array_len is not None:
                 if not isinstance(array_len, int) or isinstance(array_len, bool) or array_len < 0:
                     raise FormatError(f"vmdesc {path}.fields[{i}] ({name}): bad array_len {str(array_len)[:40]}")
@@ -416,7 +427,7 @@ class Decoder:
                 self._spend(array_len, where)
                 plans.extend(_Plan(name, ftype, k, size, plan.kind, plan.struct_desc, plan.codec) for k in range(array_len))
             else:
-                index = entry.get("index")
+                index = keys.get("index")
                 if index is not None and not isinstance(index, int):
                     raise FormatError(f"vmdesc {path}.fields[{i}] ({name}): bad index {index!r}")
                 self._spend(1, f"vmdesc {path}.fields[{i}] ({name})")
@@ -429,19 +440,20 @@ class Decoder:
         return result
 
     @staticmethod
-    def _plan_for(entry: JsonObject, name: str, ftype: str, size: int) -> _Plan:
-        info = INFOS.get(ftype)
-        if info is not None and info.kind in _INT_KINDS and info.width == size:
-            return _Plan(name, ftype, None, size, "int", codec=packer(info))
+    def _plan_for(entry: JsonObject, keys: dict, name: str, ftype: str, size: int) -> _Plan:
+        codec = _INT_CODECS.get((ftype, size))
+        if codec is not None:
+            return _Plan(name, ftype, None, size, "int", None, codec)
         if ftype == "bool" and size == 1:
             return _Plan(name, ftype, None, size, "bool")
         if ftype == "capability":
             # savevm.c put_capability: length byte + name; a compressed array of them
             # carries element 0's size only, so the length byte is what counts.
             return _Plan(name, ftype, None, size, "capability")
-        if ftype == "struct" and isinstance(entry.get("struct"), JsonObject) and "fields" in entry["struct"]:
-            return _Plan(name, ftype, None, size, "struct", struct_desc=entry["struct"])
-        if ftype in ("vstruct", "tmp") and "fields" in entry:
+        child = keys.get("struct")
+        if ftype == "struct" and isinstance(child, JsonObject) and "fields" in child:
+            return _Plan(name, ftype, None, size, "struct", struct_desc=child)
+        if ftype in ("vstruct", "tmp") and "fields" in keys:
             return _Plan(name, ftype, None, size, "inline", struct_desc=entry.groups()[-1])
         if ftype in ("qtailq", "qlist"):
             return _Plan(name, ftype, None, size, "list", struct_desc=entry.groups())
@@ -708,7 +720,7 @@ def _analyze_int(raw: bytes, signed: bool) -> str:
     return text
 
 
-def analyze_field(field: Field) -> Any:
+def analyze_field(field: Field) -> object:
     ftype = field.type
     if ftype in _ANALYZE_SIGNED or ftype in _ANALYZE_UNSIGNED:
         if field.kind == "int":
@@ -741,20 +753,25 @@ def _analyze_ints(field: Field, out: dict) -> None:
         raise FormatError(f"{field.name}: indexed entry after a plain one (analyze-migration.py fails here)")
     if items:
         raise FormatError(f"{field.name}: internal index of data field unmatched ({len(items)}/0)")
-    width, bits = 2 * field.size, 8 * field.size
+    bits = 8 * field.size
     signed = field.type in _ANALYZE_SIGNED
     if field.type not in _ANALYZE_SIGNED and field.type not in _ANALYZE_UNSIGNED:
         items.extend(f.hex(" ") for f in (field_bytes(_element(field, v)) for v in field.value))
         return
-    fmt = "0x%%0%dx" % width
-    mask, top = (1 << bits) - 1, 1 << (bits - 1)
-    for value in field.value:
-        if value < 0:
-            items.append("%s (%d)" % (fmt % (value & mask), value))
-        elif signed and value & top:
-            items.append("%s (%d)" % (fmt % value, value - (1 << bits)))
-        else:
-            items.append(fmt % value)
+    values = field.value
+    if not values:
+        return
+    # the bit patterns as "0x%0Nx" each, in C: the packed array in hex, one group per element
+    raw = _array_codec(packer(INFOS[field.type]), len(values)).pack(*values)
+    texts = ("0x" + raw.hex(" ", field.size).replace(" ", " 0x")).split(" ")
+    top = 1 << (bits - 1)
+    if min(values) < 0 or (signed and max(values) >= top):
+        for i, value in enumerate(values):  # " (-n)" where the script reads a negative
+            if value < 0:
+                texts[i] += " (%d)" % value
+            elif signed and value & top:
+                texts[i] += " (%d)" % (value - (1 << bits))
+    items.extend(texts)
 
 
 def _element(field: Field, value: int) -> Field:
@@ -787,7 +804,7 @@ def analyze_body(body: Body) -> dict:
     return out
 
 
-def state_field(field: Field) -> Any:
+def state_field(field: Field) -> object:
     """Our own JSON rendering: ints and bools as JSON values, bytes as hex."""
     kind = field.kind
     if kind in ("int", "bool"):

@@ -24,17 +24,16 @@ from __future__ import annotations
 
 import struct
 
-import attrs
+from conformance.plain import Plain
 
 
-@attrs.frozen
-class Info:
-    name: str  # the vmdesc "type" string
-    symbol: str  # QEMU's C symbol, for citations and error messages
-    kind: str
-    width: int = 0  # wire width in bytes for fixed-width kinds
-    signed: bool = False
-    c_size: int = 0  # sizeof() of the C member it describes (nominal for compound kinds)
+class Info(Plain):
+    """name: the vmdesc "type" string; symbol: QEMU's C symbol, for citations and
+    error messages; width: wire width in bytes for fixed-width kinds; c_size: sizeof()
+    of the C member it describes (nominal for compound kinds)."""
+
+    __slots__ = ("name", "symbol", "kind", "width", "signed", "c_size")
+    _defaults = {"width": 0, "signed": False, "c_size": 0}
 
     @property
     def fmt(self) -> str | None:

@@ -23,11 +23,9 @@ in the reference engine.
 
 from __future__ import annotations
 
-import contextlib
-import re
 import sys
 
-import attrs
+from conformance.plain import Plain
 
 MALLOC_LIMIT = 1 << 40
 ELEMENT_LIMIT = 1 << 16
@@ -40,13 +38,11 @@ WORK_LIMIT = 1 << 21
 STATE_LIMIT = 1 << 16
 
 
-@attrs.frozen
-class Limit:
-    name: str  # the --limit NAME
-    attr: str  # the module constant
-    default: int
-    bounds: str  # what it bounds
-    exceeded: str  # what happens when an input exceeds it
+class Limit(Plain):
+    """name: the --limit NAME; attr: the module constant; bounds: what it bounds;
+    exceeded: what happens when an input exceeds it."""
+
+    __slots__ = ("name", "attr", "default", "bounds", "exceeded")
 
 
 LIMITS: tuple[Limit, ...] = (
@@ -124,20 +120,31 @@ def parse_assignment(text: str) -> tuple[str, int]:
     return name, value * scale
 
 
-@contextlib.contextmanager
-def override(**values: int):
-    """Temporarily set limits by name (``override(elements=10)``; '-' as '_')."""
-    saved = {}
-    try:
-        for key, value in values.items():
-            name = key.replace("_", "-")
-            saved[name] = get(name) if name in _BY_NAME else None
-            set_limit(name, value)
-        yield
-    finally:
-        for name, value in saved.items():
+class override:
+    """Temporarily set limits by name (``with override(elements=10):``; '-' as '_')."""
+
+    def __init__(self, **values: int) -> None:
+        self.values = values
+        self.saved: dict = {}
+
+    def __enter__(self) -> None:
+        try:
+            for key, value in self.values.items():
+                name = key.replace("_", "-")
+                self.saved[name] = get(name) if name in _BY_NAME else None
+                set_limit(name, value)
+        except BaseException:
+            self._restore()
+            raise
+
+    def __exit__(self, *exc) -> None:
+        self._restore()
+
+    def _restore(self) -> None:
+        for name, value in self.saved.items():
             if value is not None:
                 set_limit(name, value)
+        self.saved = {}
 
 
 def table() -> str:
@@ -161,15 +168,61 @@ def check(name: str, value: int, location: str, what: str) -> None:
         raise exceeded(name, location, f"{what} ({value})", value)
 
 
-_JSON_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+_PATTERNS: dict = {}  # compiled on first use
+
+
+def _pattern(name: str):
+    import re
+
+    if not _PATTERNS:
+        # a JSON string (escapes included); and, for the bound, strings or runs of
+        # anything that is neither a bracket nor a quote
+        string = r'"[^"\\]*(?:\\.[^"\\]*)*"'
+        _PATTERNS["tokens"] = re.compile(string + r"|[\[\]{}]")
+        _PATTERNS["skeleton"] = re.compile(string + r'|[^\[\]{}"]+')
+    return _PATTERNS[name]
+
+
+_PARENS = str.maketrans("[]{}", "()()")
+#: ASCII other than brackets, quotes and backslashes, deleted
+_NOT_STRUCTURE = dict.fromkeys(c for c in range(128) if chr(c) not in '[]{}"\\')
+
+
+def _depth_within(text: str, limit: int) -> bool:
+    """True when no bracket of ``text`` is nested deeper than ``limit``: a bound
+    computed at C speed.  The text is reduced to its brackets outside strings, then
+    innermost pairs are removed ``limit`` times at most; a bracket still open
+    afterwards (or a quote that starts no string) means "maybe": the exact scan decides."""
+    if text.count("[") + text.count("{") <= limit:
+        return True
+    skeleton = text.translate(_NOT_STRUCTURE)
+    if "\\" in skeleton:  # escapes: strings found by the regex
+        skeleton = _pattern("skeleton").sub("", text)
+        if '"' in skeleton:
+            return False
+    else:  # no escapes: strings are what lies between a quote and the next
+        parts = skeleton.split('"')
+        if len(parts) % 2 == 0:
+            return False
+        skeleton = "".join(parts[::2])
+    skeleton = skeleton.translate(_PARENS)
+    for _ in range(limit):
+        inner = skeleton.replace("()", "")
+        if inner == skeleton:
+            break
+        skeleton = inner
+    return "(" not in skeleton
 
 
 def json_depth_error(text: str, limit: int) -> tuple[int, int] | None:
     """(offset, depth) of the first ``[`` / ``{`` of ``text`` nested deeper than
-    ``limit`` (strings skipped), or None.  One regex pass: cheap, and it runs before
-    json.loads recurses (which would hit Python's recursion limit first)."""
+    ``limit`` (strings skipped), or None.  It runs before json.loads recurses (which
+    would hit Python's recursion limit first): a C-speed bound first, the exact regex
+    scan only when the bound cannot rule it out."""
+    if _depth_within(text, limit):
+        return None
     depth = 0
-    for match in _JSON_TOKENS.finditer(text):
+    for match in _pattern("tokens").finditer(text):
         c = match.group()
         if c == "[" or c == "{":
             depth += 1
