@@ -607,3 +607,22 @@ def test_cached_flag_arithmetic_is_enum_arithmetic():
     assert (a & F.POINTER) is F.POINTER and (2 & a) == F.POINTER and isinstance(2 & a, F)
     assert not (a & F.ARRAY) and (a & ~F.ALLOC) == F.POINTER | F.STRUCT | F.VARRAY_INT32
     assert (F.SINGLE | 4) == F.SINGLE | F.ARRAY and (a | a) is a
+
+
+def test_fuzz_found_hook_value_of_the_wrong_type(tmp_path, capsys):
+    """Found by `fuzz --target case` (infos/tmp with its pre_save setting x to []): a
+    hook's assignments are read as states of their members when the case is parsed."""
+    tmp = {"name": "t", "Fields": [{"field": "x", "info": "uint16", "size": 2}],
+           "pre_save": {"set": {"x": []}}}
+    desc = {"name": "d", "Fields": [{"field": "tmp", "info": "tmp", "member": None,
+                                     "size": 16, "Description": tmp}]}
+    line = cli(capsys, "encode", write_case(tmp_path, {"description": desc}))
+    assert "$.description.Fields[0].Description.pre_save.set.x: uint16 field 'x' needs an " \
+           "integer" in line
+    tmp["pre_save"] = {"set": {"x": 7, "scratch": [1, {"k": "v"}]}}
+    buf = {"name": "d", "Fields": [{"field": "b", "flags": ["BUFFER"], "info": "buffer",
+                                    "size": 2}], "post_load": {"set": {"b": "abcd"}}}
+    case = conformance.load_case(write_case(tmp_path, {"description": buf}, "buf.json"))
+    assert case.description.post_load.set == (("b", b"\xab\xcd"),)
+    assert main(["encode", str(write_case(tmp_path, {"description": desc}))]) == 0
+    assert capsys.readouterr().out.strip() == "0007"

@@ -186,7 +186,7 @@ def parse_description(obj, path: str = "$.description", vmsds: dict | None = Non
     term = obj.get("terminator")
     if term is not None:
         _expect_type(term, int, f"{path}.terminator", "terminator")
-    return Description(
+    desc = Description(
         name,
         _expect_type(obj.get("version_id", 0), int, f"{path}.version_id", "version_id"),
         _expect_type(obj.get("minimum_version_id", 0), int, f"{path}.minimum_version_id",
@@ -194,7 +194,24 @@ def parse_description(obj, path: str = "$.description", vmsds: dict | None = Non
         fields, subs,
         needed=parse_pred(obj["needed"], f"{path}.needed") if "needed" in obj else None,
         priority=_expect_type(obj.get("priority", 0), int, f"{path}.priority", "priority"),
-        terminator=term, **hooks)
+        terminator=term)
+    if hooks:  # a hook assigns members: its values are states of those members
+        desc = attrs.evolve(desc, **{k: _typed_hook(desc, h, f"{path}.{k}")
+                                     for k, h in hooks.items()})
+    return desc
+
+
+def _typed_hook(desc: Description, hook: Hook, path: str) -> Hook:
+    """The hook with each ``set`` value read as that member's state (a uint16 member set
+    to [] is a case error, not a TypeError when the hook runs; found by fuzz --target
+    case)."""
+    if not hook.set:
+        return hook
+    try:
+        typed = from_plain(desc, dict(hook.set), f"{path}.set")
+    except StateError as exc:
+        raise CaseError(exc.path, exc.message) from None
+    return Hook(hook.ret, tuple((member, typed[member]) for member, _ in hook.set))
 
 
 def parse_field(obj, path: str, vmsds: dict, _stack: tuple = (), _depth: int = 0,
