@@ -501,3 +501,16 @@ def test_subsection_loads_take_the_fast_path():
     same_load(desc, data + data[1:] + b"\x00", {"a": 0, "extra": 0}, "legacy")
     unknown = data.replace(b"dev/extra", b"dev/extrb")
     assert same_load(desc, unknown + b"\x00", {"a": 0, "extra": 0}, "legacy").kind == "error"
+
+
+def test_plan_cache_is_bounded():
+    """A plan holds its description, so the cache's weak references alone never drop
+    one: fuzzing with fresh descriptions grew without bound before the cap."""
+    from conformance.engines.optimized import plan as plan_mod
+    from conformance.model.description import Description as D
+    from conformance.model.description import Field as Fd
+    from conformance.model.flags import F as Fl
+
+    for k in range(plan_mod._CACHE_SIZE + 40):
+        plan_mod.compile_plan(D(f"d{k}", 1, 1, [Fd("a", Fl.SINGLE, "uint8", size=1)]))
+        assert len(plan_mod._CACHE) <= plan_mod._CACHE_SIZE
