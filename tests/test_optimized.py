@@ -507,10 +507,7 @@ def test_plan_cache_is_bounded():
     """A plan holds its description, so the cache's weak references alone never drop
     one: fuzzing with fresh descriptions grew without bound before the cap."""
     from conformance.engines.optimized import plan as plan_mod
-    from conformance.model.description import Description as D
-    from conformance.model.description import Field as Fd
-    from conformance.model.flags import F as Fl
 
     for k in range(plan_mod._CACHE_SIZE + 40):
-        plan_mod.compile_plan(D(f"d{k}", 1, 1, [Fd("a", Fl.SINGLE, "uint8", size=1)]))
+        plan_mod.compile_plan(Description(f"d{k}", 1, 1, [Field("a", F.SINGLE, "uint8", size=1)]))
         assert len(plan_mod._CACHE) <= plan_mod._CACHE_SIZE
