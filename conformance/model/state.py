@@ -159,8 +159,9 @@ def _check_num(field: Field) -> None:
 
 def state_size(desc: Description, path: str = "$.description") -> int:
     """How many values a zero state of ``desc`` holds (members, array elements, nested
-    structs - each struct is a value besides its members), computed from the description alone; LimitExceeded when a count, the
-    nesting or the total exceeds its limit (``elements``, ``depth``, ``state-values``).
+    structs - each struct is a value besides its members), computed from the description
+    alone; LimitExceeded when a count, the nesting or the total exceeds its limit
+    (``elements``, ``depth``, ``state-values``).
     Pointed-to structs count too (a load may allocate them)."""
     memo: dict[int, int] = {}
 
