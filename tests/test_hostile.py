@@ -626,3 +626,21 @@ def test_fuzz_found_hook_value_of_the_wrong_type(tmp_path, capsys):
     assert case.description.post_load.set == (("b", b"\xab\xcd"),)
     assert main(["encode", str(write_case(tmp_path, {"description": desc}))]) == 0
     assert capsys.readouterr().out.strip() == "0007"
+
+
+def test_contract_time_is_cpu_time_and_waiting_is_a_hang(monkeypatch):
+    """A block that sleeps longer than the bound uses no CPU: not slow (the machine is
+    shared); one that computes past the bound is slow; one that waits past WALL_FACTOR
+    times the bound is a hang."""
+    with hostile.bounded(0.2):
+        time.sleep(0.5)
+    monkeypatch.setattr(hostile, "WALL_FACTOR", 100)  # only CPU time decides below
+    with pytest.raises(hostile.ContractViolation, match=r"slow: 0\.[3-9]\d* s CPU"):
+        with hostile.bounded(0.25):
+            end = time.process_time() + 0.35
+            while time.process_time() < end:
+                pass
+    monkeypatch.setattr(hostile, "WALL_FACTOR", 2)
+    with pytest.raises(hostile.ContractViolation, match="hang"):
+        with hostile.bounded(0.2):
+            time.sleep(3)
