@@ -38,22 +38,10 @@ class F(enum.IntFlag):
     # three Python calls (about 5 us); the results are remembered instead (a load of
     # 20,000 empty structs spent 10 s in them; found by fuzz --target engines).
     def __and__(self, other):
-        try:
-            return _AND[self._value_, other]
-        except KeyError:
-            result = _AND[self._value_, other] = _remember(enum.IntFlag.__and__(self, other))
-            return result
-        except TypeError:  # an unhashable operand: enum's own answer (or its error)
-            return enum.IntFlag.__and__(self, other)
+        return _cached(_AND, enum.IntFlag.__and__, self, other)
 
     def __or__(self, other):
-        try:
-            return _OR[self._value_, other]
-        except KeyError:
-            result = _OR[self._value_, other] = _remember(enum.IntFlag.__or__(self, other))
-            return result
-        except TypeError:
-            return enum.IntFlag.__or__(self, other)
+        return _cached(_OR, enum.IntFlag.__or__, self, other)
 
     __rand__ = __and__
     __ror__ = __or__
@@ -63,12 +51,17 @@ _AND: dict = {}
 _OR: dict = {}
 
 
-def _remember(result):
-    """Keep the caches bounded: generated descriptions combine flags freely."""
-    if len(_AND) + len(_OR) > 8192:
-        _AND.clear()
-        _OR.clear()
-    return result
+def _cached(cache: dict, op, flag: F, other):
+    try:
+        return cache[flag._value_, other]
+    except KeyError:
+        if len(_AND) + len(_OR) > 8192:  # generated descriptions combine flags freely
+            _AND.clear()
+            _OR.clear()
+        result = cache[flag._value_, other] = op(flag, other)
+        return result
+    except TypeError:  # an unhashable operand: enum's own answer (or its error)
+        return op(flag, other)
 
 
 #: every VARRAY kind, in the order vmstate_n_elems() tests them (first match wins).
