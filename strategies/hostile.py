@@ -382,66 +382,79 @@ def _violation(exc: BaseException) -> ContractViolation:
     return ContractViolation(f"traceback: {type(exc).__name__}: {str(exc)[:300]}\n{tb}")
 
 
-def check_migration_input(data: bytes) -> str:
-    """read -> (if complete) re-encode byte-exact check, list, JSON and analyze output."""
-    from conformance.errors import ConformanceError
-    from conformance.migration import migfile
-    from conformance.migration.writer import CompareSink, encode
+class _Clean(Exception):
+    """An input rejected with a clean one-line error (the contract holds)."""
 
-    with bounded():
+
+def _contained(action, seconds: float = TIME_BOUND, clean_errors: bool = True):
+    """``action()`` under the bounds: its result; ``_Clean`` for a ConformanceError whose
+    text is one printable line (when ``clean_errors``); ContractViolation for anything
+    else that escapes."""
+    from conformance.errors import ConformanceError
+
+    with bounded(seconds):
         try:
-            mf = migfile.read_migration(data)
-            migfile.list_records(mf)
-            if mf.incomplete:
-                return _clean(migfile.FormatError(mf.incomplete))
-            sink = CompareSink(data)
-            encode(mf, sink)
-            sink.finish()
-            json.dumps(migfile.state_json(mf))
-            if mf.vmdesc is not None:
-                migfile.render_json(migfile.analyze_desc(mf))
-                try:
-                    migfile.render_json(migfile.analyze_state(mf))
-                except ConformanceError as exc:
-                    _clean(exc)
-            return "ok"
+            return action()
         except ConformanceError as exc:
-            return _clean(exc)
+            if not clean_errors:
+                raise _violation(exc) from None
+            _clean(exc)
+            raise _Clean() from None
         except (ContractViolation, _Timeout, MemoryError):
             raise
         except Exception as exc:  # noqa: BLE001 - the property: nothing else escapes
             raise _violation(exc) from None
 
 
+def check_migration_input(data: bytes) -> str:
+    """read -> (if complete) re-encode byte-exact check, list, JSON and analyze output."""
+    from conformance.errors import ConformanceError
+    from conformance.migration import migfile
+    from conformance.migration.writer import CompareSink, encode
+
+    def decode_everything() -> str:
+        mf = migfile.read_migration(data)
+        migfile.list_records(mf)
+        if mf.incomplete:
+            return _clean(migfile.FormatError(mf.incomplete))
+        sink = CompareSink(data)
+        encode(mf, sink)
+        sink.finish()
+        json.dumps(migfile.state_json(mf))
+        if mf.vmdesc is not None:
+            migfile.render_json(migfile.analyze_desc(mf))
+            try:
+                migfile.render_json(migfile.analyze_state(mf))
+            except ConformanceError as exc:
+                _clean(exc)
+        return "ok"
+
+    try:
+        return _contained(decode_everything)
+    except _Clean:
+        return "clean"
+
+
 def check_case_input(data: bytes) -> str:
     """parse -> vmstate_check -> run the case on both engines (first variant)."""
     from conformance.cases.casefile import parse_case_bytes, run_case
-    from conformance.errors import ConformanceError
     from conformance.model.check import check
 
-    with bounded():  # reading the input: the 5 s bound
-        try:
-            case = parse_case_bytes(data, "fuzz.json")
-            variant = case.variants[0] if case.variants else "legacy"
-            check(case.description, variant)
-        except ConformanceError as exc:
-            return _clean(exc)
-        except (ContractViolation, _Timeout, MemoryError):
-            raise
-        except Exception as exc:  # noqa: BLE001
-            raise _violation(exc) from None
-    for engine in ("optimized", "reference"):
-        # running it: the state-values limit bounds the work; a case at the limit takes
-        # ~2 s in the reference engine on an idle machine, ENGINE_BOUND catches hangs
-        with bounded(ENGINE_BOUND):
-            try:
-                run_case(case, variant, engine)
-            except ConformanceError as exc:
-                return _clean(exc)
-            except (ContractViolation, _Timeout, MemoryError):
-                raise
-            except Exception as exc:  # noqa: BLE001
-                raise _violation(exc) from None
+    def parse():
+        case = parse_case_bytes(data, "fuzz.json")
+        variant = case.variants[0] if case.variants else "legacy"
+        check(case.description, variant)
+        return case, variant
+
+    try:
+        case, variant = _contained(parse)  # reading the input: the 5 s bound
+        for engine in ("optimized", "reference"):
+            # running it: the state-values limit bounds the work; a case at the limit
+            # takes ~2 s in the reference engine on an idle machine, ENGINE_BOUND
+            # catches hangs
+            _contained(lambda engine=engine: run_case(case, variant, engine), ENGINE_BOUND)
+    except _Clean:
+        return "clean"
     return "ok"
 
 
@@ -450,14 +463,9 @@ def check_engines_input(desc, data: bytes, dest, variant: str) -> str:
     error offset and path, state, hazards, ledger, file error)."""
     from conformance.engines import optimized, reference
 
-    with bounded():
-        try:
-            a = reference.load(desc, data, dest, variant)
-            b = optimized.load(desc, data, dest, variant)
-        except (ContractViolation, _Timeout, MemoryError):
-            raise
-        except Exception as exc:  # noqa: BLE001
-            raise _violation(exc) from None
+    a, b = _contained(lambda: (reference.load(desc, data, dest, variant),
+                               optimized.load(desc, data, dest, variant)),
+                      clean_errors=False)
     if a != b:
         from strategies.properties import outcome_diff
 
