@@ -35,18 +35,25 @@ def test_plain_init_eq_hash_repr_replace():
 
 
 def test_the_decode_path_imports_no_attrs():
-    """What the lean entry's decode imports beyond what the interpreter (site and its
-    .pth files) already has: none of the heavy modules."""
+    """What the lean entry's decode imports beyond a bare interpreter: none of the heavy
+    modules.  The child runs with -S -E (no site, no .pth files, no PYTHONPATH): a .pth
+    that preloads e.g. typing at start-up would otherwise hide an import of it, as it
+    did on a machine whose site-packages had one while a plain venv has none."""
+    import os
     import subprocess
     import sys
 
-    code = ("import sys; before = set(sys.modules); "
+    import conformance
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(conformance.__file__)))
+    code = (f"import sys; sys.path.insert(0, {root!r}); before = set(sys.modules); "
             "import conformance.migration.report, conformance.migration.reader, "
-            "conformance.cli.migration; "
+            "conformance.migration.writer, conformance.cli.migration; "
             "print(sorted(m for m in ('attrs', 'attr', 'pathlib', 'inspect', 'tempfile', "
             "'importlib.resources', 'typing', 'conformance.model.description') "
             "if m in sys.modules and m not in before))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-S", "-E", "-c", code], capture_output=True,
+                         text=True, check=True)
     assert out.stdout.strip() == "[]"
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 import struct
 from mmap import mmap as mmap_type
-from typing import Any
 
 from conformance.migration import vmdesc as _vmdesc
 from conformance.migration.records import (
@@ -334,7 +333,7 @@ class _Parser:
         self.mapped_ram = b"mapped-ram" in caps
         return config
 
-    def _config_subsection(self, name: bytes, pos: int, end: int) -> tuple[Any, int]:
+    def _config_subsection(self, name: bytes, pos: int, end: int) -> tuple[object, int]:
         data = self.data
         where = name.decode("latin-1")
         if name == b"configuration/target-page-bits":
@@ -682,7 +681,7 @@ class _Parser:
         return Command(pos, MIG_CMD_PACKAGED, length, size, tuple(records), size)
 
 
-def _command_args(cmd: int, length: int, payload: bytes, where: str) -> Any:
+def _command_args(cmd: int, length: int, payload: bytes, where: str) -> object:
     """The parsed payload of a known command other than PACKAGED (its length already
     checked against mig_cmd_args[]); ``()`` for commands without one."""
     if cmd == 2:  # PING

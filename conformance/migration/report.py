@@ -9,7 +9,6 @@ scripts/analyze-migration.py prints with ``-d state`` / ``-d desc``), ``state_js
 from __future__ import annotations
 
 from json.encoder import encode_basestring_ascii  # C: what json.dumps quotes strings with
-from typing import Any
 
 from conformance.migration import vmdesc as _vmdesc
 from conformance.migration.records import (
@@ -168,7 +167,7 @@ def analyze_state(mf: MigrationFile) -> dict:
         if record.idstr is not None:
             key = (_text(record.idstr), record.instance_id)
             if isinstance(body, RamBody):
-                value: Any = {"section sizes": {}}
+                value: dict | str = {"section sizes": {}}
             elif key == ("spapr/htab", 0):
                 value = ""
             elif isinstance(body, Body):

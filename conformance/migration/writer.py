@@ -10,7 +10,6 @@ bytes as they are produced, so a large file is never held twice.
 from __future__ import annotations
 
 import struct
-from typing import Any
 
 from conformance.migration import vmdesc as _vmdesc
 from conformance.migration.records import (
@@ -53,7 +52,7 @@ def encode(mf: MigrationFile, sink=None) -> bytes | None:
 
     With ``sink`` (anything with ``append(chunk)``, e.g. ``CompareSink``) the chunks
     are streamed into it instead of joined, so a large file is never held twice."""
-    out: Any = sink if sink is not None else []
+    out = sink if sink is not None else []
     out.append(FILE_HEADER.pack(QEMU_VM_FILE_MAGIC, mf.version))
     _encode_records(mf.records, out)
     if mf.vmdesc is not None:
