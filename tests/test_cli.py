@@ -42,6 +42,29 @@ def test_decode_error_is_one_line_with_offset_and_path(capsys):
     assert "byte offset" in err and "nvme/ctrl/sq[0]/head" in err
 
 
+@pytest.mark.parametrize("content,found,why", [
+    (b"\x7fELF\xff", "starts 7f454c46 '.ELF'", "byte offset 4: not UTF-8"),
+    (b'{"a": 1', "starts 7b226122 '{\"a\"'", "line 1 column 8: invalid JSON"),
+    (b"", "empty", "line 1 column 1: invalid JSON"),
+    (b'{"format": "vmstate-conformance/case/1"}', "starts 7b22666f", "a case needs a description"),
+])
+def test_decode_of_neither_a_migration_nor_a_case_file_says_what_it_is_not(
+        tmp_path, capsys, content, found, why):
+    path = tmp_path / "x.bin"
+    path.write_bytes(content)
+    for extra in ([], ["--format", "analyze-migration"]):
+        assert main(["decode", str(path), *extra]) == 1
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and err.startswith(f"vmstate-conformance: {path}: not a migration file")
+        assert found in err and "QEMU_VM_FILE_MAGIC 0x5145564d 'QEVM' expected" in err
+        assert f"not a case file ({why}" in err
+    assert main(["decode", str(tmp_path)]) == 1
+    assert "a directory, neither a migration file nor a case file" in capsys.readouterr().err
+    # a case file without its STREAM stays a usage error
+    assert main(["decode", EXAMPLE]) == 2
+    assert "STREAM (hex or a file) is missing" in capsys.readouterr().err
+
+
 def test_decode_reads_a_stream_file(tmp_path, capsys):
     main(["encode", EXAMPLE])
     stream = bytes.fromhex(capsys.readouterr().out.strip()) + b"\0"

@@ -94,6 +94,19 @@ def _is_migration_file(arg: str, stream_given: bool = False) -> bool:
         return False
 
 
+def _not_a_migration_file(path: str) -> str:
+    """Why ``path`` is not a migration file: the magic bytes it starts with."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    if not head:
+        return "empty, QEMU_VM_FILE_MAGIC 0x5145564d 'QEVM' expected"
+    text = "".join(chr(b) if 32 <= b < 127 else "." for b in head)
+    return f"starts {head.hex()} '{text}', QEMU_VM_FILE_MAGIC 0x5145564d 'QEVM' expected"
+
+
 #: decode's options for migration files only, and for case files only (flag -> dest)
 MIGRATION_ONLY = {"--format": "format", "--desc": "desc", "--sections": "sections",
                   "--memory": "memory", "--vmdesc-from": "vmdesc_from"}
@@ -124,6 +137,19 @@ def cmd_decode(args) -> int:
             return _fail("migration-file decoding is not available in this build")
         return migcli.run_decode(args.target, args.format or "json", args.desc, args.sections,
                                  sys.stdout, args.vmdesc_from, args.memory)
+    if args.stream is None:
+        # decode FILE [--format ...] of a file that is no migration file: unless it is a
+        # case file (whose STREAM is missing: usage), bad input -- say what it is not
+        from conformance.cases import CaseError
+
+        try:
+            conformance.load_case(args.target)
+        except CaseError as exc:
+            if os.path.isdir(args.target):
+                return _fail(f"{args.target}: a directory, neither a migration file nor a case file")
+            why = str(exc).removeprefix(f"{args.target}: ").removeprefix("$: ")
+            return _fail(f"{args.target}: not a migration file ({_not_a_migration_file(args.target)}) "
+                         f"and not a case file ({why})")
     wrong = _given(args, MIGRATION_ONLY)
     if wrong:
         raise UsageError(f"decode {args.target}: {wrong[0]} applies to a migration file "
