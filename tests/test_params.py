@@ -230,6 +230,7 @@ def test_no_null_dereference(design, state, request):
 def test_sweep_rows(monkeypatch):
     monkeypatch.setattr(properties, "HAZARD_BUDGET", 3)  # shape only; the races: race tests
     rows = properties.sweep(3, seed=1)
+    assert len(rows) == properties.sweep_size()  # run's progress total counts them
     assert {r["status"] for r in rows} <= {"pass", "fail"}
     keys = {"property", "design", "status", "examples", "failure", "expected"}
     assert all(keys <= set(r) for r in rows)

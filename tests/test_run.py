@@ -220,3 +220,29 @@ def test_a_property_failure_writes_its_shrunk_example_which_replays(tmp_path, mo
     monkeypatch.undo()  # without the bug, the same example passes: it was the bug
     fixed = campaign.campaign(_args([str(written)], engine=["reference"]), progress=False)
     assert fixed["totals"]["failed"] == 0
+
+
+def test_the_progress_total_counts_every_step_params_included(monkeypatch, capsys):
+    """run's progress counter ends at its total: files, property grid points and the
+    params properties' rows (it counted to [344/343] when the params rows were left out)."""
+    import re
+
+    from conformance.params import properties as params_properties
+
+    monkeypatch.setattr(params_properties, "HAZARD_BUDGET", 3)  # the count, not the search
+    bars = []
+
+    class Recorded(campaign.Progress):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, **kw)
+            bars.append(self)
+
+    monkeypatch.setattr(campaign, "Progress", Recorded)
+    args = _args([str(GOOD)], properties=2, property=["valid-trees", "params"],
+                 variant=["legacy"], engine=["reference"])
+    campaign.campaign(args, progress=True)
+    (bar,) = bars
+    assert bar.done == bar.total == 1 + 1 + params_properties.sweep_size()
+    counters = [tuple(map(int, m)) for m in re.findall(r"^\[(\d+)/(\d+)\]",
+                                                        capsys.readouterr().err, re.M)]
+    assert counters and all(done <= total == bar.total for done, total in counters)

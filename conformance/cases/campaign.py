@@ -278,7 +278,13 @@ def campaign(args, *, progress: bool = True) -> dict:
     writer = FailureWriter(report_dir / "failures" if report_dir else None)
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     began = time.perf_counter()
-    bar = Progress(len(files) + len(points) * len(engines), enabled=progress)
+    params = bool(examples) and (not args.property or "params" in args.property)
+    params_rows = 0
+    if params:
+        from conformance.params.properties import sweep_size
+
+        params_rows = sweep_size()
+    bar = Progress(len(files) + len(points) * len(engines) + params_rows, enabled=progress)
     rows: list[dict] = []
     errors: list[dict] = []
     ran_any = False
@@ -321,7 +327,7 @@ def campaign(args, *, progress: bool = True) -> dict:
             raise CampaignUsageError("--variant selects no variant of the selected cases "
                                      f"({', '.join(args.variant or [])})")
         prop_rows = _sweep(points, engines, examples, derandomize, writer, report_dir, bar)
-        if examples and (not args.property or "params" in args.property):
+        if params:
             prop_rows += _params_sweep(examples, bar)
     finally:
         bar.close()

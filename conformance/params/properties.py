@@ -217,6 +217,13 @@ def _seq_strategy():
 HAZARD_BUDGET = 300
 
 
+def sweep_size() -> int:
+    """How many rows :func:`sweep` returns (a progress total, before it runs)."""
+    sequential = sum(1 for prop in SEQUENTIAL for design in SEQ_DESIGNS
+                     if not (prop == "agree" and design == "open-coded"))
+    return sequential + 1 + len(impls.DESIGNS)  # + the merge-v1 ledger row + the races
+
+
 def sweep(max_examples: int, seed: int | None = None) -> list[dict]:
     """Run every params property for ``max_examples`` examples (at least HAZARD_BUDGET for
     the rows expected to fail); one row per property and design: {"property", "design",
@@ -268,4 +275,4 @@ def sweep(max_examples: int, seed: int | None = None) -> list[dict]:
     return rows
 
 
-__all__ = ["sweep", "find_race", "SEQUENTIAL", "RACE_EXPECTED", "prop_no_use_after_free"]
+__all__ = ["sweep", "sweep_size", "find_race", "SEQUENTIAL", "RACE_EXPECTED", "prop_no_use_after_free"]
