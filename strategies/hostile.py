@@ -1,4 +1,4 @@
-"""Hostile inputs (issue 12): structure-aware mutations of real migration streams and of
+"""Hostile inputs (the error contract of docs/limits.md): structure-aware mutations of real migration streams and of
 case files, and the contract every input must meet.
 
 Strategies (each shrinks toward the unmutated seed and the first mutation kind):
@@ -34,10 +34,10 @@ ROOT = Path(__file__).resolve().parent.parent
 PC_MIN = ROOT / "tests" / "data" / "qemu-7.2" / "pc-min.mig"
 CASE_DIRS = (ROOT / "conformance" / "data" / "examples", ROOT / "golden" / "cases")
 
-TIME_BOUND = 5.0  # seconds of CPU per input (issue 12: under 5 s)
+TIME_BOUND = 5.0  # seconds of CPU per input (the error contract: under 5 s)
 ENGINE_BOUND = 30.0  # seconds per engine run of a parsed case (a hang, not a slow host)
 WALL_FACTOR = 6  # a block waiting (not computing) this many times its bound is a hang
-MEMORY_BOUND = 500 << 20  # bytes of address space per input (issue 12: under 500 MB)
+MEMORY_BOUND = 500 << 20  # bytes of address space per input (the error contract: under 500 MB)
 
 #: values a hostile JSON tree puts where something else belongs
 ODD_VALUES = ([], {}, "", "x", 0, -1, 1, 255, 256, 2**31, 2**32, 2**63, 2**64, 10**30, -2**63,

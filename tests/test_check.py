@@ -1,4 +1,4 @@
-"""vmstate_check per variant (seed 001 for auto-alloc, seed 000 13/17 for alloc) and the
+"""vmstate_check per variant (Peter Xu's 09/11 for auto-alloc, the alloc RFC's 13/17 for alloc) and the
 rules QEMU only documents; every finding names its rule and field path."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Hostile input (issue 12): every input class a user can be handed gives one clean line
+"""Hostile input (the error contract of docs/limits.md): every input class a user can be handed gives one clean line
 (``file: location: what is wrong``) and exit 1 (bad input) or 2 (bad usage) - never a
 traceback, a hang or a blow-up - or a correct result.
 

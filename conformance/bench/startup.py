@@ -11,7 +11,7 @@ user's machine):
 
 A command's figure is its minimum over rounds (and the median, for the noise); the
 ratio to ``python3 -c pass`` is computed from numbers of this run.  The target for
-``--help`` is 2x or less (issue 13).  Nothing is asserted.
+``--help`` is 2x or less (docs/architecture.md, "Start-up").  Nothing is asserted.
 """
 
 from __future__ import annotations

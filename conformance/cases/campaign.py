@@ -395,7 +395,7 @@ def _sweep(points, engines, examples, derandomize, writer, report_dir, bar) -> l
 
 
 def _params_sweep(examples: int, bar) -> list[dict]:
-    """The migration-parameters properties (seed 004, conformance/params): one row per
+    """The migration-parameters properties (the migrate-set-parameters series, conformance/params): one row per
     property and design.  A row passes when it behaves as the model says it must: the
     race and the v1 leak *are* found where the design has them (``expected`` fail)."""
     from conformance.params.properties import sweep

@@ -53,14 +53,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "golden": ("conformance.golden.commands", "the golden stream corpus: verify, regen, show"),
     "qemu": ("conformance.qemu.cli", "build / list QEMU's own vmstate code (cached)"),
     "params": ("conformance.params.cli",
-               "migration parameters: migrate-set-parameters model (seed 004)"),
+               "migration parameters: migrate-set-parameters model and its race"),
     "fuzz": ("conformance.cli.fuzz", "hostile-input fuzzing: mutated migration files, case "
                                      "files and engine streams against the error contract"),
 }
 
 EPILOG = ("exit status: 0 success (everything passed), 1 a failure (a case, property, check "
-          "or decode failed), 2 usage error. 'vmstate-conformance COMMAND --help' for a "
-          "command's options and their defaults.")
+          "or decode failed) or bad input (one line: file: location: what is wrong), 2 usage "
+          "error, 3 internal error (a bug; still one line). 'vmstate-conformance COMMAND "
+          "--help' for a command's options and their defaults.")
 
 
 def __getattr__(name: str):

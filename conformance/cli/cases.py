@@ -259,7 +259,8 @@ def add_subcommands(sub) -> None:
                     "--report DIR writes report.json, report.md, report.html, junit.xml "
                     "and a replayable case file per failure under DIR/failures/.",
         epilog="exit status: 0 everything passed, 1 a case or property failed (or a case "
-               "file is unreadable), 2 usage error (bad option, empty selection). "
+               "file is unreadable), 2 usage error (bad option, empty selection), 3 "
+               "internal error (a bug). "
                "Which files under a directory are cases: docs/running.md.")
     p.add_argument("paths", nargs="*",
                    help="case files or directories (default: the bundled examples, plus "

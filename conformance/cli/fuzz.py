@@ -5,7 +5,7 @@ as long as asked.
     vmstate-conformance fuzz --profile thorough       # 1,000,000 inputs over the targets
 
 Each target draws inputs from its Hypothesis strategy in batches (a fresh random seed
-per batch) and checks the contract of issue 12 on each: a result or a clean one-line
+per batch) and checks the error contract (docs/limits.md) on each: a result or a clean one-line
 error, within 5 s and 500 MB.  A failing batch is shrunk by Hypothesis to a minimal
 input (a hang or a slow input is written as found: shrinking it would re-run it
 hundreds of times), written under ``--out`` as a reproducer (``<target>-<n>.mig`` / ``.json`` /

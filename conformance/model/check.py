@@ -108,7 +108,7 @@ def check(desc: Description, variant="legacy", *, warnings: bool = True) -> list
                     "the alloc RFC allocates the elements anyway" if v.is_auto(field) else "")
             if (flags & F.ALLOC and flags & F.POINTER and flags & F.ARRAY_OF_POINTER
                     and v.allocates_array(field) and not v.is_auto(field)):
-                # Silbe's comment (seed 002), deleted by the alloc RFC (seed 000 13/17)
+                # Silbe's flag documentation, deleted by the alloc RFC (13/17)
                 add("alloc-pointer-array-entries", fpath)
         for field in d.fields:
             for child in (field.vmsd, field.key_vmsd):
@@ -130,7 +130,7 @@ def _vmstate_check(d: Description, path: str, v, add) -> None:
         has_array = bool(flags & (F.ARRAY | ANY_VARRAY))
         size_set = field.size != 0 or field.size_member is not None
         if v.pointer_array_rules == "auto-alloc":
-            # seed 001 (Peter Xu 09/11)
+            # Peter Xu's AUTO_ALLOC series (09/11)
             if flags & F.ARRAY_OF_POINTER:
                 if flags & F.AUTO_ALLOC:
                     if not size_set:
@@ -142,7 +142,7 @@ def _vmstate_check(d: Description, path: str, v, add) -> None:
             if flags & F.AUTO_ALLOC and not flags & F.ARRAY_OF_POINTER:
                 add("auto-alloc-needs-pointer-array", fpath)
         elif v.pointer_array_rules == "alloc":
-            # seed 000 (Fabiano Rosas 13/17): the ARRAY requirement moved to the else-branch
+            # the alloc RFC (Fabiano Rosas 13/17): the ARRAY requirement moved to the else-branch
             if flags & F.ARRAY_OF_POINTER:
                 if flags & F.ALLOC:
                     if not size_set:

@@ -12,7 +12,7 @@ Four variants, each a point in the pointer-array debate (see docs/variants.md):
 
 The engines never test a variant's name: they ask the policy methods below.  Where
 QEMU's source for a variant is not available (Fabiano's patches 11-12/17), the reading
-of the seed diffs is taken and recorded as a named switch in ``decisions`` (documented
+of the posted diffs is taken and recorded as a named switch in ``decisions`` (documented
 in docs/variants.md), so it can be flipped in one place.
 """
 
@@ -89,7 +89,7 @@ class Variant:
     #: which declaration means "marker per element, core allocates present elements":
     #: None (no such declaration), "auto-alloc-flag" (VMS_ARRAY_OF_POINTER_AUTO_ALLOC,
     #: vmstate.c use_dynamic_array) or "pointer-array-alloc" (VMS_ARRAY_OF_POINTER together
-    #: with VMS_ALLOC, seed 000 13/17 -- which also stops ALLOC allocating the array)
+    #: with VMS_ALLOC, the alloc RFC's 13/17 -- which also stops ALLOC allocating the array)
     auto_flag_rule: str | None = None
     #: the name of the marker info (vmstate_info_nullptr / vmstate_info_ptr_marker)
     marker_info_name: str = "nullptr"
@@ -150,7 +150,7 @@ class Variant:
         """Does this field use the marker-per-element format with element allocation?
 
         auto-alloc-flag: VMS_ARRAY_OF_POINTER_AUTO_ALLOC (vmstate.c use_dynamic_array);
-        pointer-array-alloc: VMS_ARRAY_OF_POINTER together with VMS_ALLOC (seed 000, 13/17).
+        pointer-array-alloc: VMS_ARRAY_OF_POINTER together with VMS_ALLOC (Fabiano Rosas's RFC, 13/17).
         """
         flags = field.flags
         rule = self.auto_flag_rule
@@ -165,7 +165,7 @@ class Variant:
 
         vmstate_handle_alloc(): POINTER and ALLOC.  Under "pointer-array-alloc" ALLOC on an
         array of pointers means the elements: Fabiano's vmstate_first() is told to
-        allocate only when the field is not an array of pointers (seed 000).
+        allocate only when the field is not an array of pointers (the alloc RFC, 13/17).
         """
         flags = field.flags
         if not (flags & F.POINTER and flags & F.ALLOC):
@@ -183,7 +183,7 @@ class Variant:
         return size
 
     def auto_load_size(self, field: Field, size: int) -> int:
-        """The size vmstate_load_field() gets for an auto element (seed 001: vmstate_size(),
+        """The size vmstate_load_field() gets for an auto element (Peter Xu's 09/11: vmstate_size(),
         i.e. the pointer size; the save passes .size)."""
         return size if self.decision("auto_load_element_size") == "pointer" else field.size
 
@@ -192,7 +192,7 @@ class Variant:
 
 
 _LEGACY_NUMBERING = {**_COMMON_BITS}
-# seed 000's context (Fabiano 13/17 on Peter's RFC v1) still shows VMS_MULTIPLY_ELEMENTS
+# the context of the alloc RFC's 13/17 (Fabiano, on Peter's RFC v1) still shows VMS_MULTIPLY_ELEMENTS
 # (0x4000) beside AUTO_ALLOC: the flag was removed by the later e0e77e09 refactor.
 _AUTO_NUMBERING = {**{f: b for f, b in _COMMON_BITS.items() if f is not F.MULTIPLY_ELEMENTS},
                    F.MULTIPLY_ELEMENTS: 0x4000, F.AUTO_ALLOC: 0x10000}
@@ -223,7 +223,7 @@ VARIANTS: dict[str, Variant] = {
         ),
         Variant(
             "auto-alloc", "VMS_ARRAY_OF_POINTER_AUTO_ALLOC (Peter Xu, landed)",
-            "11.0 development (seed 001, header 028d4ec4)",
+            "11.0 development (Peter Xu's series, header 028d4ec4)",
             vms_end=0x20000, numbering=_AUTO_NUMBERING, has_check=True,
             pointer_array_rules="auto-alloc", pointer_array_size="pointee",
             marker_load="ptr-marker", hook_failure="nonzero",

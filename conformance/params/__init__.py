@@ -1,5 +1,5 @@
-"""Migration parameters: a model of QEMU's migrate-set-parameters and the race the seed's
-review found (seed 004, "qapi: Use visitors for migration parameters handling").
+"""Migration parameters: a model of QEMU's migrate-set-parameters and the race the review
+of Fabiano Rosas's "qapi: Use visitors for migration parameters handling" (v2) found.
 
 Modules: ``schema`` (members, types, defaults, capabilities, the runtime whitelist),
 ``heap`` (the allocation ledger), ``validate`` (migrate_params_check, migrate_caps_check),

@@ -172,9 +172,10 @@ def _group_help(parser):
 def add_subparser(subparsers) -> None:
     """Add the ``params`` command group to an argparse subparsers object."""
     p = subparsers.add_parser(
-        "params", help="migration parameters: migrate-set-parameters model (seed 004)",
+        "params", help="migration parameters: migrate-set-parameters model and its race",
         description="Model of QEMU's migrate-set-parameters (qapi/migration.json, "
-                    "migration/options.c) and the free-while-read race of seed 004.")
+                    "migration/options.c) and the free-while-read race found in the review of "
+                    "'qapi: Use visitors for migration parameters handling' (Fabiano Rosas, v2).")
     p.set_defaults(func=_group_help(p))
     sub = p.add_subparsers(dest="params_command", metavar="SUBCOMMAND")
     c = sub.add_parser(
@@ -206,7 +207,7 @@ def add_subparser(subparsers) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m conformance.params",
-                                     description="migration parameters model (seed 004)")
+                                     description="migration parameters model")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_subparser(sub)
     # standalone: ``check ...`` works as well as ``params check ...``

@@ -17,7 +17,7 @@ Designs (``DESIGNS``):
     request) -> migrate_params_check(&tmp) -> migrate_params_apply(request): for each
     member the request has, free the old value of s->parameters and store a clone.
 ``merge``
-    the seed's series (v2): tmp = QAPI_CLONE(MigrationParameters, &s->parameters);
+    the QAPI_MERGE series (v2): tmp = QAPI_CLONE(MigrationParameters, &s->parameters);
     QAPI_MERGE(tmp, request) (output visitor -> QObject, dealloc-present visitor frees
     tmp's members the request replaces, input visitor allocates the new ones);
     migrate_params_check(tmp); then apply: free *every* pointer member of s->parameters

@@ -11,7 +11,7 @@ Which QEMU this is (see docs/parameters.md, "Which QEMU"):
   since 10.2).  10.0/10.1 lack ``cpr-exec-command`` (``SINCE`` records each member's
   first release).
 * The request type: 10.2 still has a separate ``MigrateSetParameters`` (tls-* are
-  ``StrOrNull``) while ``MigrationParameters`` stores tls-* as ``str``.  The seed's series
+  ``StrOrNull``) while ``MigrationParameters`` stores tls-* as ``str``.  The QAPI_MERGE series
   applies on top of the January 2026 unification (MigrateSetParameters removed,
   ``MigrationParameters`` tls-* become ``StrOrNull`` everywhere).  The implementations in
   this package model that base, the code the review thread is about; the member set is
@@ -128,7 +128,7 @@ TLS_MEMBERS = ("tls-creds", "tls-hostname", "tls-authz")
 
 UINT_MAX = {"uint8": 2**8 - 1, "uint32": 2**32 - 1, "uint64": 2**64 - 1, "size": 2**64 - 1}
 
-#: Peter Xu's proposal in the review thread (seed 004): the parameters that may change
+#: Peter Xu's proposal in the review thread of the QAPI_MERGE series: the parameters that may change
 #: while a migration is active.  All scalars.
 RUNTIME_WHITELIST: tuple[str, ...] = (
     # CPU throttle knobs

@@ -1,7 +1,7 @@
 """migrate_params_check() and migrate_caps_check(), rule by rule, in QEMU's order.
 
 Source modelled: migration/options.c migrate_params_check() as it stands under the
-seed's series (the January 2026 base: every member present, no has_* gating, messages
+QAPI_MERGE series (the January 2026 base: every member present, no has_* gating, messages
 "Option <c_name> expects ..."), and migration/block-dirty-bitmap.c
 check_dirty_bitmap_mig_alias_map() / construct_alias_map() for block-bitmap-mapping.
 The first failing rule decides the error, as in C.
