@@ -36,6 +36,7 @@ CASE_FILE_LIMIT = 1 << 26
 PIPE_LIMIT = 16 << 30
 WORK_LIMIT = 1 << 21
 STATE_LIMIT = 1 << 16
+STATE_BYTES_LIMIT = 1 << 26
 
 
 class Limit(Plain):
@@ -71,6 +72,11 @@ LIMITS: tuple[Limit, ...] = (
           "of a case's description: what one save or load walks; also the structs one "
           "VMS_ALLOC hands a load (count from the stream x values per struct)",
           "case: clean error naming the JSON path; engine load: outcome kind `limit`"),
+    Limit("state-bytes", "STATE_BYTES_LIMIT", STATE_BYTES_LIMIT,
+          "bytes of a case's state: the fields' sizes (num x size for arrays) summed over "
+          "the description, nested structs and subsections (one 64 MiB buffer: about "
+          "350 MB peak in encode, 415 MB in run)",
+          "case: clean error naming the JSON path"),
     Limit("work", "WORK_LIMIT", WORK_LIMIT,
           "vmdesc field entries one migration-file decode plans and decodes (array_len "
           "expanded, integer-array elements counted, summed over the file; QEMU 7.2's pc "
