@@ -327,17 +327,7 @@ def _parse_case(obj) -> Case:
     desc = parse_description(obj["description"], "$.description", vmsds)
     state_size(desc)  # the zero state's size, before any state is built
     name = _expect_type(obj.get("name", desc.name), str, "$.name", "name")
-    if "variant" in obj:
-        variants = [_expect_type(obj["variant"], str, "$.variant", "variant")]
-    else:
-        variants = _expect_type(obj.get("variants", ["legacy"]), list, "$.variants", "variants")
-        if not variants:  # every command runs a case's first variant unless told another
-            raise CaseError("$.variants", "variants is empty: name at least one variant "
-                                          f"(known: {', '.join(_variants.VARIANTS)})")
-    for i, v in enumerate(variants):
-        if not isinstance(v, str) or v not in _variants.VARIANTS:
-            raise CaseError(f"$.variants[{i}]", f"unknown variant {_short(v)} "
-                                                f"(known: {', '.join(_variants.VARIANTS)})")
+    variants = _case_variants(obj)
     for key in ("source", "destination"):
         _count_values(obj.get(key), f"$.{key}")
     source = from_plain(desc, obj.get("source", {}), "$.source")
@@ -359,6 +349,22 @@ def _parse_case(obj) -> Case:
         _hex(obj.get("trailer", "00"), "$.trailer"),
         _hex(obj["load_input"], "$.load_input") if "load_input" in obj else None,
         expect, by_variant, bool(obj.get("truncation", False)), str(obj.get("notes", "")))
+
+
+def _case_variants(obj: dict) -> list:
+    """``$.variant`` or ``$.variants`` (default legacy): known names, at least one."""
+    if "variant" in obj:
+        variants = [_expect_type(obj["variant"], str, "$.variant", "variant")]
+    else:
+        variants = _expect_type(obj.get("variants", ["legacy"]), list, "$.variants", "variants")
+        if not variants:  # every command runs a case's first variant unless told another
+            raise CaseError("$.variants", "variants is empty: name at least one variant "
+                                          f"(known: {', '.join(_variants.VARIANTS)})")
+    for i, v in enumerate(variants):
+        if not isinstance(v, str) or v not in _variants.VARIANTS:
+            raise CaseError(f"$.variants[{i}]", f"unknown variant {_short(v)} "
+                                                f"(known: {', '.join(_variants.VARIANTS)})")
+    return variants
 
 
 _EXPECT_KEYS = {"kind", "stream", "state", "message", "messages", "offset", "path", "ret",

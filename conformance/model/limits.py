@@ -37,6 +37,10 @@ PIPE_LIMIT = 16 << 30
 WORK_LIMIT = 1 << 21
 STATE_LIMIT = 1 << 16
 STATE_BYTES_LIMIT = 1 << 26
+#: not a limit but the bound the defaults keep one input under (docs/limits.md: 5 s of
+#: CPU, 500 MB of memory); the fuzz contract (strategies/hostile.py) measures it
+INPUT_SECONDS_BOUND = 5.0
+INPUT_MEMORY_BOUND = 500 << 20
 
 
 class Limit(Plain):
