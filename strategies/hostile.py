@@ -10,7 +10,14 @@ Strategies (each shrinks toward the unmutated seed and the first mutation kind):
   tree (types, missing keys, huge numbers, deep nesting, lone surrogates), RAM record
   bytes flipped;
 * :func:`hostile_case_files` - the bundled example and golden case files mutated as JSON
-  trees (the same tree mutations), then as bytes (encodings, invalid UTF-8, BOM, cut).
+  trees (the same tree mutations, plus big buffer fields), then as bytes (encodings,
+  invalid UTF-8, BOM, cut);
+* :func:`hostile_engine_inputs` - generated trees, mutated streams and destinations
+  whose integer members may be set to edge values (issue 23: negative sizes).
+
+Issue 23 added a section idstr renamed to a hostile name (:data:`HOSTILE_NAMES`), cut
+or not; the CLI run in-process on each input with every printed line checked
+(:func:`check_output`); and the measured peak resident memory of each block.
 
 The contract (:func:`check_migration_input`, :func:`check_case_input`,
 :func:`check_engines_input`): the input gives a result or a clean error - a
@@ -598,9 +605,11 @@ def check_output(argv: list[str], rc: int, out: str, err: str, stdout: str) -> s
             raise ContractViolation(f"{what}: stderr line is no error, note or hazard (a "
                                     f"message split?): {line[:300]!r} in {err[:300]!r}")
     errors = sum(line.startswith(STDERR_PREFIXES[0]) for line in lines)
-    if argv[0] != "run" and errors != (1 if rc else 0):
-        raise ContractViolation(f"{what}: exit {rc} with {errors} error lines: {err[:300]!r}")
     body = out.splitlines()
+    # run reports failures on stdout; check its findings (exit 1 for an error finding)
+    findings = argv[0] == "check" and any(line.startswith("error: ") for line in body)
+    if argv[0] != "run" and errors != (1 if rc and not findings else 0):
+        raise ContractViolation(f"{what}: exit {rc} with {errors} error lines: {err[:300]!r}")
     if rc == 0 and stdout == "hex" and not (len(body) == 1 and all(
             c in "0123456789abcdef" for c in body[0])):
         raise ContractViolation(f"{what}: stdout is not one hex line: {out[:300]!r}")

@@ -325,3 +325,25 @@ def test_b2n_against_qemu(variant):
             assert out.kind == "undefined" and "SIG" in out.message, out.summary()
         else:  # 16 bytes into 8: C cannot tell, it loads "ok" past the end
             assert out.kind in ("ok", "undefined"), out.summary()
+
+
+# ---------------------------- F3 elsewhere: names from case files, found by the fuzzer
+
+
+def test_case_commands_escape_names_from_the_case_file(tmp_path, capsys):
+    """The strengthened fuzz loop's first finds: check's findings and its "passes"
+    line, encode's and decode's one error line, and run's tables and failures print
+    names from the case file (case, description, field) - escaped, one line each."""
+    path = write_case(tmp_path, {
+        "name": "n\nm\x1b", "expect": {"save": {"kind": "ok"}},
+        "description": {"name": "d\nq", "Fields": [
+            {"field": "a\nb", "info": "uint8", "flags": ["POINTER"]}]}})
+    rc, out, err = run_cli(capsys, "check", path)
+    assert rc == 0 and assert_printable_lines(out, ("d\\nq: passes vmstate_check",))
+    for args in (["encode", path], ["decode", path, "00"]):
+        rc, out, err = run_cli(capsys, *args)
+        (line,) = assert_printable_lines(err, ("vmstate-conformance: ",))
+        assert rc == 1 and "d\\nq/a\\nb" in line, line
+    rc, out, err = run_cli(capsys, "run", path, "--quiet", "--verbose", "--engine", "reference")
+    assert rc == 1 and all(line.isprintable() for line in out.splitlines())
+    assert "  FAIL n\\nm\\x1b [legacy / reference]: save.kind" in out
