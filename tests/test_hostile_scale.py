@@ -347,3 +347,14 @@ def test_case_commands_escape_names_from_the_case_file(tmp_path, capsys):
     rc, out, err = run_cli(capsys, "run", path, "--quiet", "--verbose", "--engine", "reference")
     assert rc == 1 and all(line.isprintable() for line in out.splitlines())
     assert "  FAIL n\\nm\\x1b [legacy / reference]: save.kind" in out
+
+
+def test_decode_takes_a_stream_longer_than_a_file_name(tmp_path, capsys):
+    """Found by the fuzz loop driving ``decode CASE STREAM`` with the encoded stream:
+    hex of 128+ bytes is longer than a file name may be, and asking whether such a
+    file exists raised ENAMETOOLONG (internal error, exit 3)."""
+    desc = {"name": "d", "Fields": [{"field": "a", "info": "buffer", "size": 300}]}
+    path = write_case(tmp_path, {"description": desc})
+    rc, out, err = run_cli(capsys, "decode", path, "ab" * 300 + "00")
+    assert rc == 0, err
+    assert json.loads(out) == {"a": "ab" * 300}

@@ -48,9 +48,13 @@ def _count(text: str) -> int:
 
 def _read_stream(arg: str) -> bytes:
     path = Path(arg)
-    if path.is_dir():
+    try:
+        is_dir, exists = path.is_dir(), path.exists()
+    except OSError:  # hex longer than a file name may be (ENAMETOOLONG): not a file
+        is_dir = exists = False
+    if is_dir:
         raise UsageError(f"STREAM {arg}: is a directory, not a stream file or hex")
-    if path.exists():
+    if exists:
         try:
             data = path.read_bytes()
         except OSError as exc:
