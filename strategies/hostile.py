@@ -29,6 +29,7 @@ seconds of CPU and :data:`MEMORY_BOUND` bytes of new address space; anything els
 from __future__ import annotations
 
 import json
+import re
 import signal
 import struct
 import time
@@ -544,8 +545,8 @@ def _contained(action, seconds: float = TIME_BOUND, clean_errors: bool = True):
 
 #: what a line on stderr may start with: the one error line, a note, a load hazard
 STDERR_PREFIXES = ("vmstate-conformance: ", "note: ", "hazard: ")
-_SECTIONS_LINE = __import__("re").compile(r"0x[0-9a-f]+ |# ")
-_CHECK_LINE = __import__("re").compile(r"(error|warning): |.*: passes vmstate_check \([a-z0-9.-]+\)$")
+_SECTIONS_LINE = re.compile(r"0x[0-9a-f]+ |# ")  # decode --sections: a record, or the total
+_CHECK_LINE = re.compile(r"(error|warning): |.*: passes vmstate_check \([a-z0-9.-]+\)$")
 
 
 @lru_cache(maxsize=None)

@@ -358,3 +358,19 @@ def test_decode_takes_a_stream_longer_than_a_file_name(tmp_path, capsys):
     rc, out, err = run_cli(capsys, "decode", path, "ab" * 300 + "00")
     assert rc == 0, err
     assert json.loads(out) == {"a": "ab" * 300}
+
+
+def test_f4_one_gtree_node_past_state_bytes_is_a_limit(tmp_path):
+    """Found by the fuzz loop: a GTree's node VMSD with 8 buffers of 8 MiB + 1 byte;
+    the node is no STRUCT member of the zero state, yet the source holds one."""
+    node = {"name": "n", "version_id": 1, "minimum_version_id": 1, "Fields": [
+        {"field": "val", "info": "uint32"}] + [
+        {"field": f"big{i}", "flags": ["BUFFER"], "info": "buffer", "size": (8 << 20) + 1}
+        for i in range(8)]}
+    desc = {"name": "d", "version_id": 1, "minimum_version_id": 1, "Fields": [
+        {"field": "t", "info": "gtree", "size": 4, "version_id": 1, "Description": node}]}
+    path = write_case(tmp_path, {"description": desc, "source": {"t": [[1, {"val": 10}]]}})
+    with pytest.raises(LimitExceeded) as info:
+        conformance.load_case(path)
+    assert info.value.limit == "state-bytes"
+    assert info.value.location == "$.description.Fields[0].Description.Fields[8]"

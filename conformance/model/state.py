@@ -194,6 +194,11 @@ def state_size(desc: Description, path: str = "$.description") -> int:
                     # the struct itself counts: loading one walks it even with no fields
                     values, each_bytes = size(field.vmsd, f"{fpath}.Description", depth + 1)
                     each = 1 + values
+                elif field.vmsd is not None:
+                    # a GTree / QLIST / QTAILQ / tmp: the zero state holds no node, a
+                    # state or a load may hold one (or more: their count is the state's),
+                    # so one node's bytes count (fuzz: a node of 8 x 8 MiB buffers)
+                    each_bytes = size(field.vmsd, f"{fpath}.Description", depth + 1)[1]
                 total += max(n, 0) * each
                 nbytes += max(n, 0) * each_bytes
                 if total > _limits.STATE_LIMIT:
