@@ -182,38 +182,38 @@ def test_f4_many_big_buffers_are_a_state_bytes_limit(tmp_path, capsys, n):
     finally:
         tracemalloc.stop()
     assert info.value.limit == "state-bytes"
-    assert info.value.location == "$.description.Fields[1]"  # the field that crossed it
+    assert info.value.location == "$.description.Fields[0]"  # 64 MiB crosses 32 MiB
     assert peak < 1 << 20  # checked before any buffer exists
     for command in ("encode", "run"):
         rc, out, err = run_cli(capsys, command, path, *(["--quiet"] if command == "run" else []))
         assert rc == 1 and "internal error" not in err + out
-        assert "exceeds the limit state-bytes=67108864 (raise it with --limit state-bytes=N)" \
+        assert "exceeds the limit state-bytes=33554432 (raise it with --limit state-bytes=N)" \
             in err + out
 
 
 def test_f4_state_bytes_counts_struct_arrays_and_subsections():
     inner = Description("e", 1, 1, [Field("buf", F.BUFFER, "buffer", size=1 << 20)])
-    desc = Description("d", 1, 1, [Field("s", F.ARRAY | F.STRUCT, None, num=40, vmsd=inner)],
+    desc = Description("d", 1, 1, [Field("s", F.ARRAY | F.STRUCT, None, num=20, vmsd=inner)],
                        subsections=[Description("d/sub", 1, 1, [
-                           Field("x", F.BUFFER, "buffer", size=30 << 20)])])
+                           Field("x", F.BUFFER, "buffer", size=20 << 20)])])
     from conformance.model.state import state_size
 
     with pytest.raises(LimitExceeded) as info:
         state_size(desc)
     assert info.value.limit == "state-bytes" and "Subsections[0]" in info.value.location
-    with limits.override(state_bytes=80 << 20):
-        assert state_size(desc) == 40 * 2 + 1
+    with limits.override(state_bytes=40 << 20):
+        assert state_size(desc) == 20 * 2 + 1
 
 
 def test_f4_one_buffer_at_the_limit_still_parses(tmp_path):
-    case = conformance.load_case(write_case(tmp_path, buffers_case(1)))
-    assert len(case.source["b0"]) == 1 << 26
+    case = conformance.load_case(write_case(tmp_path, buffers_case(1, size=1 << 25)))
+    assert len(case.source["b0"]) == 1 << 25
 
 
 def test_state_bytes_is_in_the_limits_table_and_its_doc():
-    assert limits.get("state-bytes") == 1 << 26
+    assert limits.get("state-bytes") == 1 << 25
     doc = (Path(__file__).parents[1] / "docs" / "limits.md").read_text()
-    assert "| `state-bytes` | 64 MiB |" in doc
+    assert "| `state-bytes` | 32 MiB |" in doc
 
 
 # -------------------------------------------------------------------------------- U
@@ -373,4 +373,4 @@ def test_f4_one_gtree_node_past_state_bytes_is_a_limit(tmp_path):
     with pytest.raises(LimitExceeded) as info:
         conformance.load_case(path)
     assert info.value.limit == "state-bytes"
-    assert info.value.location == "$.description.Fields[0].Description.Fields[8]"
+    assert info.value.location == "$.description.Fields[0].Description.Fields[4]"

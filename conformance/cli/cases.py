@@ -60,8 +60,8 @@ def _read_stream(arg: str) -> bytes:
         except OSError as exc:
             raise UsageError(f"STREAM {arg}: cannot read: {exc.strerror or exc}") from None
         text = data.strip()
-        try:
-            if text and all(chr(c) in "0123456789abcdefABCDEF \n\t" for c in text):
+        try:  # hex text, told at C speed (a per-byte loop took 4 s for 16 MiB of stream)
+            if text and not text.translate(None, b"0123456789abcdefABCDEF \n\t"):
                 return bytes.fromhex(text.decode())
         except ValueError:
             pass
