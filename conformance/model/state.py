@@ -199,6 +199,9 @@ def state_size(desc: Description, path: str = "$.description") -> int:
                     # state or a load may hold one (or more: their count is the state's),
                     # so one node's bytes count (fuzz: a node of 8 x 8 MiB buffers)
                     each_bytes = size(field.vmsd, f"{fpath}.Description", depth + 1)[1]
+                    if field.key_vmsd is not None:  # and a GTree node's key struct
+                        each_bytes += size(field.key_vmsd, f"{fpath}.key_Description",
+                                           depth + 1)[1]
                 total += max(n, 0) * each
                 nbytes += max(n, 0) * each_bytes
                 if total > _limits.STATE_LIMIT:
