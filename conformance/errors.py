@@ -23,6 +23,14 @@ subclasses for their existing callers); this module only defines the base and
 from __future__ import annotations
 
 
+def printable(text: str) -> str:
+    """``text`` with every unprintable character escaped (``\\n``, ``\\x1b``, ``\\x00``):
+    names taken from input stay on one printable line in messages and notes."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+
+
 class ConformanceError(Exception):
     """Bad input: ``str()`` is one printable line naming where it is."""
 
@@ -49,8 +57,7 @@ class LimitExceeded(ConformanceError, ValueError):
         allowed = limits.get(limit)
         message = (f"{location}: {what} exceeds the limit {limit}={allowed} "
                    f"(raise it with --limit {limit}=N)")
-        if not message.isprintable():
-            message = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in message)
+        message = printable(message)
         super().__init__(message)
         self.message = message
 
@@ -72,4 +79,4 @@ def __getattr__(name: str):
 
 
 # CaseError, StateError and FormatError are also importable from here (lazily, above)
-__all__ = ["ConformanceError", "LimitExceeded", "UsageError"]
+__all__ = ["ConformanceError", "LimitExceeded", "UsageError", "printable"]

@@ -10,7 +10,14 @@ Strategies (each shrinks toward the unmutated seed and the first mutation kind):
   tree (types, missing keys, huge numbers, deep nesting, lone surrogates), RAM record
   bytes flipped;
 * :func:`hostile_case_files` - the bundled example and golden case files mutated as JSON
-  trees (the same tree mutations), then as bytes (encodings, invalid UTF-8, BOM, cut).
+  trees (the same tree mutations, plus big buffer fields), then as bytes (encodings,
+  invalid UTF-8, BOM, cut);
+* :func:`hostile_engine_inputs` - generated trees, mutated streams and destinations
+  whose integer members may be set to edge values (issue 23: negative sizes).
+
+Issue 23 added a section idstr renamed to a hostile name (:data:`HOSTILE_NAMES`), cut
+or not; the CLI run in-process on each input with every printed line checked
+(:func:`check_output`); and the measured peak resident memory of each block.
 
 The contract (:func:`check_migration_input`, :func:`check_case_input`,
 :func:`check_engines_input`): the input gives a result or a clean error - a
@@ -22,6 +29,7 @@ seconds of CPU and :data:`MEMORY_BOUND` bytes of new address space; anything els
 from __future__ import annotations
 
 import json
+import re
 import signal
 import struct
 import time
@@ -30,25 +38,38 @@ from pathlib import Path
 
 from hypothesis import strategies as st
 
+from conformance.model import limits as _limits
+
 ROOT = Path(__file__).resolve().parent.parent
 PC_MIN = ROOT / "tests" / "data" / "qemu-7.2" / "pc-min.mig"
 CASE_DIRS = (ROOT / "conformance" / "data" / "examples", ROOT / "golden" / "cases")
 
-TIME_BOUND = 5.0  # seconds of CPU per input (the error contract: under 5 s)
+TIME_BOUND = _limits.INPUT_SECONDS_BOUND  # seconds of CPU per input (the error contract: under 5 s)
 ENGINE_BOUND = 30.0  # seconds per engine run of a parsed case (a hang, not a slow host)
 WALL_FACTOR = 6  # a block waiting (not computing) this many times its bound is a hang
-MEMORY_BOUND = 500 << 20  # bytes of address space per input (the error contract: under 500 MB)
+MEMORY_BOUND = _limits.INPUT_MEMORY_BOUND  # bytes per input (the error contract: under 500 MB)
 
 #: values a hostile JSON tree puts where something else belongs
 ODD_VALUES = ([], {}, "", "x", 0, -1, 1, 255, 256, 2**31, 2**32, 2**63, 2**64, 10**30, -2**63,
               1.5, None, True, False, "\ud800", "a" * 300, [1, 2], {"a": 1}, "ARRAY", "uint8",
               "struct")
 HUGE = (2**16 + 1, 2**20, 2**31 - 1, 2**32, 2**32 + 1, 2**64, 10**7)
-TREE_MUTATIONS = ("replace", "delete", "add", "deep", "huge", "surrogate")
-MIG_MUTATIONS = ("truncate", "flip-header", "be32", "splice", "vmdesc", "ram", "flip")
+TREE_MUTATIONS = ("replace", "delete", "add", "deep", "huge", "surrogate", "empty", "control")
+#: case files only: large buffer fields appended to a Fields list (issue 23, F4: the
+#: buffer-bytes limit is per field; many fields at it must still be one clean line)
+CASE_TREE_MUTATIONS = TREE_MUTATIONS + ("buffers",)
+MIG_MUTATIONS = ("truncate", "flip-header", "be32", "splice", "vmdesc", "ram", "flip", "idstr")
 #: how often each is drawn: "ram" needs the full 350 KB stream (10x slower to decode)
 _MIG_WEIGHTS = ("truncate",) * 3 + ("flip-header",) * 2 + ("be32",) * 2 + ("splice",) * 2 \
-    + ("vmdesc",) * 3 + ("flip",) * 2 + ("ram",)
+    + ("vmdesc",) * 3 + ("flip",) * 2 + ("ram",) + ("idstr",) * 2
+#: names a hostile input gives a section, a field, a case (issue 23, F1/F3: printed raw,
+#: they split or garble the one-line messages)
+HOSTILE_NAMES = ("a\nb", "\x1b[31mred", "nul\x00x", "tab\there", "\r", "bell\x07",
+                 "del\x7f", "\u2028ls", "\x85nel", "su\u00e9", "\u200bzw")
+#: edge values for the integer members of a destination state (sizes and counters the
+#: load reads before it fills them; issue 23, B2n: a negative bitmap size)
+DEST_INTS = (0, 1, -1, -8, -64, -601, 255, 256, 65535, 65536, 2**31 - 1, -2**31,
+             2**32 - 1, 2**63 - 1)
 CASE_BYTE_MUTATIONS = ("none", "none", "none", "utf16", "latin1", "bad-byte", "bom", "cut")
 
 
@@ -107,19 +128,43 @@ def _deep_text(kind: str, depth: int) -> str:
     return inner
 
 
+def _big_buffers(draw, tree) -> None:
+    """Append 2-16 buffer fields to one Fields list, each within the buffer-bytes limit,
+    together just over the state-bytes limit."""
+    from conformance.model import limits
+
+    lists = [p for p in _paths(tree) if p and p[-1] == "Fields" and isinstance(_get(tree, p), list)]
+    if not lists:
+        return
+    fields = _get(tree, lists[draw(st.integers(0, len(lists) - 1), label="Fields")])
+    count = draw(st.integers(2, 16), label="buffers")
+    size = min(limits.BUFFER_LIMIT, limits.STATE_BYTES_LIMIT // count + 1)
+    for i in range(count):
+        fields.append({"field": f"big{i}", "flags": ["BUFFER"], "info": "buffer", "size": size})
+
+
 @st.composite
 def mutated_json(draw, tree, *, keys=("num", "size", "array_len", "version_id", "Fields",
                                       "fields", "flags", "info", "type", "name", "exists",
-                                      "needed", "Description", "struct", "devices")):
-    """The JSON text of ``tree`` with one (or a few) tree mutations applied."""
+                                      "needed", "Description", "struct", "devices"),
+                 kinds=TREE_MUTATIONS):
+    """The JSON text of ``tree`` with one (or a few) tree mutations applied.
+
+    A node is drawn from the whole tree, or (one time in four) from the root's own
+    keys, where one mutation changes what every command reads first (``variants``)."""
     import copy
 
     tree = copy.deepcopy(tree)
     deep: dict[str, str] = {}
     for n in range(draw(st.integers(1, 3), label="mutations")):
         paths = _paths(tree)
+        if isinstance(tree, dict) and tree and draw(st.integers(0, 3), label="top") == 0:
+            paths = [(k,) for k in tree]
         path = paths[draw(st.integers(0, len(paths) - 1), label="node")]
-        kind = draw(st.sampled_from(TREE_MUTATIONS), label="tree mutation")
+        kind = draw(st.sampled_from(kinds), label="tree mutation")
+        if kind == "buffers":
+            _big_buffers(draw, tree)
+            continue
         parent = _get(tree, path[:-1]) if path else None
         if not path:  # the root itself
             if kind in ("replace", "deep"):
@@ -146,6 +191,11 @@ def mutated_json(draw, tree, *, keys=("num", "size", "array_len", "version_id", 
             parent[key] = marker
         elif kind == "huge":
             parent[key] = draw(st.sampled_from(HUGE), label="huge")
+        elif kind == "empty":  # a container or string of the same type, emptied
+            parent[key] = type(parent[key])() if isinstance(parent[key], (list, dict, str)) \
+                else []
+        elif kind == "control":  # a name (or any string) with control characters
+            parent[key] = draw(st.sampled_from(HOSTILE_NAMES), label="name")
         else:
             parent[key] = "\ud800" if draw(st.booleans()) else "a\udfffb"
     text = json.dumps(tree)
@@ -204,12 +254,13 @@ def _records_cached(data: bytes):
 
 
 @st.composite
-def hostile_migration_files(draw):
-    """A mutated real migration stream (bytes); see the module docstring."""
+def hostile_migration_files(draw, mutations: tuple[str, ...] = _MIG_WEIGHTS):
+    """A mutated real migration stream (bytes); see the module docstring.
+    ``mutations``: the kinds drawn from (a focused run, or a test, narrows them)."""
     small, full = migration_seeds()
     data = full if draw(st.integers(0, 39), label="seed") == 39 else small
     records = _records(data)
-    kind = draw(st.sampled_from(_MIG_WEIGHTS), label="mutation")
+    kind = draw(st.sampled_from(mutations), label="mutation")
     offset, length, rkind = records[draw(st.integers(0, len(records) - 1), label="record")]
     if kind == "truncate":
         near = draw(st.booleans())
@@ -245,6 +296,8 @@ def hostile_migration_files(draw):
             return data
         return (data[:offset] + data[o2:o2 + l2] + data[offset + length:o2]
                 + data[offset:offset + length] + data[o2 + l2:])
+    if kind == "idstr":
+        return _renamed_section(draw, data, records)
     if kind == "vmdesc":
         at = data.rfind(b"\x06", 0, data.find(b'{"page_size"'))
         (n,) = struct.unpack(">I", data[at + 1:at + 5])
@@ -257,6 +310,27 @@ def hostile_migration_files(draw):
     at = part[0] + draw(st.integers(0, min(part[1], 4096) - 1)) if draw(st.booleans()) else \
         part[0] + draw(st.integers(0, part[1] - 1))
     return full[:at] + bytes([full[at] ^ draw(st.integers(1, 255))]) + full[at + 1:]
+
+
+def _renamed_section(draw, data: bytes, records) -> bytes:
+    """A FULL/START section's idstr replaced by a hostile name (the length byte follows):
+    its vmdesc entry no longer matches, so it stays opaque with a note; half the time
+    the stream is also cut inside that section's body (an incomplete file)."""
+    sections = [r for r in records if r[2] == "Section" and data[r[0]] in (1, 4)]
+    if not sections:
+        return data
+    offset, length, _ = sections[draw(st.integers(0, len(sections) - 1), label="section")]
+    n = data[offset + 5]
+    name = draw(st.sampled_from(HOSTILE_NAMES), label="idstr").encode("utf-8", "surrogatepass")
+    if draw(st.booleans(), label="keep length"):
+        name = (name + data[offset + 6:offset + 6 + n])[:n]  # same length: the rest intact
+    name = name[:255] or b"\n"
+    out = data[:offset + 5] + bytes([len(name)]) + name + data[offset + 6 + n:]
+    if draw(st.booleans(), label="cut inside"):
+        body = offset + 6 + len(name) + 8
+        end = offset + length + len(name) - n
+        out = out[:draw(st.integers(body, max(body, end - 1)), label="cut")]
+    return out
 
 
 # --------------------------------------------------------------------------- case files
@@ -280,11 +354,13 @@ def case_seeds() -> tuple:
 
 
 @st.composite
-def hostile_case_files(draw):
-    """The bytes of a mutated case file; see the module docstring."""
-    seeds = case_seeds()
+def hostile_case_files(draw, kinds: tuple[str, ...] = CASE_TREE_MUTATIONS, seeds=None):
+    """The bytes of a mutated case file; see the module docstring.  ``kinds``: the tree
+    mutations drawn from; ``seeds``: the case trees mutated (default: every bundled
+    example and golden case) - a focused run, or a test, narrows them."""
+    seeds = seeds or case_seeds()
     tree = seeds[draw(st.integers(0, len(seeds) - 1), label="seed")]
-    text = draw(mutated_json(tree), label="case")
+    text = draw(mutated_json(tree, kinds=kinds), label="case")
     how = draw(st.sampled_from(CASE_BYTE_MUTATIONS), label="bytes")
     if how == "utf16":
         return text.encode("utf-16", "surrogatepass")
@@ -304,9 +380,57 @@ def hostile_case_files(draw):
 # --------------------------------------------------------------------------- the contract
 
 
+class _Rss:
+    """The block's peak resident memory, measured: the kernel's high-water mark
+    (``VmHWM``) is reset through ``/proc/self/clear_refs`` ("5") before the block and
+    read after it, against the resident size before it (``VmRSS``).  Both files stay
+    open (a read is ~40 us).  ``available`` is False where Linux does not offer it."""
+
+    def __init__(self) -> None:
+        import os
+
+        try:
+            self.status = os.open("/proc/self/status", os.O_RDONLY)
+            self.clear = os.open("/proc/self/clear_refs", os.O_WRONLY)
+            os.write(self.clear, b"5")
+            self.available = self.read()[1] > 0
+        except OSError:
+            self.available = False
+
+    def read(self) -> tuple[int, int]:
+        """(VmRSS, VmHWM) in bytes."""
+        import os
+
+        text = os.pread(self.status, 8192, 0)
+        rss = text.find(b"VmRSS:")
+        hwm = text.find(b"VmHWM:")
+        return (int(text[rss + 6:text.index(b"kB", rss)]) << 10,
+                int(text[hwm + 6:text.index(b"kB", hwm)]) << 10)
+
+    def reset(self) -> int:
+        """Reset the high-water mark; the resident bytes now."""
+        import os
+
+        os.write(self.clear, b"5")
+        return self.read()[0]
+
+
+_RSS: list = []  # the process's _Rss, made on first use
+#: the largest peak growth measured since the fuzz loop last cleared it (bytes)
+PEAK = [0]
+
+
+def _rss() -> _Rss | None:
+    if not _RSS:
+        _RSS.append(_Rss())
+    return _RSS[0] if _RSS[0].available else None
+
+
 class bounded:
     """Run a block under the time bound and the memory bound (RLIMIT_AS: the current
-    address space + MEMORY_BOUND).
+    address space + MEMORY_BOUND), and measure its peak resident memory (:class:`_Rss`):
+    a block whose peak grows past MEMORY_BOUND breaks the contract even where the
+    address-space limit cannot be set (or a mapping was not yet touched).
 
     The time is the process's CPU time (``time.process_time``): what the input costs,
     whatever else the shared machine runs (a 2-byte load was "slow" at 6.7 s of wall
@@ -314,8 +438,9 @@ class bounded:
     twice the bound; a wall-clock SIGALRM at ``WALL_FACTOR`` times the bound stops a
     block that waits without computing (main thread only)."""
 
-    def __init__(self, seconds: float = TIME_BOUND, memory: int = MEMORY_BOUND) -> None:
-        self.seconds, self.memory = seconds, memory
+    def __init__(self, seconds: float = TIME_BOUND, memory: int | None = None) -> None:
+        # the memory bound is read now (a test lowers MEMORY_BOUND)
+        self.seconds, self.memory = seconds, MEMORY_BOUND if memory is None else memory
 
     def __enter__(self):
         self.started = time.monotonic()
@@ -345,6 +470,8 @@ class bounded:
                 self.old_rlimit = (soft, hard)
         except (ImportError, OSError, ValueError):
             pass
+        rss = _rss()
+        self.rss_before = rss.reset() if rss is not None else None
         return self
 
     def __exit__(self, exc_type, exc, tb):
@@ -357,11 +484,18 @@ class bounded:
             resource.setrlimit(resource.RLIMIT_AS, self.old_rlimit)
         elapsed = time.monotonic() - self.started
         cpu = time.process_time() - self.started_cpu
+        self.peak = 0
+        if self.rss_before is not None:
+            self.peak = max(0, _rss().read()[1] - self.rss_before)
+            PEAK[0] = max(PEAK[0], self.peak)
         if exc_type is _Timeout:
             raise ContractViolation(f"hang: no result after {elapsed:.1f} s "
                                     f"({cpu:.1f} s CPU)") from None
         if exc_type is MemoryError:
             raise ContractViolation(f"blow-up: MemoryError past {self.memory >> 20} MB") from None
+        if self.peak > self.memory and exc_type in (None, _Clean):
+            raise ContractViolation(f"memory: the peak resident size grew by "
+                                    f"{self.peak >> 20} MB (bound {self.memory >> 20} MB)")
         if exc_type is None and cpu > self.seconds:
             raise ContractViolation(f"slow: {cpu:.1f} s CPU, {elapsed:.1f} s wall "
                                     f"(bound {self.seconds} s CPU)")
@@ -406,6 +540,122 @@ def _contained(action, seconds: float = TIME_BOUND, clean_errors: bool = True):
             raise _violation(exc) from None
 
 
+# --------------------------------------------------------------------------- the CLI
+
+
+#: what a line on stderr may start with: the one error line, a note, a load hazard
+STDERR_PREFIXES = ("vmstate-conformance: ", "note: ", "hazard: ")
+_SECTIONS_LINE = re.compile(r"0x[0-9a-f]+ |# ")  # decode --sections: a record, or the total
+_CHECK_LINE = re.compile(r"(error|warning): |.*: passes vmstate_check \([a-z0-9.-]+\)$")
+
+
+@lru_cache(maxsize=None)
+def _parser(command: str | None):
+    return _BUILD_PARSER[0](command)
+
+
+_BUILD_PARSER: list = []
+
+
+def _cached_parser(command: str | None = None, *, full: bool = False):
+    return _BUILD_PARSER[0](command, full=True) if full else _parser(command)
+
+
+def run_cli(argv: list[str]) -> tuple[int, str, str]:
+    """``main(argv)`` in-process: (exit status, stdout, stderr).  The command's parser
+    is built once per process (argparse and gettext cost 4/5 of a ``check``), the
+    rest of main() runs as it does for a user."""
+    import contextlib
+    import io
+
+    from conformance import cli
+
+    if not _BUILD_PARSER:
+        _BUILD_PARSER.append(cli.build_parser)
+    out, err = io.StringIO(), io.StringIO()
+    cli.build_parser = _cached_parser
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            rc = cli.main(argv)
+    finally:
+        cli.build_parser = _BUILD_PARSER[0]
+    return rc, out.getvalue(), err.getvalue()
+
+
+def check_output(argv: list[str], rc: int, out: str, err: str, stdout: str) -> str:
+    """The CLI's side of the contract (issue 23): exit 0 or 1 (these command lines are
+    valid: 2 would blame an option never given, 3 is a bug); every line printed, on
+    stdout and stderr, printable; every stderr line an error, a note or a hazard, and
+    one error line exactly when a command other than ``run`` fails; stdout in its
+    command's shape (``stdout``: "hex", "json", "sections", "verify:PATH", "check" or
+    "lines"), so that a name with a newline, which splits a line, shows."""
+    what = " ".join(argv)
+    if "internal error: MemoryError" in out + err:  # main() turned the blow-up into a line
+        raise ContractViolation(f"blow-up: {what}: MemoryError past {MEMORY_BOUND >> 20} MB")
+    if rc not in (0, 1):
+        raise ContractViolation(f"{what}: exit {rc}: {err.strip()[:300]!r}")
+    for stream, text in (("stdout", out), ("stderr", err)):
+        if "internal error" in text or "Traceback" in text:
+            raise ContractViolation(f"{what}: {stream}: {text.strip()[:300]!r}")
+        for line in text.splitlines():
+            if not line.isprintable():
+                raise ContractViolation(f"{what}: {stream} line not printable: {line[:300]!r}")
+    lines = err.splitlines()
+    for line in lines:
+        if not line.startswith(STDERR_PREFIXES):
+            raise ContractViolation(f"{what}: stderr line is no error, note or hazard (a "
+                                    f"message split?): {line[:300]!r} in {err[:300]!r}")
+    errors = sum(line.startswith(STDERR_PREFIXES[0]) for line in lines)
+    body = out.splitlines()
+    # run reports failures on stdout; check its findings (exit 1 for an error finding)
+    findings = argv[0] == "check" and any(line.startswith("error: ") for line in body)
+    if argv[0] != "run" and errors != (1 if rc and not findings else 0):
+        raise ContractViolation(f"{what}: exit {rc} with {errors} error lines: {err[:300]!r}")
+    if rc == 0 and stdout == "hex" and not (len(body) == 1 and all(
+            c in "0123456789abcdef" for c in body[0])):
+        raise ContractViolation(f"{what}: stdout is not one hex line: {out[:300]!r}")
+    if rc == 0 and stdout == "json":
+        try:
+            json.loads(out)
+        except ValueError:
+            raise ContractViolation(f"{what}: stdout is not JSON: {out[:300]!r}") from None
+    shapes = {"sections": lambda line: _SECTIONS_LINE.match(line),
+              "check": lambda line: _CHECK_LINE.match(line)}
+    if stdout.startswith("verify:"):
+        prefixes = (stdout[7:] + ": ", "  opaque: ")
+        shapes[stdout] = lambda line: line.startswith(prefixes)
+    if stdout in shapes:
+        for line in body:
+            if not shapes[stdout](line):
+                raise ContractViolation(f"{what}: stdout line out of shape (a message "
+                                        f"split?): {line[:300]!r}")
+    return "clean" if rc else "ok"
+
+
+def check_command(argv: list[str], stdout: str, seconds: float = TIME_BOUND) -> str:
+    """One CLI command under the bounds, its output held to :func:`check_output`."""
+    rc, out, err = _contained(lambda: run_cli(argv), seconds, clean_errors=False)
+    return check_output(argv, rc, out, err, stdout)
+
+
+@lru_cache(maxsize=None)
+def _scratch() -> Path:
+    """A directory for the files the CLI reads (one per process, removed at exit)."""
+    import atexit
+    import shutil
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix="vmstate-fuzz-"))
+    atexit.register(shutil.rmtree, path, True)
+    return path
+
+
+def _input_file(data: bytes, suffix: str) -> str:
+    path = _scratch() / f"input{suffix}"
+    path.write_bytes(data)
+    return str(path)
+
+
 def check_migration_input(data: bytes) -> str:
     """read -> (if complete) re-encode byte-exact check, list, JSON and analyze output."""
     from conformance.errors import ConformanceError
@@ -430,32 +680,48 @@ def check_migration_input(data: bytes) -> str:
         return "ok"
 
     try:
-        return _contained(decode_everything)
+        result = _contained(decode_everything)
     except _Clean:
-        return "clean"
+        result = "clean"
+    # what the CLI prints of it: the record list and its notes, verify's summary and
+    # notes, or the one error line (names from the input escaped)
+    path = _input_file(data, ".mig")
+    if data[:4] == b"QEVM":  # without the magic, decode reads a case file (and says so)
+        check_command(["decode", path, "--sections"], "sections")
+    check_command(["verify", path], f"verify:{path}")
+    return result
 
 
 def check_case_input(data: bytes) -> str:
-    """parse -> vmstate_check -> run the case on both engines (first variant)."""
-    from conformance.cases.casefile import parse_case_bytes, run_case
+    """parse -> vmstate_check (the API), then the CLI's ``check`` and, for a case that
+    parses, ``encode``, ``decode`` (of the encoded stream) and ``run`` (both engines,
+    the case's first variant), every output held to :func:`check_output`."""
+    from conformance.cases.casefile import parse_case_bytes
     from conformance.model.check import check
 
     def parse():
         case = parse_case_bytes(data, "fuzz.json")
-        variant = case.variants[0] if case.variants else "legacy"
-        check(case.description, variant)
-        return case, variant
+        check(case.description, case.variants[0])
+        return case
 
+    path = _input_file(data, ".json")
     try:
-        case, variant = _contained(parse)  # reading the input: the 5 s bound
-        for engine in ("optimized", "reference"):
-            # running it: the state-values limit bounds the work; a case at the limit
-            # takes ~2 s in the reference engine on an idle machine, ENGINE_BOUND
-            # catches hangs
-            _contained(lambda engine=engine: run_case(case, variant, engine), ENGINE_BOUND)
+        case = _contained(parse)  # reading the input: the 5 s bound
     except _Clean:
+        check_command(["check", path], "check")  # the same error, as the CLI prints it
         return "clean"
-    return "ok"
+    check_command(["check", path], "check")
+    rc, out, err = _contained(lambda: run_cli(["encode", path]), clean_errors=False)
+    check_output(["encode", path], rc, out, err, "hex")
+    stream = out.strip() + "00" if rc == 0 else "00"
+    if len(stream) > 1 << 16:  # as a user would: no argument may exceed 128 KiB (Linux)
+        stream = _input_file(stream.encode(), ".hex")
+    check_command(["decode", path, stream], "json", ENGINE_BOUND)
+    # running it: the state-values limit bounds the work; a case at the limit takes
+    # ~2 s in the reference engine on an idle machine, ENGINE_BOUND catches hangs.
+    # Its first variant only, as encode and decode (every variant: 4x the time)
+    return check_command(["run", path, "--quiet", "--engine", "reference", "--engine",
+                          "optimized", "--variant", case.variants[0]], "lines", ENGINE_BOUND)
 
 
 def check_engines_input(desc, data: bytes, dest, variant: str) -> str:
@@ -484,7 +750,35 @@ def hostile_engine_inputs(draw):
     desc = draw(descriptions(variant), label="description")
     mutation = draw(mutated_streams(desc, variant), label="mutation")
     dest = draw(destinations(desc, mutation.original.state, variant), label="destination")
+    if draw(st.booleans(), label="mutate destination"):
+        dest = _mutated_state(draw, dest)
     return desc, mutation.data, dest, variant
+
+
+def _mutated_state(draw, state):
+    """``state`` with one to three integer members set to edge values (the sizes and
+    counters a load reads from its destination before it fills them: a negative
+    bitmap size, a huge VBUFFER size, an int32 at its bounds)."""
+    from conformance.model.state import fresh_copy
+
+    state = fresh_copy(state)
+    ints, todo = [], [((), state)]
+    while todo:
+        path, node = todo.pop()
+        items = node.items() if isinstance(node, dict) else enumerate(node) \
+            if isinstance(node, list) else ()
+        for key, value in items:
+            if isinstance(value, (dict, list)):
+                todo.append((path + (key,), value))
+            elif isinstance(value, int) and not isinstance(value, bool):
+                ints.append(path + (key,))
+    if not ints:
+        return state
+    ints.sort(key=str)
+    for _ in range(draw(st.integers(1, min(3, len(ints))), label="members")):
+        path = ints[draw(st.integers(0, len(ints) - 1), label="member")]
+        _get(state, path[:-1])[path[-1]] = draw(st.sampled_from(DEST_INTS), label="edge value")
+    return state
 
 
 #: target -> (strategy, check(input) -> "ok" | "clean", reproducer suffix)

@@ -164,7 +164,7 @@ def test_shared_vmsds_do_not_blow_up(tmp_path, capsys):
 def test_case_file_size_limit(tmp_path, capsys):
     path = write_case(tmp_path, {"description": small_desc(), "notes": "x" * 5000})
     line = cli(capsys, "--limit", "case-file-bytes=1000", "check", path)
-    assert "larger than the limit case-file-bytes=1000" in line
+    assert "exceeds the limit case-file-bytes=1000" in line
 
 
 def test_api_raises_only_project_errors(tmp_path):

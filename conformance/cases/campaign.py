@@ -526,9 +526,11 @@ def matrix_table(doc: dict) -> tuple[list[str], list[list[str]]]:
 
 
 def print_text(doc: dict, out, verbose: bool = False) -> None:
+    from conformance.errors import printable  # case names and messages come from input
+
     if verbose and doc["cases"]:
         _text_table(["case", "variant", "engine", "save", "load", "bytes", "result"],
-                    [[r["case"], r["variant"], r["engine"], r["save"], r["load"],
+                    [[printable(r["case"]), r["variant"], r["engine"], r["save"], r["load"],
                       str(r["bytes"]), "pass" if r["passed"] else "FAIL"]
                      for r in doc["cases"]], out, right=99)
         print(file=out)
@@ -556,9 +558,9 @@ def print_text(doc: dict, out, verbose: bool = False) -> None:
     if doc["failures"]:
         print(f"\nfailures ({len(doc['failures'])}):", file=out)
         for f in doc["failures"]:
-            print(f"  FAIL {f['summary']}", file=out)
+            print(f"  FAIL {printable(f['summary'])}", file=out)
             for extra in f["detail"].splitlines()[1:4]:
-                print(f"       {extra}", file=out)
+                print(f"       {printable(extra)}", file=out)
             if f["replay"]:
                 print(f"       replay: {f['replay']}", file=out)
     t = doc["totals"]

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
 
 import attrs
 
-from conformance.errors import ConformanceError, LimitExceeded
+from conformance.errors import ConformanceError, LimitExceeded, printable
 from conformance.model import limits as _limits
 from conformance.model import variants as _variants
 from conformance.model.description import PRED_KINDS, Description, Field, Hook, Pred
@@ -44,6 +45,20 @@ class CaseError(ConformanceError, ValueError):
         if not text.isprintable():  # names taken from the input stay one printable line
             text = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
         super().__init__(text)
+
+
+class CaseLimitExceeded(LimitExceeded, CaseError):
+    """A case file past a limit of docs/limits.md: a :class:`LimitExceeded` (``.limit``,
+    ``.location``, ``.value``, ``.how_to_raise``) that is also a :class:`CaseError`
+    (``.path``: the JSON path, ``.source``: the file), as callers of either expect."""
+
+    def __init__(self, exc: LimitExceeded, source: str | None = None) -> None:
+        self.limit, self.value, self.how_to_raise = exc.limit, exc.value, exc.how_to_raise
+        self.location = self.path = exc.location
+        self.message = exc.message.removeprefix(f"{exc.location}: ")
+        self.source = source
+        text = f"{source}: {exc.message}" if source else exc.message
+        ConformanceError.__init__(self, printable(text))
 
 
 @attrs.frozen
@@ -290,12 +305,12 @@ _CASE_KEYS = {"format", "name", "description", "vmsds", "variants", "variant", "
 def parse_case(obj, source: str | None = None) -> Case:
     try:
         return _parse_case(obj)
+    except LimitExceeded as exc:  # still a LimitExceeded (.limit), now naming the file
+        raise CaseLimitExceeded(exc, source) from None
     except CaseError as exc:
         raise CaseError(exc.path, exc.message, source) from None
     except StateError as exc:
         raise CaseError(exc.path, exc.message, source) from None
-    except LimitExceeded as exc:
-        raise CaseError(exc.location, exc.message.partition(": ")[2], source) from None
 
 
 def _parse_case(obj) -> Case:
@@ -312,14 +327,7 @@ def _parse_case(obj) -> Case:
     desc = parse_description(obj["description"], "$.description", vmsds)
     state_size(desc)  # the zero state's size, before any state is built
     name = _expect_type(obj.get("name", desc.name), str, "$.name", "name")
-    if "variant" in obj:
-        variants = [_expect_type(obj["variant"], str, "$.variant", "variant")]
-    else:
-        variants = _expect_type(obj.get("variants", ["legacy"]), list, "$.variants", "variants")
-    for i, v in enumerate(variants):
-        if not isinstance(v, str) or v not in _variants.VARIANTS:
-            raise CaseError(f"$.variants[{i}]", f"unknown variant {_short(v)} "
-                                                f"(known: {', '.join(_variants.VARIANTS)})")
+    variants = _case_variants(obj)
     for key in ("source", "destination"):
         _count_values(obj.get(key), f"$.{key}")
     source = from_plain(desc, obj.get("source", {}), "$.source")
@@ -341,6 +349,22 @@ def _parse_case(obj) -> Case:
         _hex(obj.get("trailer", "00"), "$.trailer"),
         _hex(obj["load_input"], "$.load_input") if "load_input" in obj else None,
         expect, by_variant, bool(obj.get("truncation", False)), str(obj.get("notes", "")))
+
+
+def _case_variants(obj: dict) -> list:
+    """``$.variant`` or ``$.variants`` (default legacy): known names, at least one."""
+    if "variant" in obj:
+        variants = [_expect_type(obj["variant"], str, "$.variant", "variant")]
+    else:
+        variants = _expect_type(obj.get("variants", ["legacy"]), list, "$.variants", "variants")
+        if not variants:  # every command runs a case's first variant unless told another
+            raise CaseError("$.variants", "variants is empty: name at least one variant "
+                                          f"(known: {', '.join(_variants.VARIANTS)})")
+    for i, v in enumerate(variants):
+        if not isinstance(v, str) or v not in _variants.VARIANTS:
+            raise CaseError(f"$.variants[{i}]", f"unknown variant {_short(v)} "
+                                                f"(known: {', '.join(_variants.VARIANTS)})")
+    return variants
 
 
 _EXPECT_KEYS = {"kind", "stream", "state", "message", "messages", "offset", "path", "ret",
@@ -381,7 +405,9 @@ def read_json_file(path: str | Path):
     path = Path(path)
     try:
         with open(path, "rb") as fh:
-            data = fh.read(_limits.CASE_FILE_LIMIT + 1)
+            # no more than the file holds: read(n) reserves n bytes up front (64 MiB)
+            size = os.fstat(fh.fileno()).st_size or _limits.CASE_FILE_LIMIT
+            data = fh.read(min(size, _limits.CASE_FILE_LIMIT) + 1)
     except IsADirectoryError:
         raise CaseError("$", "is a directory, not a case file", str(path)) from None
     except OSError as exc:
@@ -392,9 +418,9 @@ def read_json_file(path: str | Path):
 def parse_json_bytes(data: bytes, source: str | None = None):
     """The JSON value of a case file's bytes (see read_json_file)."""
     if len(data) > _limits.CASE_FILE_LIMIT:
-        raise CaseError("$", f"the file is larger than the limit case-file-bytes="
-                             f"{_limits.CASE_FILE_LIMIT} (raise it with "
-                             f"--limit case-file-bytes=N)", source)
+        raise CaseLimitExceeded(_limits.exceeded(
+            "case-file-bytes", "$", f"a file of more than {_limits.CASE_FILE_LIMIT} bytes",
+            len(data)), source)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -420,10 +446,8 @@ def parse_json_text(text: str, source: str | None = None):
     deep = _limits.json_depth_error(text, _limits.JSON_DEPTH_LIMIT)
     if deep is not None:
         offset, depth = deep
-        raise CaseError(_line_col(text, offset),
-                        f"JSON nested {depth} deep exceeds the limit json-depth="
-                        f"{_limits.JSON_DEPTH_LIMIT} (raise it with --limit json-depth=N)",
-                        source)
+        raise CaseLimitExceeded(_limits.exceeded(
+            "json-depth", _line_col(text, offset), f"JSON nested {depth} deep", depth), source)
     try:
         obj = json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
@@ -544,6 +568,9 @@ def load_python_cases(path: str | Path) -> list[Case]:
     for i, c in enumerate(cases):
         if not isinstance(c, Case):
             raise CaseError(f"$.CASES[{i}]", f"not a Case, got {type(c).__name__}", str(path))
+        if not c.variants:
+            raise CaseError(f"$.CASES[{i}].variants", "variants is empty: name at least one "
+                                                     "variant", str(path))
     return [attrs.evolve(c, origin=str(path)) for c in cases]
 
 

@@ -86,17 +86,21 @@ def _write_engine_case(stem: Path, value, why: str) -> Path:
 
 
 def fuzz(target: str, seconds: float | None, out: Path, *, inputs: int | None = None,
-         batch: int = 50, progress=None, seed: int | None = None) -> dict:
+         batch: int = 50, progress=None, seed: int | None = None, strategy=None) -> dict:
     """Run one target for ``seconds`` or until ``inputs`` inputs, whichever comes first
-    (None: no bound of that kind); returns its summary row (progress: stderr)."""
+    (None: no bound of that kind); returns its summary row (progress: stderr).
+    ``strategy``: a function returning the input strategy, instead of the target's own
+    (a focused run: the same check on a narrowed strategy, e.g. in the tests)."""
     import random
 
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import seed as hseed
 
+    from strategies import hostile
     from strategies.hostile import TARGETS, ContractViolation
 
-    strategy, check, suffix = TARGETS[target]
+    own_strategy, check, suffix = TARGETS[target]
+    strategy = strategy or own_strategy
     progress = progress or sys.stderr  # looked up now: a test may have replaced it
     counts: collections.Counter = collections.Counter()
     failures: list[str] = []
@@ -105,17 +109,23 @@ def fuzz(target: str, seconds: float | None, out: Path, *, inputs: int | None = 
 
     timed_out: list = []
 
+    peak = [0]  # the largest peak resident growth of one input (bytes)
+
     def body(value) -> None:
+        hostile.PEAK[0] = 0
         try:
             counts[check(value)] += 1
         except ContractViolation as exc:
-            if str(exc).startswith(("hang:", "slow:")):
-                # written as found: shrinking would re-run a hang hundreds of times
+            if str(exc).startswith(("hang:", "slow:", "memory:", "blow-up:")):
+                # written as found: shrinking would re-run a hang (or a blow-up)
+                # hundreds of times
                 timed_out.append([value, str(exc)])
                 counts["timeout"] += 1
                 return
             last_failure[:] = [value, str(exc)]
             raise
+        finally:
+            peak[0] = max(peak[0], hostile.PEAK[0])
 
     started = time.monotonic()
     deadline = started + seconds if seconds is not None else float("inf")
@@ -158,7 +168,7 @@ def fuzz(target: str, seconds: float | None, out: Path, *, inputs: int | None = 
     return {"target": target, "inputs": inputs, "clean": counts["clean"], "ok": counts["ok"],
             "failures": len(failures), "seconds": round(elapsed, 1),
             "per_second": round(inputs / elapsed, 1) if elapsed else 0.0,
-            "reproducers": failures}
+            "peak_mb": round(peak[0] / (1 << 20), 1), "reproducers": failures}
 
 
 def cmd_fuzz(args) -> int:
@@ -178,10 +188,10 @@ def cmd_fuzz(args) -> int:
     rows = [fuzz(t, seconds, Path(args.out), inputs=per_target, seed=args.seed)
             for t in targets]
     print(f"{'target':<8} {'inputs':>9} {'clean errors':>13} {'ok':>9} {'failures':>9} "
-          f"{'inputs/s':>9}")
+          f"{'inputs/s':>9} {'peak MB':>8}")
     for r in rows:
         print(f"{r['target']:<8} {r['inputs']:>9} {r['clean']:>13} {r['ok']:>9} "
-              f"{r['failures']:>9} {r['per_second']:>9}")
+              f"{r['failures']:>9} {r['per_second']:>9} {r['peak_mb']:>8}")
     for r in rows:
         for line in r["reproducers"]:
             print(f"reproducer: {line}")

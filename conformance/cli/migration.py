@@ -16,7 +16,9 @@ EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
 
 def _fail(message: str) -> int:
-    print(f"vmstate-conformance: {message}", file=sys.stderr)
+    from conformance.errors import printable
+
+    print(f"vmstate-conformance: {printable(message)}", file=sys.stderr)
     return EXIT_FAIL
 
 
@@ -126,6 +128,7 @@ def run_decode(path: str, fmt: str = "json", desc: bool = False, sections: bool 
     def action() -> int:
         import json
 
+        from conformance.errors import printable
         from conformance.migration.report import (
             analyze_desc,
             analyze_state,
@@ -140,8 +143,8 @@ def run_decode(path: str, fmt: str = "json", desc: bool = False, sections: bool 
             if mf.incomplete:  # listed as far as it goes; still not a loadable stream
                 return _fail(f"{path}: {mf.incomplete}")
             others = [n for n in mf.notes if "kept opaque" not in n]  # e.g. an assumed page size
-            for note in others + opaque_summary(mf):
-                print(f"note: {note}", file=sys.stderr)
+            for note in others + opaque_summary(mf):  # names from the input: escaped
+                print(f"note: {printable(note)}", file=sys.stderr)
             return EXIT_OK
         if desc:
             out.write(render_json(analyze_desc(mf)))
@@ -228,6 +231,7 @@ def run_verify(path: str, out=None, vmdesc_from: str | None = None) -> int:
     out = out or sys.stdout
 
     def action() -> int:
+        from conformance.errors import printable
         from conformance.migration.records import RamBody
         from conformance.migration.vmdesc import Body
         from conformance.migration.writer import CompareSink, encode
@@ -247,8 +251,8 @@ def run_verify(path: str, out=None, vmdesc_from: str | None = None) -> int:
               f"{len(sections) - decoded - ram} opaque), "
               f"vmdesc {mf.vmdesc.vmdesc.era + ' (' + (mf.vmdesc.vmdesc.style or 'opaque') + ')' if mf.vmdesc else 'absent'}, "
               f"footers {'yes' if mf.footers else 'no'}", file=out)
-        for note in opaque:
-            print(f"  opaque: {note}", file=out)
+        for note in opaque:  # names from the input: escaped
+            print(f"  opaque: {printable(note)}", file=out)
         return EXIT_OK
 
     return _guarded(path, action)

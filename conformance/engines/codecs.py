@@ -268,10 +268,14 @@ def _get_bitmap(ctx, field, container, key, size, epath, opaque) -> int:
     if not nwords:
         return 0
     capacity = ctx.bitmap_capacity(field, opaque)
-    if capacity is not None and nwords > bitmap_words_of(capacity):
+    # a negative size member allocated no bitmap words (bitmap_new() of a negative
+    # length cannot succeed): every word get_bitmap writes lands outside the object
+    # (issue 23, B2n: C writes 16 bytes into an 8-byte object, or dies with SIGSEGV)
+    room = None if capacity is None else bitmap_words_of(capacity) if capacity >= 0 else 0
+    if room is not None and nwords > room:
         raise Undefined("out-of-bounds",
                         f"get_bitmap writes {nwords} words into a bitmap of "
-                        f"{bitmap_words_of(capacity)} ({capacity} bits)", epath)
+                        f"{room} ({capacity} bits)", epath)
     current = ctx.get_elem(container, key, epath)
     if current is None:
         raise Undefined("null-dereference", "get_bitmap writes through a NULL bitmap", epath)

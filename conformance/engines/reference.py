@@ -848,16 +848,18 @@ def _load_subsections(ctx: _Ctx, vmsd: Description, opaque, path: str) -> int:
             return 0
         if idstr[: len(parent)] != parent:
             return 0
-        # idstr is a C string: vmstate_get_subsection()'s strcmp stops at a NUL
-        name = idstr.split(b"\0", 1)[0].decode("latin-1")
-        sub = next((s for s in vmsd.subsections if s.name == name), None)
+        # idstr is a C string: vmstate_get_subsection()'s strcmp stops at a NUL and
+        # compares bytes with vmsd->name, whose bytes are what the save wrote (UTF-8)
+        raw = idstr.split(b"\0", 1)[0]
+        sub = next((s for s in vmsd.subsections if s.name.encode() == raw), None)
         if sub is None:
             # -ENOENT in every release; 7.2 only traces it, 10.x error_setg()s the raw
             # bytes of the id (shown as UTF-8, like the terminal QEMU prints to)
-            shown = idstr.split(b"\0", 1)[0].decode("utf-8", "replace")
+            shown = raw.decode("utf-8", "replace")
             ctx.fail(None, f"VM subsection '{shown}' in '{vmsd.name}' does not exist",
-                     f"{path}/@{name}")
+                     f"{path}/@{shown}")
             return -ENOENT
+        name = sub.name
         f.skip(1)
         f.skip(1)
         f.skip(length)

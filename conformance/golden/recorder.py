@@ -93,7 +93,7 @@ class _Recorder:
                 return f"{frame.path}/@?#len", str(data[0])
             if call == "buffer" and frame.links == 2:
                 frame.links = 3
-                name = data.decode("latin-1")
+                name = data.decode("utf-8", "replace")  # the save wrote sub.name as UTF-8
                 for back in (1, 2):  # name the marker and the length byte now
                     s = self.spans[-back]
                     self.spans[-back] = attrs.evolve(s, path=s.path.replace("@?", "@" + name))

@@ -13,6 +13,7 @@ import re
 import struct
 from mmap import mmap as mmap_type
 
+from conformance.errors import printable
 from conformance.migration import vmdesc as _vmdesc
 from conformance.migration.records import (
     BE16,
@@ -299,7 +300,7 @@ class _Parser:
 
     def _label(self, section_id: int) -> str:
         handler = self.handlers.get(section_id)
-        return handler[0].decode("utf-8", "replace") if handler else "?"
+        return printable(handler[0].decode("utf-8", "replace")) if handler else "?"
 
     # -- configuration (savevm.c vmstate_configuration, loaded with version 0)
     def _configuration(self, pos: int, end: int) -> Configuration:
@@ -390,7 +391,8 @@ class _Parser:
                 raise FormatError(f"offset {start:#x}: {SECTION_NAMES[kind]} of section {section_id} that no START opened")
             idstr = instance_id = version_id = None
         handler_idstr, handler_instance, handler_version = self.handlers[section_id]
-        label = handler_idstr.decode("utf-8", "replace")
+        # the idstr as messages and notes show it: control characters escaped (one line)
+        label = printable(handler_idstr.decode("utf-8", "replace"))
         body_offset = pos
         body, pos = self._section_body(kind, section_id, handler_idstr, handler_instance, handler_version, pos, end, label)
         if body is None:
@@ -441,7 +443,7 @@ class _Parser:
         desc = self.devices.get(key)
         if desc is None:
             where = "the external vmdesc" if self.external is not None else "the vmdesc"
-            return self._opaque_body(section_id, pos, end, label, f"no entry for {key[0]} instance {instance_id} in {where}")
+            return self._opaque_body(section_id, pos, end, label, f"no entry for {label} instance {instance_id} in {where}")
         try:
             body, stop = self.decoder.body(desc, pos, end, label)
         except FormatError as exc:

@@ -36,6 +36,11 @@ CASE_FILE_LIMIT = 1 << 26
 PIPE_LIMIT = 16 << 30
 WORK_LIMIT = 1 << 21
 STATE_LIMIT = 1 << 16
+STATE_BYTES_LIMIT = 1 << 25
+#: not a limit but the bound the defaults keep one input under (docs/limits.md: 5 s of
+#: CPU, 500 MB of memory); the fuzz contract (strategies/hostile.py) measures it
+INPUT_SECONDS_BOUND = 5.0
+INPUT_MEMORY_BOUND = 500 << 20
 
 
 class Limit(Plain):
@@ -71,6 +76,11 @@ LIMITS: tuple[Limit, ...] = (
           "of a case's description: what one save or load walks; also the structs one "
           "VMS_ALLOC hands a load (count from the stream x values per struct)",
           "case: clean error naming the JSON path; engine load: outcome kind `limit`"),
+    Limit("state-bytes", "STATE_BYTES_LIMIT", STATE_BYTES_LIMIT,
+          "bytes of a case's state: the fields' sizes (num x size for arrays) summed over "
+          "the description, nested structs and subsections, one node of a GTree / QLIST "
+          "(32 MiB: about 315 MB peak in decode, 220 MB in run; 64 MiB: 610 MB)",
+          "case: clean error naming the JSON path"),
     Limit("work", "WORK_LIMIT", WORK_LIMIT,
           "vmdesc field entries one migration-file decode plans and decodes (array_len "
           "expanded, integer-array elements counted, summed over the file; QEMU 7.2's pc "

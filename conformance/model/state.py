@@ -160,17 +160,18 @@ def _check_num(field: Field) -> None:
 def state_size(desc: Description, path: str = "$.description") -> int:
     """How many values a zero state of ``desc`` holds (members, array elements, nested
     structs - each struct is a value besides its members), computed from the description
-    alone; LimitExceeded when a count, the nesting or the total exceeds its limit
-    (``elements``, ``depth``, ``state-values``).
+    alone; LimitExceeded when a count, the nesting or a total exceeds its limit
+    (``elements``, ``depth``, ``state-values``, ``state-bytes``: the fields' sizes summed
+    the same way, so that many large buffers stop here, before any state is built).
     Pointed-to structs count too (a load may allocate them)."""
-    memo: dict[int, int] = {}
+    memo: dict[int, tuple[int, int]] = {}
 
-    def size(d: Description, where: str, depth: int) -> int:
+    def size(d: Description, where: str, depth: int) -> tuple[int, int]:
         if id(d) in memo:
             return memo[id(d)]
         if depth > _limits.DEPTH_LIMIT:
             raise _limits.exceeded("depth", where, f"descriptions nested {depth} deep", depth)
-        total = 0
+        total = nbytes = 0
         seen: set = set()
         todo = [(d, where)]
         while todo:  # the fields of d and of its subsections (as member_fields walks them)
@@ -188,18 +189,31 @@ def state_size(desc: Description, path: str = "$.description") -> int:
                 if field.size > 0 and max(n, 1) * field.size > _limits.BUFFER_LIMIT:
                     raise _limits.exceeded("buffer-bytes", fpath,
                                            f"{max(n, 1)} x {field.size} bytes", n * field.size)
-                each = 1
+                each, each_bytes = 1, max(field.size, 0)
                 if field.flags & (F.STRUCT | F.VSTRUCT) and field.vmsd is not None:
                     # the struct itself counts: loading one walks it even with no fields
-                    each = 1 + size(field.vmsd, f"{fpath}.Description", depth + 1)
+                    values, each_bytes = size(field.vmsd, f"{fpath}.Description", depth + 1)
+                    each = 1 + values
+                elif field.vmsd is not None:
+                    # a GTree / QLIST / QTAILQ / tmp: the zero state holds no node, a
+                    # state or a load may hold one (or more: their count is the state's),
+                    # so one node's bytes count (fuzz: a node of 8 x 8 MiB buffers)
+                    each_bytes = size(field.vmsd, f"{fpath}.Description", depth + 1)[1]
+                    if field.key_vmsd is not None:  # and a GTree node's key struct
+                        each_bytes += size(field.key_vmsd, f"{fpath}.key_Description",
+                                           depth + 1)[1]
                 total += max(n, 0) * each
+                nbytes += max(n, 0) * each_bytes
                 if total > _limits.STATE_LIMIT:
                     raise _limits.exceeded("state-values", fpath,
                                            f"a zero state of at least {total} values", total)
-        memo[id(d)] = total
-        return total
+                if nbytes > _limits.STATE_BYTES_LIMIT:
+                    raise _limits.exceeded("state-bytes", fpath,
+                                           f"a state of at least {nbytes} bytes", nbytes)
+        memo[id(d)] = total, nbytes
+        return total, nbytes
 
-    return size(desc, path, 0)
+    return size(desc, path, 0)[0]
 
 
 def zero_value(field: Field):

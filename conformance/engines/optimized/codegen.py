@@ -457,9 +457,9 @@ class Gen:
         """vmstate_subsection_load(): the peek loop, each known subsection's fields loaded
         into the same struct (its version must be the one the body was compiled for)."""
         parent = self.const(vmsd.name.encode(), "P")
-        table: dict[str, int] = {}
+        table: dict[bytes, int] = {}  # keyed by the bytes the save writes (UTF-8)
         for k, sub in enumerate(vmsd.subsections):
-            table.setdefault(sub.name, k)  # the first subsection of a name wins
+            table.setdefault(sub.name.encode(), k)  # the first subsection of a name wins
         r, k, ver = self.var("r"), self.var("k"), self.var("ver")
         self.emit("while pos < n and buf[pos] == 5:")
         self.ind += 1
@@ -467,7 +467,7 @@ class Gen:
         self.emit(f"if {r} is None: break")
         self.emit(f"{k}, pos, {ver} = {r}")
         for index, sub in enumerate(vmsd.subsections):
-            if table[sub.name] != index:
+            if table[sub.name.encode()] != index:
                 continue
             self.emit(f"if {k} == {index}:  # subsection {sub.name}")
             self.ind += 1

@@ -139,7 +139,7 @@ def _subfind(buf: bytes, pos: int, n: int, parent: bytes, table: dict):
     idstr = buf[pos + 2: pos + 2 + length]
     if idstr[: len(parent)] != parent:
         return None
-    index = table.get(idstr.decode("latin-1"))
+    index = table.get(idstr)  # the name's bytes, as vmstate_get_subsection() compares
     if index is None:
         raise Bail  # "does not exist": an error on the complete path
     pos += 2 + length

@@ -1,0 +1,376 @@
+"""Issue 23: what an independent fuzzer and real C found (F1-F4, the ``.limit`` gap, U,
+B2n), each pinned by the input that showed it.
+
+The fuzz loop finding F1-F4 on the code before the fix is tests/test_fuzz_finds.py.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+import pytest
+
+import conformance
+from conformance.cases import parse_description
+from conformance.cases.casefile import CaseError
+from conformance.cli import main
+from conformance.engines import optimized, reference
+from conformance.errors import LimitExceeded
+from conformance.model import limits
+from conformance.model.description import Description, Field
+from conformance.model.flags import F
+from conformance.model.state import from_plain
+
+DATA = Path(__file__).parent / "data" / "qemu-7.2"
+PC_MIN = (DATA / "pc-min.mig").read_bytes()
+HOSTILE_IDSTR = b"de\x1b[31mv\nX\x00y"  # ESC, a newline and a NUL in a section's name
+VARIANTS = ("qemu-7.2", "legacy", "auto-alloc", "alloc")
+
+
+def run_cli(capsys, *args):
+    rc = main([str(a) for a in args])
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def assert_printable_lines(text: str, prefixes: tuple[str, ...]) -> list[str]:
+    """Every line printable and starting with one of ``prefixes`` (a line split by a
+    raw newline starts with something else)."""
+    lines = text.splitlines()
+    for line in lines:
+        assert line.isprintable(), repr(line)
+        assert line.startswith(prefixes), repr(line)
+    return lines
+
+
+# ------------------------------------------------------------------------------- F1
+
+
+def cut_inside_a_section(idstr: bytes = HOSTILE_IDSTR) -> bytes:
+    """A FULL section whose idstr is ``idstr``, cut three bytes into its body (37 bytes
+    with the default name): no footer, no EOF record."""
+    return (b"QEVM" + struct.pack(">I", 3) + b"\x04" + struct.pack(">I", 1)
+            + bytes([len(idstr)]) + idstr + struct.pack(">II", 0, 1) + b"\x01\x02\x03")
+
+
+def test_f1_incomplete_section_error_is_one_printable_line(tmp_path, capsys):
+    path = tmp_path / "cut.mig"
+    path.write_bytes(cut_inside_a_section())
+    assert len(path.read_bytes()) == 37
+    for args in (["decode", path, "--sections"], ["decode", path], ["verify", path]):
+        rc, out, err = run_cli(capsys, *args)
+        assert rc == 1, args
+        (line,) = assert_printable_lines(err, ("vmstate-conformance: ",))
+        assert r"section 1 (de\x1b[31mv\nX\x00y) whose body starts at 0x22" in line
+
+
+def test_f1_allow_incomplete_escapes_the_name():
+    mf = conformance.decode_migration(cut_inside_a_section(), allow_incomplete=True)
+    assert mf.incomplete.isprintable() and "\n" not in mf.incomplete
+    assert r"(de\x1b[31mv\nX\x00y)" in mf.incomplete
+
+
+# ------------------------------------------------------------------------------- F3
+
+
+def pc_min_with_timer_renamed(name: bytes = b"t\x1bm\ne") -> bytes:
+    """pc-min.mig with the timer section's idstr (5 bytes) replaced: its vmdesc has no
+    entry for the new name, so the section stays opaque with a note."""
+    at = PC_MIN.index(b"\x05timer\x00")
+    assert len(name) == 5
+    return PC_MIN[:at + 1] + name + PC_MIN[at + 6:]
+
+
+def test_f3_no_entry_notes_escape_the_name(tmp_path, capsys):
+    path = tmp_path / "renamed.mig"
+    path.write_bytes(pc_min_with_timer_renamed())
+    rc, out, err = run_cli(capsys, "decode", path, "--sections")
+    assert rc == 0
+    notes = assert_printable_lines(err, ("note: ",))
+    assert any(r"no entry for t\x1bm\ne instance 0 in the vmdesc" in n for n in notes)
+    rc, out, err = run_cli(capsys, "verify", path)
+    assert rc == 0 and err == ""
+    lines = assert_printable_lines(out, (f"{path}: ", "  opaque: "))
+    assert any(r"no entry for t\x1bm\ne instance 0" in line for line in lines)
+
+
+# ------------------------------------------------------------------------------- F2
+
+
+def write_case(tmp_path, obj, name="case.json") -> Path:
+    path = tmp_path / name
+    path.write_text(json.dumps(obj))
+    return path
+
+
+SMALL = {"name": "d", "Fields": [{"field": "a", "info": "uint8"}]}
+
+
+def test_f2_empty_variants_is_a_case_error_naming_the_path(tmp_path, capsys):
+    path = write_case(tmp_path, {"variants": [], "description": SMALL})
+    for args in (["check", path], ["encode", path], ["decode", path, "00"]):
+        rc, out, err = run_cli(capsys, *args)
+        assert rc == 1, (args, err)
+        (line,) = assert_printable_lines(err, ("vmstate-conformance: ",))
+        assert f"{path}: $.variants: variants is empty" in line
+    rc, out, err = run_cli(capsys, "run", path, "--quiet")
+    assert rc == 1 and "--variant" not in out + err
+    assert "$.variants: variants is empty" in out
+    with pytest.raises(CaseError) as info:
+        conformance.load_case(path)
+    assert info.value.path == "$.variants"
+
+
+def test_f2_python_case_without_variants_is_a_case_error(tmp_path):
+    path = tmp_path / "cases_empty.py"
+    path.write_text("from conformance.cases.casefile import Case\n"
+                    "from conformance.model.description import Description\n"
+                    "CASES = [Case('c', Description('d', 1, 1, []), {}, variants=())]\n")
+    from conformance.cases.casefile import load_python_cases
+
+    with pytest.raises(CaseError, match=r"\$\.CASES\[0\]\.variants: variants is empty"):
+        load_python_cases(path)
+
+
+# --------------------------------------------------------------------------- .limit
+
+
+@pytest.mark.parametrize("obj, text, limit, where", [
+    ({"description": {**SMALL, "Fields": [{"field": "a", "info": "uint8", "flags": ["ARRAY"],
+                                           "num": 2**20}]}},
+     None, "elements", "$.description.Fields[0].num"),
+    (None, '{"notes": ' + "[" * 300 + "]" * 300 + ', "description": {"name": "d"}}',
+     "json-depth", "line 1 column"),
+    ({"description": SMALL, "notes": "x" * 5000}, None, "case-file-bytes", "$"),
+])
+def test_limits_in_case_files_are_limit_exceeded(tmp_path, obj, text, limit, where):
+    path = tmp_path / "case.json"
+    path.write_text(text if text is not None else json.dumps(obj))
+    with limits.override(case_file_bytes=1000) if limit == "case-file-bytes" else \
+            limits.override():
+        with pytest.raises(LimitExceeded) as info:
+            conformance.load_case(path)
+    exc = info.value
+    assert exc.limit == limit and exc.how_to_raise == f"--limit {limit}=N"
+    assert isinstance(exc, CaseError) and exc.source == str(path)  # old callers still catch it
+    assert exc.location.startswith(where) and exc.path == exc.location
+    assert str(exc).startswith(f"{path}: {where}") and f"exceeds the limit {limit}=" in str(exc)
+
+
+# ------------------------------------------------------------------------------- F4
+
+
+def buffers_case(n: int, size: int = 1 << 26) -> dict:
+    return {"name": "big", "description": {"name": "d", "version_id": 1, "minimum_version_id": 1,
+            "Fields": [{"field": f"b{i}", "flags": ["BUFFER"], "info": "buffer", "size": size}
+                       for i in range(n)]}}
+
+
+@pytest.mark.parametrize("n", [2, 16])
+def test_f4_many_big_buffers_are_a_state_bytes_limit(tmp_path, capsys, n):
+    import tracemalloc
+
+    path = write_case(tmp_path, buffers_case(n))
+    assert len(path.read_bytes()) < 100 + 80 * n  # a few hundred bytes of JSON
+    tracemalloc.start()
+    try:
+        with pytest.raises(LimitExceeded) as info:
+            conformance.load_case(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert info.value.limit == "state-bytes"
+    assert info.value.location == "$.description.Fields[0]"  # 64 MiB crosses 32 MiB
+    assert peak < 1 << 20  # checked before any buffer exists
+    for command in ("encode", "run"):
+        rc, out, err = run_cli(capsys, command, path, *(["--quiet"] if command == "run" else []))
+        assert rc == 1 and "internal error" not in err + out
+        assert "exceeds the limit state-bytes=33554432 (raise it with --limit state-bytes=N)" \
+            in err + out
+
+
+def test_f4_state_bytes_counts_struct_arrays_and_subsections():
+    inner = Description("e", 1, 1, [Field("buf", F.BUFFER, "buffer", size=1 << 20)])
+    desc = Description("d", 1, 1, [Field("s", F.ARRAY | F.STRUCT, None, num=20, vmsd=inner)],
+                       subsections=[Description("d/sub", 1, 1, [
+                           Field("x", F.BUFFER, "buffer", size=20 << 20)])])
+    from conformance.model.state import state_size
+
+    with pytest.raises(LimitExceeded) as info:
+        state_size(desc)
+    assert info.value.limit == "state-bytes" and "Subsections[0]" in info.value.location
+    with limits.override(state_bytes=40 << 20):
+        assert state_size(desc) == 20 * 2 + 1
+
+
+def test_f4_one_buffer_at_the_limit_still_parses(tmp_path):
+    case = conformance.load_case(write_case(tmp_path, buffers_case(1, size=1 << 25)))
+    assert len(case.source["b0"]) == 1 << 25
+
+
+def test_state_bytes_is_in_the_limits_table_and_its_doc():
+    assert limits.get("state-bytes") == 1 << 25
+    doc = (Path(__file__).parents[1] / "docs" / "limits.md").read_text()
+    assert "| `state-bytes` | 32 MiB |" in doc
+
+
+# -------------------------------------------------------------------------------- U
+
+U_DESC = Description("dev", 1, 1, [Field("a", F.SINGLE, "uint8", size=1)], subsections=[
+    Description("dev/su\u00e9", 1, 1, [Field("b", F.SINGLE, "uint8", size=1)])])
+U_STREAM = "0505086465762f7375c3a90000000107"
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("engine", [reference, optimized], ids=["reference", "optimized"])
+def test_u_non_ascii_subsection_name_round_trips(engine, variant):
+    saved = engine.save(U_DESC, {"a": 5, "b": 7}, variant)
+    assert saved.ok and saved.data.hex() == U_STREAM
+    out = engine.load(U_DESC, saved.data + b"\x00", {"a": 0, "b": 0}, variant)
+    assert out.ok, out.summary()
+    assert len(out.data) == 16 and out.state == {"a": 5, "b": 7}
+
+
+@pytest.mark.parametrize("engine", [reference, optimized], ids=["reference", "optimized"])
+def test_u_a_latin1_spelling_of_the_name_does_not_exist(engine):
+    # the bytes of "dev/sué" in Latin-1 are not the name QEMU compares (UTF-8 bytes)
+    data = bytes.fromhex("0505") + bytes([7]) + "dev/su\u00e9".encode("latin-1") \
+        + bytes.fromhex("0000000107")
+    out = engine.load(U_DESC, data, {"a": 0, "b": 0}, "legacy")
+    assert out.kind == "error" and out.ret == -2
+    assert "VM subsection 'dev/su\ufffd' in 'dev' does not exist" in out.message
+
+
+def test_u_encode_then_decode_with_the_cli(tmp_path, capsys):
+    from conformance.cases.casefile import Case, dump_case
+
+    case = Case("u", U_DESC, {"a": 5, "b": 7}, destination={"a": 0, "b": 0},
+                variants=("legacy",))
+    path = write_case(tmp_path, dump_case(case))
+    rc, out, err = run_cli(capsys, "encode", path)
+    assert rc == 0 and out.strip() == U_STREAM
+    rc, out, err = run_cli(capsys, "decode", path, U_STREAM + "00")
+    assert rc == 0 and json.loads(out) == {"a": 5, "b": 7}
+
+
+# ------------------------------------------------------------------------------ B2n
+
+
+def bitmap_desc():
+    return parse_description({"name": "dev", "version_id": 1, "minimum_version_id": 0,
+                              "Fields": [
+                                  {"field": "len", "flags": ["SINGLE"], "info": "int32",
+                                   "size": 4},
+                                  {"field": "bm", "flags": ["POINTER", "VBUFFER"],
+                                   "info": "bitmap", "size_member": "len"}]})
+
+
+#: (destination len, stream): C writes 16 bytes into an 8-byte object; C dies (SIGSEGV)
+B2N = [(-64, "00000080" "0000000000000001" "0000000000000002" "00"),
+       (-601, "1200003600000000003c347300")]
+
+
+@pytest.mark.parametrize("length, stream", B2N)
+@pytest.mark.parametrize("engine", [reference, optimized], ids=["reference", "optimized"])
+def test_b2n_bitmap_into_a_negative_destination_size_is_undefined(engine, length, stream):
+    desc = bitmap_desc()
+    out = engine.load(desc, bytes.fromhex(stream), from_plain(desc, {"len": length, "bm": 0}),
+                      "legacy")
+    assert out.kind == "undefined", out.summary()
+    assert "get_bitmap writes" in out.message and f"bitmap of 0 ({length} bits)" in out.message
+
+
+# ---------------------------------------------------------------- U and B2n against C
+
+
+def qemu_engine(variant):
+    from conformance.qemu import engine as qengine
+
+    try:
+        build = qengine.build_for_variant(variant)
+    except Exception:  # noqa: BLE001 - a broken cache is "no build" here
+        build = None
+    if build is None:
+        series = {"qemu-7.2": "7.2", "legacy": "10.2"}[variant]
+        pytest.skip(f"no cached QEMU build for {variant}: run "
+                    f"`python -m conformance.qemu build --debian {series}`")
+    return qengine.for_build(build)
+
+
+@pytest.mark.parametrize("variant", ["qemu-7.2", "legacy"])
+def test_u_against_qemu(variant):
+    from conformance.qemu import compare as qcompare
+
+    q = qemu_engine(variant)
+    saved = q.save(U_DESC, {"a": 5, "b": 7}, variant)
+    assert saved.ok and saved.data.hex() == U_STREAM
+    data = saved.data + b"\x00"
+    ref = reference.load(U_DESC, data, {"a": 0, "b": 0}, variant)
+    out = q.load(U_DESC, data, {"a": 0, "b": 0}, variant)
+    assert out.ok and out.state == {"a": 5, "b": 7} and len(out.data) == 16
+    assert qcompare.compare(ref, out) == []
+
+
+@pytest.mark.parametrize("variant", ["qemu-7.2", "legacy"])
+def test_b2n_against_qemu(variant):
+    q = qemu_engine(variant)
+    desc = bitmap_desc()
+    for length, stream in B2N:
+        dest = from_plain(desc, {"len": length, "bm": 0})
+        out = q.load(desc, bytes.fromhex(stream), dest, variant)
+        assert reference.load(desc, bytes.fromhex(stream), dest, variant).kind == "undefined"
+        if length == -601:  # millions of words through an 8-byte object
+            assert out.kind == "undefined" and "SIG" in out.message, out.summary()
+        else:  # 16 bytes into 8: C cannot tell, it loads "ok" past the end
+            assert out.kind in ("ok", "undefined"), out.summary()
+
+
+# ---------------------------- F3 elsewhere: names from case files, found by the fuzzer
+
+
+def test_case_commands_escape_names_from_the_case_file(tmp_path, capsys):
+    """The strengthened fuzz loop's first finds: check's findings and its "passes"
+    line, encode's and decode's one error line, and run's tables and failures print
+    names from the case file (case, description, field) - escaped, one line each."""
+    path = write_case(tmp_path, {
+        "name": "n\nm\x1b", "expect": {"save": {"kind": "ok"}},
+        "description": {"name": "d\nq", "Fields": [
+            {"field": "a\nb", "info": "uint8", "flags": ["POINTER"]}]}})
+    rc, out, err = run_cli(capsys, "check", path)
+    assert rc == 0 and assert_printable_lines(out, ("d\\nq: passes vmstate_check",))
+    for args in (["encode", path], ["decode", path, "00"]):
+        rc, out, err = run_cli(capsys, *args)
+        (line,) = assert_printable_lines(err, ("vmstate-conformance: ",))
+        assert rc == 1 and "d\\nq/a\\nb" in line, line
+    rc, out, err = run_cli(capsys, "run", path, "--quiet", "--verbose", "--engine", "reference")
+    assert rc == 1 and all(line.isprintable() for line in out.splitlines())
+    assert "  FAIL n\\nm\\x1b [legacy / reference]: save.kind" in out
+
+
+def test_decode_takes_a_stream_longer_than_a_file_name(tmp_path, capsys):
+    """Found by the fuzz loop driving ``decode CASE STREAM`` with the encoded stream:
+    hex of 128+ bytes is longer than a file name may be, and asking whether such a
+    file exists raised ENAMETOOLONG (internal error, exit 3)."""
+    desc = {"name": "d", "Fields": [{"field": "a", "info": "buffer", "size": 300}]}
+    path = write_case(tmp_path, {"description": desc})
+    rc, out, err = run_cli(capsys, "decode", path, "ab" * 300 + "00")
+    assert rc == 0, err
+    assert json.loads(out) == {"a": "ab" * 300}
+
+
+def test_f4_one_gtree_node_past_state_bytes_is_a_limit(tmp_path):
+    """Found by the fuzz loop: a GTree's node VMSD with 8 buffers of 8 MiB + 1 byte;
+    the node is no STRUCT member of the zero state, yet the source holds one."""
+    node = {"name": "n", "version_id": 1, "minimum_version_id": 1, "Fields": [
+        {"field": "val", "info": "uint32"}] + [
+        {"field": f"big{i}", "flags": ["BUFFER"], "info": "buffer", "size": (8 << 20) + 1}
+        for i in range(8)]}
+    desc = {"name": "d", "version_id": 1, "minimum_version_id": 1, "Fields": [
+        {"field": "t", "info": "gtree", "size": 4, "version_id": 1, "Description": node}]}
+    path = write_case(tmp_path, {"description": desc, "source": {"t": [[1, {"val": 10}]]}})
+    with pytest.raises(LimitExceeded) as info:
+        conformance.load_case(path)
+    assert info.value.limit == "state-bytes"
+    assert info.value.location == "$.description.Fields[0].Description.Fields[4]"
