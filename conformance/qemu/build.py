@@ -5,7 +5,12 @@ One cache directory per build key under ``cache_root()``:
 * ``debian-<VERSION>`` for a Debian source package (``apt-get source qemu=<ver>``),
   holding ``src/`` (the unpacked, patched tree), ``build/`` (meson), ``logs/``;
 * ``src-<hash>`` for ``--source DIR`` (the tree stays where it is; ``build/`` and
-  ``logs/`` live in the cache).
+  ``logs/`` live in the cache);
+* ``master-<hash>`` for ``--overlay DIR``: the shared QEMU-master overlay
+  (``shared/qemu-master``: master's migration/vmstate.c and vmstate-types.c over
+  Debian's 10.2.2 tree, assembled by its ``assemble.sh``) in ``src/``; the hash is the
+  sha256 of the overlay's file list with their sha256 sums, so a changed overlay is a
+  new build.
 
 ``build-info.json`` is written last (atomically) and only after QEMU's own
 ``tests/unit/test-vmstate`` passed, so its presence means "usable".  ``locate`` and
@@ -493,6 +498,59 @@ def build_debian(series: str, jobs: int = 2, force: bool = False, root: Path | N
         shutil.rmtree(staging, ignore_errors=True)
     return _build_tree(key, cache_dir / "src", cache_dir, root, jobs, progress,
                        debian_version=debver, seconds={"fetch": fetch_s})
+
+
+# --------------------------------------------------------------------------- --overlay DIR
+
+#: the Debian series the shared QEMU-master overlay is laid over (its README)
+OVERLAY_BASE_SERIES = "10.2"
+OVERLAY_RECORD = ".vmsc-qemu-master-overlay.sha256"
+
+
+def overlay_sums(overlay: Path) -> str:
+    """The overlay's ``sha256sum`` listing (sorted ``./path``), as assemble.sh records it
+    in ``OUT/.vmsc-qemu-master-overlay.sha256``."""
+    files = overlay / "overlay"
+    if not (overlay / "assemble.sh").is_file() or not files.is_dir():
+        raise BuildError(f"--overlay {overlay}: no assemble.sh and overlay/ (expected the "
+                         "shared qemu-master folder)")
+    lines = []
+    for path in sorted(p for p in files.rglob("*") if p.is_file()):
+        rel = "./" + path.relative_to(files).as_posix()
+        lines.append(f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {rel}\n")
+    return "".join(sorted(lines, key=lambda line: line.split("  ", 1)[1]))
+
+
+def overlay_key(overlay: Path) -> str:
+    return "master-" + hashlib.sha256(overlay_sums(Path(overlay)).encode()).hexdigest()[:12]
+
+
+def build_overlay(path: str | Path, jobs: int = 2, force: bool = False, root: Path | None = None,
+                  quiet: bool = False) -> BuildInfo:
+    """QEMU master's migration core: the overlay laid over the cached Debian 10.2 tree
+    (built first if missing), cached under ``master-<overlay hash>``."""
+    overlay = Path(path).resolve()
+    root = root or cache_root()
+    key = overlay_key(overlay)
+    cache_dir = root / key
+    if (cache_dir / INFO_NAME).is_file() and not force:
+        return BuildInfo.load(cache_dir)
+    base = build_debian(OVERLAY_BASE_SERIES, jobs=jobs, root=root, quiet=quiet)
+    progress = _Progress(f"qemu {key}", quiet)
+    if force and cache_dir.exists():
+        shutil.rmtree(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tree = cache_dir / "src"
+    record = tree / OVERLAY_RECORD
+    # assemble.sh sorts with the locale's collation: compare the lines as a set
+    if not record.is_file() or (sorted(record.read_text().splitlines())
+                                != sorted(overlay_sums(overlay).splitlines())):
+        if tree.exists():
+            shutil.rmtree(tree)
+        progress(f"assemble {overlay}/overlay over {base.source_dir}")
+        _run("assemble", ["sh", str(overlay / "assemble.sh"), base.source_dir, str(tree)],
+             cache_dir / "logs" / "assemble.log")
+    return _build_tree(key, tree, cache_dir, root, jobs, progress)
 
 
 # --------------------------------------------------------------------------- --source DIR
