@@ -829,7 +829,7 @@ def _load_pointer_slot(ctx: _Ctx, field: Field, container, key, slot, size: int,
             raise Abort("assertion failed: auto_alloc", epath)
         _marker_error(ctx, marker, epath)
         return -EINVAL, None
-    ctx.report(f"Unexpected ptr marker: {marker}", epath)
+    _marker_error(ctx, marker, epath)
     return -EINVAL, None
 
 

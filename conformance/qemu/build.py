@@ -139,6 +139,7 @@ _LOAD_RE = re.compile(
 _SAVE_RE = re.compile(
     r"int\s+vmstate_save_state\s*\(\s*QEMUFile\s*\*\s*\w+\s*,\s*const\s+VMStateDescription\s*\*\s*\w+\s*,"
     r"\s*void\s*\*\s*\w+\s*,\s*JSONWriter\s*\*\s*\w+\s*(,\s*Error\s*\*\*\s*\w+\s*)?\)\s*;")
+_BOOL_RE = re.compile(r"^\s*bool\s+vmstate_load_vmsd\s*\(", re.M)
 _FNEW_RE = re.compile(r"QEMUFile\s*\*\s*qemu_file_new_(input|output)\s*\(\s*QIOChannel\s*\*\s*\w+\s*\)\s*;")
 _FFLUSH_RE = re.compile(r"\b(void|int)\s+qemu_fflush\s*\(\s*QEMUFile\s*\*\s*\w+\s*\)\s*;")
 _BUFNEW_RE = re.compile(r"qio_channel_buffer_new\s*\(\s*size_t\s+\w+\s*\)\s*;")
@@ -155,6 +156,7 @@ API_DEFINES = {
     "json_writer_qobject": "VMSC_JSON_WRITER_QOBJECT",
     "section_needed": "VMSC_SECTION_NEEDED",
     "auto_alloc": "VMSC_AUTO_ALLOC",
+    "vmsd_bool": "VMSC_VMSD_BOOL",
 }
 
 
@@ -226,6 +228,8 @@ def detect(tree: Path) -> tuple[str, str, dict]:
         "json_writer_qobject": '"qobject/json-writer.h"' in vc,
         "section_needed": "vmstate_section_needed" in vh,
         "auto_alloc": auto,
+        # QEMU master: bool vmstate_load_vmsd() / vmstate_save_vmsd() (the bool API)
+        "vmsd_bool": _BOOL_RE.search(vh) is not None,
         "json_writer_header": "qobject/json-writer.h" if '"qobject/json-writer.h"' in vc
                               else "qapi/qmp/json-writer.h",
         "qemu_file_header": "migration/qemu-file.h",
@@ -234,7 +238,7 @@ def detect(tree: Path) -> tuple[str, str, dict]:
 
 
 def api_cflags(api: dict) -> list[str]:
-    return [f"-D{API_DEFINES[k]}={int(bool(api[k]))}" for k in API_DEFINES]
+    return [f"-D{API_DEFINES[k]}={int(bool(api.get(k)))}" for k in API_DEFINES]
 
 
 # --------------------------------------------------------------------------- flags from the build
