@@ -42,6 +42,17 @@ def cmd_build(args) -> int:
     return EXIT_OK
 
 
+def cmd_differential(args) -> int:
+    from conformance.qemu import differential
+
+    if args.n < 1:
+        _err(f"differential: -n must be at least 1 (got {args.n})")
+        return EXIT_USAGE
+    args.argv = [a for a in sys.argv[sys.argv.index("differential") + 1:]] \
+        if "differential" in sys.argv else []
+    return differential.run_command(args)
+
+
 def _tv(info) -> str:
     t = info.test_vmstate or {}
     if not t.get("passed"):
@@ -87,6 +98,21 @@ def _add_commands(sub) -> None:
     p.add_argument("--force", action="store_true",
                    help="rebuild from scratch even when the cache holds the build")
     p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("differential",
+                       help="reference engine vs QEMU's own C on generated examples or the "
+                            "corpora",
+                       description="Run the model (reference engine) and QEMU's own "
+                                   "migration/vmstate.c (the qemu engine, on the variant's "
+                                   "cached build) side by side: per generated example a save "
+                                   "(bytes, ret, vmdesc JSON), the load of the saved stream, "
+                                   "a truncation and a mutation.  Prints the buckets per "
+                                   "operation and one reproducer per disagreement.  Exit "
+                                   "status 0: no disagreement; 1: some (or no build).")
+    from conformance.qemu import differential as _differential
+
+    _differential.add_arguments(p)
+    p.set_defaults(func=cmd_differential)
 
     p = sub.add_parser("list", formatter_class=fmt, help="list cached builds",
                        description=f"Cached builds under {build.cache_root()} "
