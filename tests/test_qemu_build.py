@@ -219,7 +219,8 @@ def test_build_info_fields(info):
     # 7.2 links libmigration.fa; 10.2's meson lists the link_whole objects themselves
     assert any(a.endswith(("libmigration.fa", "libmigration.a", "migration_vmstate.c.o"))
                for a in data["link"])
-    assert all(f"-D{d}=" in " ".join(data["cflags"]) for d in build.API_DEFINES.values())
+    # (BuildInfo.load adds the -D of an API key newer than the recorded build)
+    assert all(f"-D{d}=" in " ".join(info.cflags) for d in build.API_DEFINES.values())
 
 
 @needs_builds

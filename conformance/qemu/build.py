@@ -80,7 +80,16 @@ class BuildInfo:
     def load(cls, cache_dir: Path) -> BuildInfo:
         data = json.loads((cache_dir / INFO_NAME).read_text())
         names = {a.name for a in attrs.fields(cls)} - {"path"}
-        return cls(**{k: v for k, v in data.items() if k in names}, path=str(cache_dir))
+        data = {k: v for k, v in data.items() if k in names}
+        # an API key added after the build was recorded (vmsd_bool): absent = 0, the
+        # driver's #ifndef default; the -D goes into the flags the driver compiles with
+        api = dict(data.get("api") or {})
+        missing = [k for k in API_DEFINES if k not in api]
+        if missing and "cflags" in data:
+            api.update({k: False for k in missing})
+            data["api"] = api
+            data["cflags"] = list(data["cflags"]) + [f"-D{API_DEFINES[k]}=0" for k in missing]
+        return cls(**data, path=str(cache_dir))
 
     def to_json(self) -> dict:
         d = attrs.asdict(self)
