@@ -105,7 +105,9 @@ def test_truncated_load_is_an_error_with_the_file_error(variant):
     q = eng(variant)
     data = reference.save(SIMPLE, SIMPLE_STATE, variant).data[:7]
     out = q.load(SIMPLE, data, {}, variant)
-    assert out.kind == "error" and out.ret == -5 and out.file_error == -5
+    # QEMU master's vmstate_load_state() returns -EINVAL for any failure (class R)
+    assert out.kind == "error" and out.file_error == -5
+    assert out.ret == (-22 if variant == "auto-alloc" else -5)
     assert len(out.data) == 7
     assert out.state["b"] == [1, -65536, 0]  # the short element is zero-padded
 
@@ -121,7 +123,10 @@ def test_assertion_is_an_abort_outcome(variant):
 
 
 def test_crash_is_undefined_with_the_signal(variant):
-    # a NULL slot of a pointer array whose .size is 0 is followed (vmstate.c)
+    # a NULL slot of a pointer array whose .size is 0 is followed (vmstate.c <= 10.x;
+    # master's vmstate_size() is the pointer size for every pointer array)
+    if variant == "auto-alloc":
+        pytest.skip("master never follows a NULL slot (covered by 7.2 and 10.x)")
     desc = Description("dev", 0, 0, [
         Field("pa", F.ARRAY | F.ARRAY_OF_POINTER, "uint32", size=0, num=2)])
     out = eng(variant).save(desc, {"pa": [None, 7]}, variant, check=False)
@@ -138,7 +143,10 @@ def test_python_code_hooks_are_not_expressible(variant):
 
 
 def test_infos_the_build_lacks_are_not_expressible(variant):
-    for info in ("timer", "float64", "capability", "GByteArray"):
+    lacking = ("timer", "float64", "capability")
+    if variant != "auto-alloc":  # master's vmstate-types.c has vmstate_info_g_byte_array
+        lacking += ("GByteArray",)
+    for info in lacking:
         desc = Description("dev", 0, 0, [Field("t", F.SINGLE, info, size=8)])
         out = eng(variant).save(desc, {}, variant)
         assert qengine.not_expressible(out), info
