@@ -295,13 +295,23 @@ def _get_bitmap(ctx, field, container, key, size, epath, opaque) -> int:
 
 
 def _put_gbytearray(ctx, field, value, size, w, epath, opaque) -> int:
-    data = bytes(value)
+    if value is None:
+        raise Undefined("null-dereference", "put_g_byte_array on a NULL GByteArray *", epath)
+    data = bytes(_determinate(value, epath, "GByteArray *"))
     ctx.f.put_be32(len(data))
     ctx.f.put_buffer(data)
     return 0
 
 
 def _get_gbytearray(ctx, field, container, key, size, epath, opaque) -> int:
+    """get_g_byte_array: g_byte_array_set_size() on the GByteArray * the device made;
+    a NULL (or never initialised) pointer is dereferenced."""
+    current = ctx.get_elem(container, key, epath)
+    if current is None:
+        raise Undefined("null-dereference", "get_g_byte_array on a NULL GByteArray *", epath)
+    if current is INDETERMINATE:
+        raise Undefined("indeterminate-read", "get_g_byte_array on an indeterminate "
+                                              "GByteArray *", epath)
     length = ctx.f.get_be32()
     data, _ = ctx.f.get_buffer(length)
     ctx.set_elem(container, key, data, epath)
