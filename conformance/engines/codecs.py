@@ -313,7 +313,12 @@ def _get_gbytearray(ctx, field, container, key, size, epath, opaque) -> int:
         raise Undefined("indeterminate-read", "get_g_byte_array on an indeterminate "
                                               "GByteArray *", epath)
     length = ctx.f.get_be32()
-    data, _ = ctx.f.get_buffer(length)
+    data, got = ctx.f.get_buffer(length)
+    if got < length:
+        # g_byte_array_set_size() keeps the old bytes (and does not clear new ones); a
+        # short qemu_get_buffer() overwrites only the first ``got``
+        old = bytes(current) if isinstance(current, (bytes, bytearray)) else b""
+        data = data + old[got:length] if len(old) >= length else Uninit(length)
     ctx.set_elem(container, key, data, epath)
     return 0
 
