@@ -83,3 +83,16 @@ def test_the_command_runs_on_a_cached_build(tmp_path, capsys):
     # exit 1 exactly when a disagreement is left, with its case files
     assert rc == (1 if doc["failures"] else 0)
     assert (tmp_path / "cases").is_dir() == bool(doc["failures"])
+
+
+def test_a_c_allocation_over_the_child_limit_is_not_compared():
+    """The driver's child runs under a 4 GiB RLIMIT_AS: a g_malloc the model grants
+    (limits.MALLOC_LIMIT) that aborts only there is C's sandbox limit (found on QEMU
+    master: get_g_byte_array of a damaged length)."""
+    from conformance.qemu.compare import comparable, compare
+
+    ref = Outcome("error", "load", b"", {}, "stream error", ("stream error",), -22)
+    big = Outcome("abort", "load", b"", None, "GLib: failed to allocate 4294967296 bytes")
+    small = Outcome("abort", "load", b"", None, "GLib: failed to allocate 4096 bytes")
+    assert comparable(ref, big) == "qemu-limit" and compare(ref, big) == []
+    assert comparable(ref, small) is None and compare(ref, small)

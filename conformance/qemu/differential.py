@@ -294,7 +294,7 @@ def write_cases(report: Report, directory: Path) -> dict[str, Path]:
 
 
 COMPARED = ("agree",)
-NOT_COMPARED = ("not-expressible", "model-undefined", "model-limit")
+NOT_COMPARED = ("not-expressible", "model-undefined", "model-limit", "qemu-limit")
 
 
 def disagreements(report: Report) -> int:
