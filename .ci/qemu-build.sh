@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
-# Build QEMU's own migration code (7.2 from bookworm's, 10.2 from sid's source package) for
-# the QEMU engine, into ~/.cache/vmstate-conformance/qemu (XDG_CACHE_HOME honoured).
-# A no-op apart from a dpkg check when both builds are cached.  From scratch on 2 cores:
+# Build QEMU's own migration code (7.2 from bookworm's, 10.2 from sid's source package, and
+# QEMU master's migration core from the shared overlay laid over the 10.2 tree) for the QEMU
+# engine, into ~/.cache/vmstate-conformance/qemu (XDG_CACHE_HOME honoured).
+# A no-op apart from a dpkg check when the builds are cached.  From scratch on 2 cores:
 # see conformance/qemu/BUILD-NOTES.md for the measured times.
+#
+# The overlay is read from ../shared/qemu-master beside the checkout (CI and developer
+# machines have shared/ there; VMSC_QEMU_MASTER_OVERLAY overrides); it is never copied into
+# the project.  Its build is keyed by the overlay's sha256 (master-<hash>): a changed overlay
+# rebuilds.  Without the folder the master build is skipped with a note.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+OVERLAY=${VMSC_QEMU_MASTER_OVERLAY:-$(pwd)/../shared/qemu-master}
 PY=${PYTHON:-python3}
 JOBS=${QEMU_BUILD_JOBS:-2}
 
@@ -57,4 +64,9 @@ fi
 
 "$PY" -m conformance.qemu build --debian 7.2 --jobs "$JOBS"
 "$PY" -m conformance.qemu build --debian 10.2 --jobs "$JOBS"
+if [ -f "$OVERLAY/assemble.sh" ]; then
+  "$PY" -m conformance.qemu build --overlay "$OVERLAY" --jobs "$JOBS"
+else
+  echo "note: no QEMU-master overlay at $OVERLAY (set VMSC_QEMU_MASTER_OVERLAY); auto-alloc has no build"
+fi
 "$PY" -m conformance.qemu list

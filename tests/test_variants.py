@@ -175,3 +175,22 @@ def test_annotate_leaves_tile_the_stream(path):
         assert offset == len(saved.data)
         markers = [s for s in leaves if s.kind == "marker"]
         assert all(saved.data[s.offset] == s.value and s.length == 1 for s in markers)
+
+
+def test_master_conventions_are_one_policy_point_each():
+    """Issue 22: every class of QEMU master's conventions is one policy point; auto-alloc
+    and alloc hold master's value, qemu-7.2 and legacy do not move."""
+    from conformance.model.variants import CONVENTIONS, VARIANTS
+
+    def value(v, point):
+        if point.startswith("decisions."):
+            return v.decision(point.split(".", 1)[1])
+        return getattr(v, point)
+
+    for key, (point, master, cfunc, origin, _what) in CONVENTIONS.items():
+        assert cfunc and origin, key
+        for name in ("auto-alloc", "alloc"):
+            assert value(VARIANTS[name], point) == master, (key, name)
+        if key not in ("M3", "V"):  # the marker / vmdesc era never existed before master
+            for name in ("qemu-7.2", "legacy"):
+                assert value(VARIANTS[name], point) != master, (key, name)

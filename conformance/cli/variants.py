@@ -54,6 +54,8 @@ def _variant_json(v) -> dict:
         "auto_flag_rule": v.auto_flag_rule, "pointer_array_size": v.pointer_array_size,
         "marker_load": v.marker_load, "marker_info_name": v.marker_info_name,
         "vmdesc_era": v.vmdesc_era,
+        "errors": v.errors, "hook_failure": v.hook_failure,
+        "post_save_result": v.post_save_result, "multiply_elements": v.multiply_elements,
         "decisions": {k: v.decision(k) for k in _variants.DECISIONS},
     }
 
@@ -90,7 +92,12 @@ def cmd_variants(args) -> int:
               ("pointer-array .size", lambda v: v.pointer_array_size),
               ("NULL-slot load", lambda v: v.marker_load),
               ("marker info name", lambda v: v.marker_info_name),
-              ("vmdesc era", lambda v: v.vmdesc_era)]
+              ("vmdesc era", lambda v: v.vmdesc_era),
+              # QEMU master's conventions (variants.CONVENTIONS, docs/variants.md)
+              ("errors", lambda v: v.errors),
+              ("hook failure", lambda v: v.hook_failure),
+              ("post_save result", lambda v: v.post_save_result),
+              ("MULTIPLY_ELEMENTS", lambda v: "yes" if v.multiply_elements else "ignored")]
     # the open questions only concern variants with an auto declaration
     points += [(k, (lambda key: lambda v: str(v.decision(key)) if v.auto_flag_rule else "-")(k))
                for k in _variants.DECISIONS if k != "vmdesc_era"]
@@ -101,6 +108,10 @@ def cmd_variants(args) -> int:
     print()
     for v in vs:
         print(f"{v.name}: {v.title} -- {v.qemu}")
+    print()
+    print("QEMU master's conventions (auto-alloc, alloc), one policy point per class:")
+    for key, (point, value, cfunc, origin, _what) in _variants.CONVENTIONS.items():
+        print(f"  {key:<3} {point} = {value}  ({cfunc}; {origin})")
     return 0
 
 

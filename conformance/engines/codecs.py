@@ -16,7 +16,8 @@ assertion raises :class:`Abort` and undefined behaviour :class:`Undefined`.
 vmdesc writer (nested VMSDs write into it).  ``get(ctx, field, container, key, size,
 epath, opaque)``: the element lives at ``container[key]`` (read with ``ctx.get_elem``,
 written with ``ctx.set_elem``).  ``ctx`` is the interpreter's context: ``ctx.f`` the
-QEMUFile, ``ctx.report`` error_report(), ``ctx.ledger`` allocations, and
+QEMUFile, ``ctx.report`` error_report(), ``ctx.codec_error`` an info's own failure
+(error_report() up to 10.x, the bool API's errp in master), ``ctx.ledger`` allocations, and
 ``ctx.save_vmsd`` / ``ctx.load_vmsd`` for the infos that run a nested VMSD.
 """
 
@@ -150,8 +151,8 @@ def _equal_codec(info: Info) -> Codec:
         if current == loaded:
             return 0
         mask = 0xFFFFFFFFFFFFFFFF if info.width == 8 else 0xFFFFFFFF
-        ctx.report(f"{to_unsigned(info, current) & mask:x} != "
-                   f"{to_unsigned(info, loaded) & mask:x}", epath)
+        ctx.codec_error(f"{to_unsigned(info, current) & mask:x} != "
+                        f"{to_unsigned(info, loaded) & mask:x}", epath)
         return -EINVAL
 
     return attrs.evolve(base, get=get, compare="equal", inline="equal")
@@ -169,7 +170,8 @@ def _le_codec(info: Info) -> Codec:
         if 0 <= loaded <= current:
             ctx.set_elem(container, key, loaded, epath)
             return 0
-        ctx.report(f"Invalid value {loaded} expecting positive value <= {current}", epath)
+        ctx.codec_error(f"Invalid value {loaded} expecting positive value <= {current}",
+                        epath)
         return -EINVAL
 
     return attrs.evolve(base, get=get, compare="le", inline="le")
@@ -297,15 +299,30 @@ def _get_bitmap(ctx, field, container, key, size, epath, opaque) -> int:
 
 
 def _put_gbytearray(ctx, field, value, size, w, epath, opaque) -> int:
-    data = bytes(value)
+    if value is None:
+        raise Undefined("null-dereference", "put_g_byte_array on a NULL GByteArray *", epath)
+    data = bytes(_determinate(value, epath, "GByteArray *"))
     ctx.f.put_be32(len(data))
     ctx.f.put_buffer(data)
     return 0
 
 
 def _get_gbytearray(ctx, field, container, key, size, epath, opaque) -> int:
+    """get_g_byte_array: g_byte_array_set_size() on the GByteArray * the device made;
+    a NULL (or never initialised) pointer is dereferenced."""
+    current = ctx.get_elem(container, key, epath)
+    if current is None:
+        raise Undefined("null-dereference", "get_g_byte_array on a NULL GByteArray *", epath)
+    if current is INDETERMINATE:
+        raise Undefined("indeterminate-read", "get_g_byte_array on an indeterminate "
+                                              "GByteArray *", epath)
     length = ctx.f.get_be32()
-    data, _ = ctx.f.get_buffer(length)
+    data, got = ctx.f.get_buffer(length)
+    if got < length:
+        # g_byte_array_set_size() keeps the old bytes (and does not clear new ones); a
+        # short qemu_get_buffer() overwrites only the first ``got``
+        old = bytes(current) if isinstance(current, (bytes, bytearray)) else b""
+        data = data + old[got:length] if len(old) >= length else Uninit(length)
     ctx.set_elem(container, key, data, epath)
     return 0
 
@@ -372,10 +389,10 @@ def _queue_get(tail: bool):
         vmsd = field.vmsd
         version_id = field.version_id
         if version_id > vmsd.version_id:
-            ctx.report(f"{vmsd.name} too new", epath)
+            ctx.codec_error(f"{vmsd.name} too new", epath)
             return -EINVAL
         if version_id < vmsd.minimum_version_id:
-            ctx.report(f"{vmsd.name} too old", epath)
+            ctx.codec_error(f"{vmsd.name} too old", epath)
             return -EINVAL
         queue = ctx.get_elem(container, key, epath)
         if queue is None:
@@ -439,7 +456,7 @@ def _put_gtree(ctx, field, value, size, w, epath, opaque) -> int:
         if ret:
             break
     f.put_byte(0)
-    if ret:
+    if ret and ctx.v.errors != "bool":  # master save_gtree(): the nested Error goes up
         ctx.report(f"{field.name} : failed to save gtree ({ret})", epath)
     return ret
 
@@ -451,10 +468,10 @@ def _get_gtree(ctx, field, container, key, size, epath, opaque) -> int:
     key_vmsd, val_vmsd = field.key_vmsd, field.vmsd
     for d in ((key_vmsd,) if key_vmsd is not None else ()) + (val_vmsd,):
         if version_id > d.version_id:
-            ctx.report(f"{d.name} too new", epath)
+            ctx.codec_error(f"{d.name} too new", epath)
             return -EINVAL
         if version_id < d.minimum_version_id:
-            ctx.report(f"{d.name} too old", epath)
+            ctx.codec_error(f"{d.name} too old", epath)
             return -EINVAL
     nnodes = _s32(f.get_be32())
     # a NULL GTree *: g_tree_insert(NULL, ...) is refused by g_return_if_fail (a
@@ -491,7 +508,7 @@ def _get_gtree(ctx, field, container, key, size, epath, opaque) -> int:
         else:
             _gtree_insert(tree, node_key, value)
     if count != nnodes:
-        ctx.report(f"{field.name} inconsistent stream when loading the gtree", epath)
+        ctx.codec_error(f"{field.name} inconsistent stream when loading the gtree", epath)
         return -EINVAL
     return ret
 

@@ -100,21 +100,43 @@ class _Ctx:
         if self.errp is not None:
             self.errp = prefix + self.errp
 
+    @property
+    def uses_errp(self) -> bool:
+        """10.x ("errp") and master ("bool") report through one ``Error **errp``."""
+        return self.v.errors != "report"
+
     def fail(self, report: str | None, errp: str | None, path: str) -> None:
         """A failure vmstate.c reports with error_report() in 7.2 (``report``, None: says
-        nothing) and with error_setg() in 10.x (``errp``, None: sets nothing)."""
-        text = errp if self.v.errors == "errp" else report
+        nothing) and with error_setg() in 10.x / master (``errp``, None: sets nothing)."""
+        text = errp if self.uses_errp else report
         if text is None:
             self.locate(path)
-        elif self.v.errors == "errp":
+        elif self.uses_errp:
             self.error_setg(text, path)
         else:
             self.report(text, path)
 
+    def codec_error(self, text: str, path: str) -> None:
+        """An info's own failure message: error_report() up to 10.x, error_setg(errp) in
+        a bool-API info's .load/.save (master vmstate-types.c, class M1)."""
+        if self.v.errors == "bool":
+            self.error_setg(text, path)
+        else:
+            self.report(text, path)
+
+    def errno(self, ret: int) -> int:
+        """The errno a failure carries on: the bool API knows only false, which the int
+        wrappers and qemu_file_set_error() callers turn into -EINVAL (class R)."""
+        return -EINVAL if ret and self.v.errors == "bool" else ret
+
     def nested(self, run, path: str, failed=lambda ret: ret != 0, report=None) -> int:
         """A codec's nested vmstate_{load,save}_state(..., &local_err) (get_tmp,
         get_qtailq, put_gtree_elem, ...): error_report_err(local_err) when it failed.
-        ``report(ret)``: the line 7.2's codec error_report()s instead (None: nothing)."""
+        ``report(ret)``: the line 7.2's codec error_report()s instead (None: nothing).
+        Master's bool-API infos hand their ``errp`` to the nested load / save: the Error
+        goes up unprinted."""
+        if self.v.errors == "bool":
+            return run()
         if self.v.errors != "errp":
             ret = run()
             if report is not None and failed(ret):
@@ -182,7 +204,7 @@ def n_elems(ctx: _Ctx, field: Field, opaque, path: str) -> int:
         n = _read_member(ctx, opaque, field.num_member, path) & 0xFFFF
     elif flags & F.VARRAY_UINT8:
         n = _read_member(ctx, opaque, field.num_member, path) & 0xFF
-    if flags & F.MULTIPLY_ELEMENTS:
+    if ctx.v.n_elems_multiplied(field):  # master's vmstate_n_elems() ignores it (X)
         n = _s32(n * field.num)
     return n
 
@@ -348,7 +370,12 @@ def _save_vmsd(ctx: _Ctx, vmsd: Description, opaque, w: JSONWriter | None, versi
             ret = _save_field(ctx, vmsd, field, opaque, w, fpath, path)
             if ret:
                 text = f"Save of field {vmsd.name}/{field.name} failed"
-                ctx.fail(text, text, fpath)
+                if v.errors == "bool":
+                    # master vmstate_save_field_with_vmdesc(): error_prepend, not setg
+                    ctx.error_prepend(text + ": ")
+                    ctx.locate(fpath)
+                else:
+                    ctx.fail(text, text, fpath)
                 if vmsd.post_save is not None:
                     _call_hook(vmsd.post_save, opaque)
                 return ret
@@ -363,7 +390,8 @@ def _save_vmsd(ctx: _Ctx, vmsd: Description, opaque, w: JSONWriter | None, versi
     ret = _save_subsections(ctx, vmsd, opaque, w, path)
     if vmsd.post_save is not None:
         ps_ret = _call_hook(vmsd.post_save, opaque)
-        if not ret and _hook_failed(ctx, ps_ret):
+        # master vmstate_save_vmsd_v() ignores post_save's result (P2)
+        if not ret and v.post_save_result == "checked" and _hook_failed(ctx, ps_ret):
             ret = ps_ret
             # 7.2 returns post_save's result without a word; 10.x error_setg()s
             ctx.fail(None, f"post-save failed: {vmsd.name}", path)
@@ -425,9 +453,13 @@ def _save_field(ctx: _Ctx, vmsd, field: Field, opaque, w, fpath: str, path: str)
         runs = era == "B" or (era == "C" and compressible)
         # era A (7.2): vmsd_desc_field_start(..., i, n_elems), the whole count each time
         max_elems = n if era == "A" else (n - i if runs else 1)
-        if era != "A" and field.flags & F.ARRAY_OF_POINTER and is_null != prev_null:
+        if (era != "A" and field.flags & F.ARRAY_OF_POINTER and is_null != prev_null
+                and (era == "B" or max_elems > 1)):
             # 2025 "Fix arrays of pointers in JSON writer": a new entry per null/non-null
-            # run; the run is only searched when null-ness changes (prev starts non-NULL)
+            # run; the run is only searched when null-ness changes (prev starts non-NULL).
+            # Era C (QEMU master vmstate_save_vmsd_v) switches only while max_elems > 1:
+            # a last element after a compressed run gets no entry (class V, probably a
+            # QEMU bug: docs/variants.md)
             prev_null = is_null
             w_loop = w
             if runs:
@@ -581,8 +613,9 @@ def _load_vmsd(ctx: _Ctx, vmsd: Description, opaque, version_id: int, path: str)
     _check_terminator(v, vmsd, path)
     ret = _load_subsections(ctx, vmsd, opaque, path)
     if ret != 0:
-        if v.errors == "errp":
-            f.set_error(ret)  # 8.0+: qemu_file_set_error(f, ret); 7.2 only returns
+        if ctx.uses_errp:
+            # 8.0+: qemu_file_set_error(f, ret) (master: -EINVAL); 7.2 only returns
+            f.set_error(ctx.errno(ret))
         return ret
     if vmsd.post_load is not None:
         ret = _call_hook(vmsd.post_load, opaque, version_id)
@@ -689,6 +722,22 @@ def _element_failed(ctx: _Ctx, vmsd, field: Field, ret: int, epath: str,
     codec's element, or the stream error), and a failed nested struct adds nothing.
     ``info_name`` is None for a struct element."""
     f = ctx.f
+    if ctx.v.errors == "bool":
+        # master vmstate_load_vmsd(): a failed vmstate_load_field() sets -EINVAL (the
+        # info's .load or the nested VMSD set the Error); only a get-only info gets
+        # vmstate_load_field()'s "Failed to load element of type T for F" (M1)
+        if ret < 0 and info_name in GET_PUT_ONLY_INFOS:
+            ctx.error_setg(f"Failed to load element of type {info_name} for {field.name}",
+                           epath)
+        elif ret >= 0:
+            ret = f.error
+            if ret < 0:
+                ctx.error_setg(f"Failed to load {vmsd.name} state: stream error: {ret}",
+                               epath)
+                return ret
+        if ret < 0:
+            f.set_error(-EINVAL)
+        return ret
     if ctx.v.errors == "errp":
         if ret < 0 and info_name is not None:
             ctx.error_setg(f"Failed to load element of type {info_name} for {field.name}: "
@@ -706,6 +755,11 @@ def _element_failed(ctx: _Ctx, vmsd, field: Field, ret: int, epath: str,
     if ret < 0:
         f.set_error(ret)
     return ret
+
+
+#: master vmstate-types.c infos still on the get/put API (vmstate_load_field() wraps
+#: their failure); every other info there has bool .load/.save
+GET_PUT_ONLY_INFOS = frozenset({"GByteArray"})
 
 
 def _note_size_mismatch(ctx: _Ctx, field: Field, load_size: int, epath: str) -> None:
@@ -751,7 +805,7 @@ def _load_pointer_slot(ctx: _Ctx, field: Field, container, key, slot, size: int,
                 ctx.hazard("leak", epath, "element allocation overwrote a non-NULL slot")
             return 0, _alloc_element(ctx, field, container, key, epath,
                                      overwrote=slot is not None)
-        ctx.report(f"Unexpected ptr marker: {marker}", epath)
+        _marker_error(ctx, marker, epath)
         return -EINVAL, None
     if slot is INDETERMINATE:
         raise Undefined("indeterminate-read", "pointer slot is indeterminate (non-zeroed array)",
@@ -773,10 +827,17 @@ def _load_pointer_slot(ctx: _Ctx, field: Field, container, key, slot, size: int,
         # vmstate_load_next(): assert(auto_alloc) -- a 0x31 for a non-auto field
         if v.decision("stray_valid_marker") == "assert":
             raise Abort("assertion failed: auto_alloc", epath)
-        ctx.report(f"Unexpected ptr marker: {marker}", epath)
+        _marker_error(ctx, marker, epath)
         return -EINVAL, None
-    ctx.report(f"Unexpected ptr marker: {marker}", epath)
+    _marker_error(ctx, marker, epath)
     return -EINVAL, None
+
+
+def _marker_error(ctx: _Ctx, marker: int, epath: str) -> None:
+    """vmstate_ptr_marker_load(): error_setg(errp, "Unexpected ptr marker: %d") -- an
+    Error, which a subsection's load prefixes (class M3)."""
+    text = f"Unexpected ptr marker: {marker}"
+    ctx.fail(text, text, epath)
 
 
 def _alloc_element(ctx: _Ctx, field: Field, container, key, epath: str, overwrote: bool):
@@ -838,6 +899,7 @@ def _get_info(ctx: _Ctx, field: Field, info: Info, container, key, size: int, ep
 def _load_subsections(ctx: _Ctx, vmsd: Description, opaque, path: str) -> int:
     """vmstate.c vmstate_subsection_load(): a heuristic peek loop."""
     f: QEMUFileReader = ctx.f
+    v = ctx.v
     parent = vmsd.name.encode()
     while f.peek_byte(0) == 0x05:
         length = f.peek_byte(1)
@@ -858,7 +920,7 @@ def _load_subsections(ctx: _Ctx, vmsd: Description, opaque, path: str) -> int:
             shown = raw.decode("utf-8", "replace")
             ctx.fail(None, f"VM subsection '{shown}' in '{vmsd.name}' does not exist",
                      f"{path}/@{shown}")
-            return -ENOENT
+            return ctx.errno(-ENOENT)  # master: false, i.e. -EINVAL (S)
         name = sub.name
         f.skip(1)
         f.skip(1)
@@ -866,8 +928,10 @@ def _load_subsections(ctx: _Ctx, vmsd: Description, opaque, path: str) -> int:
         version_id = f.get_be32() & 0xFF  # read into a uint8_t
         ret = _load_vmsd(ctx, sub, opaque, version_id, f"{path}/@{name}")
         if ret:
+            # master's prefix has no errno (M2)
+            errno = "" if v.errors == "bool" else f"{ret}: "
             ctx.error_prepend(f"Loading VM subsection '{name}' in '{vmsd.name}' failed: "
-                              f"{ret}: ")
+                              f"{errno}")
             return ret
     return 0
 
@@ -901,6 +965,7 @@ def save(desc: Description, state, variant="legacy", *, vmdesc: bool = False,
         w.start_object(None)
     try:
         ret = _save_vmsd(ctx, desc, opaque, w, desc.version_id, desc.name)
+        ret = ctx.errno(ret)  # vmstate_save_state(): 0 or the errno (master: -EINVAL)
     except Abort as exc:
         return _final(ctx, ABORT, "save", f.getvalue(), None, exc.message, exc.path, -1)
     except Undefined as exc:
@@ -933,6 +998,7 @@ def load(desc: Description, data: bytes, dest, variant="legacy", *,
     version = desc.version_id if version_id is None else version_id
     try:
         ret = _load_vmsd(ctx, desc, opaque, version, desc.name)
+        ret = ctx.errno(ret)  # vmstate_load_state(): 0 or the errno (master: -EINVAL)
     except Abort as exc:
         return _final(ctx, ABORT, "load", f.data[: f.pos], opaque, exc.message, exc.path, -1)
     except Undefined as exc:

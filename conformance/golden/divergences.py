@@ -43,6 +43,7 @@ def _describe_load(load: dict | None, state_docs: dict) -> str:
 _BEHAVIOUR = "behaviour-that-differs-between-variants"  # docs/variants.md sections
 _POLICY = "policy-points-variant-fields"
 _CHECKED = "checked-against-qemus-c"
+_MASTER = "checked-against-qemu-masters-c"
 
 
 def _differ_only_in(outcomes: list, keys: tuple) -> bool:
@@ -135,17 +136,25 @@ def explain(case: Case | None, aspect: str, groups: list) -> tuple[str, str]:
                 (_BEHAVIOUR, _load_rows(groups, messages))))
     elif len(ran) > 1 and (any("subsection" in m for m in messages)
                            or (case is not None and case.description.subsections)):
-        reasons.append(("an unknown subsection: -ENOENT everywhere; QEMU <= 7.2 says nothing "
-                        "and leaves the file error alone, 8.0+ reports it and sets the file "
-                        "error", (_CHECKED, "")))
+        reasons.append(("an unknown subsection: QEMU <= 7.2 returns -ENOENT, says nothing "
+                        "and leaves the file error alone, 8.0-10.x reports it and sets the file "
+                        "error -ENOENT; QEMU master (bool API, auto-alloc / alloc) returns "
+                        "-EINVAL and sets -EINVAL (class S)", (_CHECKED, "")))
     elif len(ran) > 1 and _differ_only_in(ran, ("message", "messages", "file_error")):
         reasons.append(("error reporting: QEMU 7.2 error_report()s at each level with its "
-                        "own wording, 10.x sets one Error (errp) where the failure is",
+                        "own wording, 10.x sets one Error (errp) where the failure is; QEMU "
+                        "master (bool API) lets the info set it and returns -EINVAL, and a "
+                        "pointer-marker error sets no file error (classes R, F, M1-M3)",
                         (_CHECKED, "")))
     elif len(ran) > 1 and any("failed" in m and ("pre-" in m or "post-" in m)
                               for m in messages):
-        reasons.append(("the hook return convention differs between variants",
-                        (_POLICY, "")))
+        reasons.append(("the hook return convention differs between variants: 7.2 / 10.x "
+                        "fail a save on any non-zero pre_save / post_save return, QEMU master "
+                        "only on a negative pre_save return and ignores post_save's "
+                        "(classes P1, P2)", (_MASTER, "")))
+    if flags & F.MULTIPLY_ELEMENTS and len(ran) > 1:
+        reasons.append(("VMS_MULTIPLY_ELEMENTS: vmstate_n_elems() multiplies the count by .num "
+                        "up to 10.x; QEMU master's does not (class X)", (_MASTER, "")))
     if not reasons:
         return ("unexplained: no rule of conformance.golden.divergences.explain matches; "
                 "add one", DOCS)

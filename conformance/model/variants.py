@@ -56,9 +56,55 @@ DECISIONS = {
         ("A", "B", "C")),
     "marker_error_sets_file_error": (
         "a pointer marker error (vmstate_ptr_marker_load fails, vmstate_load_next returns "
-        "false) leaves the file error set, as the ret != 0 <=> file error pairing "
-        "QEMU's test-vmstate asserts needs (the QEMU 11 caller is not in the seeds)",
+        "false) sets the file error at its own level.  QEMU master (class F, checked "
+        "against its C): no -- vmstate_load_vmsd() returns false without "
+        "qemu_file_set_error(); a parent level sets -EINVAL when vmstate_load_field() "
+        "fails",
         (True, False)),
+}
+
+#: Where QEMU master's conventions (checked against its real vmstate.c /
+#: vmstate-types.c, issue 22) differ from 10.x, one row per disagreement class: the
+#: Variant policy point that decides it, the C function it comes from, and which change
+#: brought it.  "bool API" = Vladimir Sementsov-Ogievskiy's conversion of vmstate.c and
+#: the infos to ``bool ...(..., Error **errp)`` (in master before seed 001, whose diff is
+#: written against it); "AUTO_ALLOC series" = Peter Xu's series (seed 001 is its 09/11).
+#: qemu-7.2 and legacy keep their values; auto-alloc and alloc (proposed on the same
+#: master) take master's.
+CONVENTIONS = {
+    "R": ("errors", "bool", "vmstate_load_state() / vmstate_save_state(): "
+          "`vmstate_load_vmsd() ? 0 : -EINVAL`", "bool API",
+          "a failed load or save returns -EINVAL (-22), not the failure's errno; a failed "
+          "field or subsection sets -EINVAL as the file error (unless one is set)"),
+    "F": ("decisions.marker_error_sets_file_error", False,
+          "vmstate_load_next() / vmstate_load_vmsd()", "AUTO_ALLOC series",
+          "a pointer-marker error returns false without qemu_file_set_error(): file error 0 "
+          "at the top level; a parent level sets -EINVAL (its vmstate_load_field() failed)"),
+    "M1": ("errors", "bool", "vmstate_load_field(): info->load(..., errp)", "bool API",
+           "an info with .load reports its own Error (e.g. '4 != 0'); 'Failed to load "
+           "element of type T for F' only wraps a get-only info (GByteArray); nested-VMSD "
+           "infos (tmp, qtailq, qlist, gtree) pass the nested Error up unprinted"),
+    "M2": ("errors", "bool", "vmstate_subsection_load()", "bool API",
+           "\"Loading VM subsection 'X' in 'Y' failed: \" without the errno"),
+    "S": ("errors", "bool", "vmstate_subsection_load() / vmstate_load_vmsd()", "bool API",
+          "an unknown subsection returns false: ret -22 and file error -22 (10.x: -ENOENT)"),
+    "M3": ("marker_load", "ptr-marker", "vmstate_ptr_marker_load(): error_setg()",
+           "AUTO_ALLOC series",
+           "'Unexpected ptr marker: N' is an Error, so a subsection's prefix is prepended"),
+    "X": ("multiply_elements", False, "vmstate_n_elems()", "master (outside both series)",
+          "VMS_MULTIPLY_ELEMENTS is not honoured (the bit stays in the model's numbering; "
+          "it is ignored)"),
+    "P1": ("hook_failure", "negative", "vmstate_pre_save() / vmstate_post_load()", "bool API",
+           "pre_save fails only on a negative return; a positive post_load return succeeds"),
+    "P2": ("post_save_result", "ignored", "vmstate_save_vmsd_v(): `out:` calls post_save",
+           "bool API", "post_save's result is ignored"),
+    "V": ("decisions.vmdesc_era", "C", "vmstate_save_vmsd_v(): "
+          "`if (vmdesc && max_elems > 1 && ... is_null != is_prev_null)`",
+          "AUTO_ALLOC series (the vmdesc rework seed 001's context already shows)",
+          "the vmdesc switches to a new null / non-null run only while more than one "
+          "element is left: the last element of a compressible pointer array gets no entry "
+          "when its null-ness differs from the run before it and that run's entry was "
+          "compressed (probably a QEMU bug; docs/variants.md)"),
 }
 
 
@@ -85,6 +131,8 @@ class Variant:
     #: 0x30) or "ptr-marker" (vmstate_ptr_marker_load: 0x30 skip, 0x31 load, else error)
     marker_load: str
     #: hook return convention: "nonzero" (Era A/B: any non-zero fails) or "negative"
+    #: (QEMU master, class P1: vmstate_pre_save() fails on ``pre_save() < 0``,
+    #: vmstate_post_load() on ``post_load() < 0``; pre_load still fails on non-zero)
     hook_failure: str
     #: which declaration means "marker per element, core allocates present elements":
     #: None (no such declaration), "auto-alloc-flag" (VMS_ARRAY_OF_POINTER_AUTO_ALLOC,
@@ -94,15 +142,28 @@ class Variant:
     #: the name of the marker info (vmstate_info_nullptr / vmstate_info_ptr_marker)
     marker_info_name: str = "nullptr"
     #: how vmstate.c reports failures: "report" (7.2: error_report() at each level, a
-    #: failed subsection load leaves the file error alone) or "errp" (10.x: one
+    #: failed subsection load leaves the file error alone), "errp" (10.x: one
     #: ``Error **errp`` set where the failure happens and prepended by the callers,
-    #: printed once by the caller; a failed subsection load sets the file error).
+    #: printed once by the caller; a failed subsection load sets the file error) or
+    #: "bool" (below).
     #: The messages follow QEMU 10.2's wording; 8.0 - 9.2 used error_report() with the
     #: 10.x texts of their time (not modelled separately).
+    #: "bool" (QEMU master, classes R, M1, M2, S): Vladimir Sementsov-Ogievskiy's bool
+    #: API -- vmstate_load_vmsd() / vmstate_save_vmsd() return bool and take ``errp``,
+    #: infos have ``bool .load/.save(..., Error **)`` and set the Error themselves,
+    #: nested-VMSD infos pass it up, "Save of field D/F failed: " is prepended (not set),
+    #: and the int wrappers vmstate_load_state() / vmstate_save_state() return 0 or
+    #: -EINVAL, -EINVAL being the file error a failed field / subsection sets.
     errors: str = "report"
     #: qemu_fill_buffer() reads the channel even after the file has an error (7.2);
     #: 8.0+ returns at once
     refill_after_error: bool = False
+    #: vmstate_n_elems() multiplies by ``.num`` under VMS_MULTIPLY_ELEMENTS (<= 10.x);
+    #: QEMU master's does not (class X)
+    multiply_elements: bool = True
+    #: what a post_save hook's return does: "checked" (<= 10.x: a non-zero return fails
+    #: the save) or "ignored" (master vmstate_save_vmsd_v(), class P2)
+    post_save_result: str = "checked"
     #: modelling decisions for behaviour the sources leave open (see docs/variants.md and
     #: DECISIONS); every key of DECISIONS has a value here
     decisions: dict = attrs.field(factory=dict)
@@ -187,6 +248,10 @@ class Variant:
         i.e. the pointer size; the save passes .size)."""
         return size if self.decision("auto_load_element_size") == "pointer" else field.size
 
+    def n_elems_multiplied(self, field: Field) -> bool:
+        """Does vmstate_n_elems() multiply this field's count by ``.num``?"""
+        return bool(field.flags & F.MULTIPLY_ELEMENTS) and self.multiply_elements
+
     def post_hook_failed(self, ret: int) -> bool:
         return ret < 0 if self.hook_failure == "negative" else ret != 0
 
@@ -226,9 +291,10 @@ VARIANTS: dict[str, Variant] = {
             "11.0 development (Peter Xu's series, header 028d4ec4)",
             vms_end=0x20000, numbering=_AUTO_NUMBERING, has_check=True,
             pointer_array_rules="auto-alloc", pointer_array_size="pointee",
-            marker_load="ptr-marker", hook_failure="nonzero",
+            marker_load="ptr-marker", hook_failure="negative",
             auto_flag_rule="auto-alloc-flag", marker_info_name="ptr-marker",
-            errors="errp",
+            # QEMU master's conventions (CONVENTIONS above; checked against its C)
+            errors="bool", multiply_elements=False, post_save_result="ignored",
             decisions={
                 # vmstate_load_next(): assert(!auto_alloc || *pptr == NULL)
                 "populated_auto_slot": "assert",
@@ -243,8 +309,8 @@ VARIANTS: dict[str, Variant] = {
                 "auto_load_element_size": "pointer",
                 "null_array_base": "assert",
                 "vmdesc_era": "C",
-                # the QEMU 11 caller of vmstate_load_next is not in the seeds (docs)
-                "marker_error_sets_file_error": True,
+                # master vmstate_load_vmsd(): no qemu_file_set_error on this path (F)
+                "marker_error_sets_file_error": False,
             },
         ),
         Variant(
@@ -252,9 +318,10 @@ VARIANTS: dict[str, Variant] = {
             "RFC v1 13/17 on top of Peter Xu's RFC v1",
             vms_end=0x10000, numbering=_LEGACY_NUMBERING, has_check=True,
             pointer_array_rules="alloc", pointer_array_size="pointee",
-            marker_load="ptr-marker", hook_failure="nonzero",
+            marker_load="ptr-marker", hook_failure="negative",
             auto_flag_rule="pointer-array-alloc", marker_info_name="ptr-marker",
-            errors="errp",
+            # proposed on top of the same master: its conventions (CONVENTIONS above)
+            errors="bool", multiply_elements=False, post_save_result="ignored",
             decisions={
                 # 13/17 vmstate_next(): allocate "if (!next || field->flags & VMS_ALLOC)":
                 # a populated slot gets a fresh object; the old one leaks (unverified)
@@ -271,8 +338,8 @@ VARIANTS: dict[str, Variant] = {
                 "null_array_base": "assert",
                 # patches 2-7 restructure the JSON (unknown): assume Peter's landed era C
                 "vmdesc_era": "C",
-                # the QEMU 11 caller of vmstate_load_next is not in the seeds (docs)
-                "marker_error_sets_file_error": True,
+                # master vmstate_load_vmsd(), which 13/17 sits on (F)
+                "marker_error_sets_file_error": False,
             },
         ),
     )

@@ -5,7 +5,12 @@ One cache directory per build key under ``cache_root()``:
 * ``debian-<VERSION>`` for a Debian source package (``apt-get source qemu=<ver>``),
   holding ``src/`` (the unpacked, patched tree), ``build/`` (meson), ``logs/``;
 * ``src-<hash>`` for ``--source DIR`` (the tree stays where it is; ``build/`` and
-  ``logs/`` live in the cache).
+  ``logs/`` live in the cache);
+* ``master-<hash>`` for ``--overlay DIR``: the shared QEMU-master overlay
+  (``shared/qemu-master``: master's migration/vmstate.c and vmstate-types.c over
+  Debian's 10.2.2 tree, assembled by its ``assemble.sh``) in ``src/``; the hash is the
+  sha256 of the overlay's file list with their sha256 sums, so a changed overlay is a
+  new build.
 
 ``build-info.json`` is written last (atomically) and only after QEMU's own
 ``tests/unit/test-vmstate`` passed, so its presence means "usable".  ``locate`` and
@@ -75,7 +80,16 @@ class BuildInfo:
     def load(cls, cache_dir: Path) -> BuildInfo:
         data = json.loads((cache_dir / INFO_NAME).read_text())
         names = {a.name for a in attrs.fields(cls)} - {"path"}
-        return cls(**{k: v for k, v in data.items() if k in names}, path=str(cache_dir))
+        data = {k: v for k, v in data.items() if k in names}
+        # an API key added after the build was recorded (vmsd_bool): absent = 0, the
+        # driver's #ifndef default; the -D goes into the flags the driver compiles with
+        api = dict(data.get("api") or {})
+        missing = [k for k in API_DEFINES if k not in api]
+        if missing and "cflags" in data:
+            api.update({k: False for k in missing})
+            data["api"] = api
+            data["cflags"] = list(data["cflags"]) + [f"-D{API_DEFINES[k]}=0" for k in missing]
+        return cls(**data, path=str(cache_dir))
 
     def to_json(self) -> dict:
         d = attrs.asdict(self)
@@ -134,6 +148,7 @@ _LOAD_RE = re.compile(
 _SAVE_RE = re.compile(
     r"int\s+vmstate_save_state\s*\(\s*QEMUFile\s*\*\s*\w+\s*,\s*const\s+VMStateDescription\s*\*\s*\w+\s*,"
     r"\s*void\s*\*\s*\w+\s*,\s*JSONWriter\s*\*\s*\w+\s*(,\s*Error\s*\*\*\s*\w+\s*)?\)\s*;")
+_BOOL_RE = re.compile(r"^\s*bool\s+vmstate_load_vmsd\s*\(", re.M)
 _FNEW_RE = re.compile(r"QEMUFile\s*\*\s*qemu_file_new_(input|output)\s*\(\s*QIOChannel\s*\*\s*\w+\s*\)\s*;")
 _FFLUSH_RE = re.compile(r"\b(void|int)\s+qemu_fflush\s*\(\s*QEMUFile\s*\*\s*\w+\s*\)\s*;")
 _BUFNEW_RE = re.compile(r"qio_channel_buffer_new\s*\(\s*size_t\s+\w+\s*\)\s*;")
@@ -150,6 +165,7 @@ API_DEFINES = {
     "json_writer_qobject": "VMSC_JSON_WRITER_QOBJECT",
     "section_needed": "VMSC_SECTION_NEEDED",
     "auto_alloc": "VMSC_AUTO_ALLOC",
+    "vmsd_bool": "VMSC_VMSD_BOOL",
 }
 
 
@@ -221,6 +237,8 @@ def detect(tree: Path) -> tuple[str, str, dict]:
         "json_writer_qobject": '"qobject/json-writer.h"' in vc,
         "section_needed": "vmstate_section_needed" in vh,
         "auto_alloc": auto,
+        # QEMU master: bool vmstate_load_vmsd() / vmstate_save_vmsd() (the bool API)
+        "vmsd_bool": _BOOL_RE.search(vh) is not None,
         "json_writer_header": "qobject/json-writer.h" if '"qobject/json-writer.h"' in vc
                               else "qapi/qmp/json-writer.h",
         "qemu_file_header": "migration/qemu-file.h",
@@ -229,7 +247,7 @@ def detect(tree: Path) -> tuple[str, str, dict]:
 
 
 def api_cflags(api: dict) -> list[str]:
-    return [f"-D{API_DEFINES[k]}={int(bool(api[k]))}" for k in API_DEFINES]
+    return [f"-D{API_DEFINES[k]}={int(bool(api.get(k)))}" for k in API_DEFINES]
 
 
 # --------------------------------------------------------------------------- flags from the build
@@ -493,6 +511,59 @@ def build_debian(series: str, jobs: int = 2, force: bool = False, root: Path | N
         shutil.rmtree(staging, ignore_errors=True)
     return _build_tree(key, cache_dir / "src", cache_dir, root, jobs, progress,
                        debian_version=debver, seconds={"fetch": fetch_s})
+
+
+# --------------------------------------------------------------------------- --overlay DIR
+
+#: the Debian series the shared QEMU-master overlay is laid over (its README)
+OVERLAY_BASE_SERIES = "10.2"
+OVERLAY_RECORD = ".vmsc-qemu-master-overlay.sha256"
+
+
+def overlay_sums(overlay: Path) -> str:
+    """The overlay's ``sha256sum`` listing (sorted ``./path``), as assemble.sh records it
+    in ``OUT/.vmsc-qemu-master-overlay.sha256``."""
+    files = overlay / "overlay"
+    if not (overlay / "assemble.sh").is_file() or not files.is_dir():
+        raise BuildError(f"--overlay {overlay}: no assemble.sh and overlay/ (expected the "
+                         "shared qemu-master folder)")
+    lines = []
+    for path in sorted(p for p in files.rglob("*") if p.is_file()):
+        rel = "./" + path.relative_to(files).as_posix()
+        lines.append(f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {rel}\n")
+    return "".join(sorted(lines, key=lambda line: line.split("  ", 1)[1]))
+
+
+def overlay_key(overlay: Path) -> str:
+    return "master-" + hashlib.sha256(overlay_sums(Path(overlay)).encode()).hexdigest()[:12]
+
+
+def build_overlay(path: str | Path, jobs: int = 2, force: bool = False, root: Path | None = None,
+                  quiet: bool = False) -> BuildInfo:
+    """QEMU master's migration core: the overlay laid over the cached Debian 10.2 tree
+    (built first if missing), cached under ``master-<overlay hash>``."""
+    overlay = Path(path).resolve()
+    root = root or cache_root()
+    key = overlay_key(overlay)
+    cache_dir = root / key
+    if (cache_dir / INFO_NAME).is_file() and not force:
+        return BuildInfo.load(cache_dir)
+    base = build_debian(OVERLAY_BASE_SERIES, jobs=jobs, root=root, quiet=quiet)
+    progress = _Progress(f"qemu {key}", quiet)
+    if force and cache_dir.exists():
+        shutil.rmtree(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tree = cache_dir / "src"
+    record = tree / OVERLAY_RECORD
+    # assemble.sh sorts with the locale's collation: compare the lines as a set
+    if not record.is_file() or (sorted(record.read_text().splitlines())
+                                != sorted(overlay_sums(overlay).splitlines())):
+        if tree.exists():
+            shutil.rmtree(tree)
+        progress(f"assemble {overlay}/overlay over {base.source_dir}")
+        _run("assemble", ["sh", str(overlay / "assemble.sh"), base.source_dir, str(tree)],
+             cache_dir / "logs" / "assemble.log")
+    return _build_tree(key, tree, cache_dir, root, jobs, progress)
 
 
 # --------------------------------------------------------------------------- --source DIR

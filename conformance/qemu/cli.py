@@ -27,6 +27,8 @@ def cmd_build(args) -> int:
     try:
         if args.debian:
             info = build.build_debian(args.debian, jobs=args.jobs, force=args.force)
+        elif args.overlay:
+            info = build.build_overlay(args.overlay, jobs=args.jobs, force=args.force)
         else:
             info = build.build_source(args.source, jobs=args.jobs, force=args.force)
     except build.BuildError as exc:
@@ -40,9 +42,23 @@ def cmd_build(args) -> int:
     return EXIT_OK
 
 
+def cmd_differential(args) -> int:
+    from conformance.qemu import differential
+
+    if args.n < 1:
+        _err(f"differential: -n must be at least 1 (got {args.n})")
+        return EXIT_USAGE
+    args.argv = [a for a in sys.argv[sys.argv.index("differential") + 1:]] \
+        if "differential" in sys.argv else []
+    return differential.run_command(args)
+
+
 def _tv(info) -> str:
     t = info.test_vmstate or {}
-    return f"passed ({t.get('ok', '?')})" if t.get("passed") else "FAILED"
+    if not t.get("passed"):
+        return "FAILED"
+    ok = t.get("ok", "?")
+    return f"passed ({ok}/{ok + t.get('failed', 0)})" if isinstance(ok, int) else "passed (?)"
 
 
 def cmd_list(args) -> int:
@@ -68,14 +84,35 @@ def _add_commands(sub) -> None:
     g.add_argument("--debian", choices=build.SERIES, metavar="SERIES",
                    help=f"Debian source package series ({' or '.join(build.SERIES)}); "
                         "needs a deb-src line for it (default: none; one of --debian / "
-                        "--source is required)")
+                        "--source / --overlay is required)")
     g.add_argument("--source", metavar="DIR",
-                   help="an existing QEMU source tree, e.g. your own patched checkout "
-                        "(default: none; one of --debian / --source is required)")
+                   help="an existing QEMU source tree, e.g. your own patched checkout or "
+                        "a QEMU master checkout (variant auto-alloc) (default: none; one of "
+                        "--debian / --source / --overlay is required)")
+    g.add_argument("--overlay", metavar="DIR",
+                   help="the shared QEMU-master overlay folder (shared/qemu-master: "
+                        "assemble.sh + overlay/), laid over the cached Debian 10.2 tree "
+                        "(built first if missing); cached by the overlay's sha256 "
+                        "(default: none)")
     p.add_argument("--jobs", "-j", type=int, default=2, metavar="N", help="ninja -j N")
     p.add_argument("--force", action="store_true",
                    help="rebuild from scratch even when the cache holds the build")
     p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("differential",
+                       help="reference engine vs QEMU's own C on generated examples or the "
+                            "corpora",
+                       description="Run the model (reference engine) and QEMU's own "
+                                   "migration/vmstate.c (the qemu engine, on the variant's "
+                                   "cached build) side by side: per generated example a save "
+                                   "(bytes, ret, vmdesc JSON), the load of the saved stream, "
+                                   "a truncation and a mutation.  Prints the buckets per "
+                                   "operation and one reproducer per disagreement.  Exit "
+                                   "status 0: no disagreement; 1: some (or no build).")
+    from conformance.qemu import differential as _differential
+
+    _differential.add_arguments(p)
+    p.set_defaults(func=cmd_differential)
 
     p = sub.add_parser("list", formatter_class=fmt, help="list cached builds",
                        description=f"Cached builds under {build.cache_root()} "

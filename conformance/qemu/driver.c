@@ -40,6 +40,11 @@
 #include <sys/mman.h>
 
 #define VMS_ERRP VMSC_LOAD_ERRP
+/* QEMU master's bool API (vmstate_load_vmsd / vmstate_save_vmsd); builds made before
+ * build.py knew the key have no -D for it */
+#ifndef VMSC_VMSD_BOOL
+#define VMSC_VMSD_BOOL 0
+#endif
 
 /* ------------------------------------------------------------------------- */
 /* infos by C symbol name; weak, so an info the build lacks reads as NULL      */
@@ -549,6 +554,14 @@ static void run_request(char *req)
                 }
                 *(GTree **)(arena + at) = t;
                 g_hash_table_add(trees, t);
+            } else if (!strcmp(kind, "gbytearray")) {
+                /* a GByteArray * member: device code creates the array (VMSTATE_GBYTEARRAY) */
+                size_t n;
+                char *bytes = tok_hex(&n, false);
+                GByteArray *a = g_byte_array_new();
+                g_byte_array_append(a, (const guint8 *)bytes, n);
+                g_free(bytes);
+                *(GByteArray **)(arena + at) = a;
             } else {
                 _exit(125);
             }
@@ -710,7 +723,15 @@ static void run_request(char *req)
         if (jw) {
             json_writer_start_object(jw, NULL);
         }
-#if VMSC_SAVE_ERRP
+#if VMSC_VMSD_BOOL
+        /* what master's savevm.c calls; vmstate_save_state() is this, 0 / -EINVAL */
+        Error *err = NULL;
+        ret = vmstate_save_vmsd(f, vmsds[root], arena + root_off, jw, &err) ? 0 : -EINVAL;
+        if (err) {
+            g_free(errhex);
+            errhex = error_hex(err);
+        }
+#elif VMSC_SAVE_ERRP
         Error *err = NULL;
         ret = vmstate_save_state(f, vmsds[root], arena + root_off, jw, &err);
         if (err) {
@@ -744,7 +765,16 @@ static void run_request(char *req)
         memcpy(bioc->data, stream, stream_len);
         bioc->usage = stream_len;
         f = qemu_file_new_input(QIO_CHANNEL(bioc));
-#if VMS_ERRP
+#if VMSC_VMSD_BOOL
+        /* what master's savevm.c calls; vmstate_load_state() is this, 0 / -EINVAL */
+        Error *err = NULL;
+        ret = vmstate_load_vmsd(f, vmsds[root], arena + root_off, version_id, &err)
+              ? 0 : -EINVAL;
+        if (err) {
+            g_free(errhex);
+            errhex = error_hex(err);
+        }
+#elif VMS_ERRP
         Error *err = NULL;
         ret = vmstate_load_state(f, vmsds[root], arena + root_off, version_id, &err);
         if (err) {

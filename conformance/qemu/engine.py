@@ -37,8 +37,10 @@ from conformance.qemu import layout as _layout
 
 NAME = "qemu"
 NOT_EXPRESSIBLE = "qemu engine: not expressible"
-#: which build runs which variant: the newest cached build of that series
-VARIANT_SERIES = {"qemu-7.2": ("7.2",), "legacy": ("10.2", "10.1", "10.0")}
+#: which build runs which variant: the newest cached build of that series; a variant
+#: with no series (auto-alloc) runs on any build detected as that variant (QEMU master:
+#: ``qemu build --overlay shared/qemu-master`` or ``--source`` a master checkout)
+VARIANT_SERIES = {"qemu-7.2": ("7.2",), "legacy": ("10.2", "10.1", "10.0"), "auto-alloc": ()}
 DRIVER_SOURCE = Path(__file__).with_name("driver.c")
 #: seconds a child may run one operation before it is killed (outcome ``limit``)
 TIMEOUT = 10
@@ -392,13 +394,31 @@ def for_build(info) -> QemuEngine:
 
 
 def build_for_variant(variant):
-    """The newest cached build for ``variant`` (None when there is none)."""
+    """The newest cached build for ``variant`` (None when there is none).
+
+    A series-less variant (auto-alloc) takes a build detected as it: a ``--source``
+    checkout (the user's own QEMU master) before the overlay build, then the newest."""
     name = _variants.get(variant).name
-    for series in VARIANT_SERIES.get(name, ()):
+    if name not in VARIANT_SERIES:
+        return None
+    for series in VARIANT_SERIES[name]:
         info = _build.locate(series)
         if info is not None and info.variant == name:
             return info
-    return None
+    if VARIANT_SERIES[name]:
+        return None
+    hits = [b for b in _build.available() if b.variant == name]
+    if not hits:
+        return None
+    return max(hits, key=lambda b: (b.key.startswith("src-"), _build._vtuple(b.qemu_version),
+                                    _mtime(b)))
+
+
+def _mtime(info) -> float:
+    try:
+        return (Path(info.path) / _build.INFO_NAME).stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def engine_for_variant(variant) -> QemuEngine | None:

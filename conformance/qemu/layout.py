@@ -54,8 +54,9 @@ class Unread:
 #: info kinds the driver maps to QEMU's vmstate_info_* (if the build has the symbol)
 SCALAR_KINDS = ("int", "bool", "equal", "le", "double")
 #: infos that live outside migration/vmstate-types.c (savevm.c, target code) or need a
-#: channel that passes file descriptors: QEMU's test-vmstate link does not have them
-LACKING_KINDS = ("timer", "capability", "gbytearray", "fd")
+#: channel that passes file descriptors: QEMU's test-vmstate link does not have them.
+#: (GByteArray is in master's vmstate-types.c: expressible where the build has it.)
+LACKING_KINDS = ("timer", "capability", "fd")
 
 
 class NotExpressible(Exception):
@@ -253,10 +254,11 @@ class Planner:
         if info is not None and (info.kind in LACKING_KINDS or info.symbol not in self.have):
             raise NotExpressible(f"info {info.name!r} ({info.symbol}) is not in this QEMU "
                                  "build's migration objects", path)
-        if flags & F.AUTO_ALLOC:
-            raise NotExpressible("VMS_ARRAY_OF_POINTER_AUTO_ALLOC does not exist in this build",
-                                 path)
         cap = self.caps.get((id(desc), member), 0)
+        if info is not None and info.kind == "gbytearray":
+            if f.is_array or flags & (F.POINTER | F.ARRAY_OF_POINTER):
+                raise NotExpressible("an array of / pointer to GByteArray", path)
+            return Slot(member, f, "gbytearray")  # a GByteArray * the driver creates
         if info is not None and info.kind in ("qtailq", "qlist", "gtree"):
             s = Slot(member, f, info.kind)
             s.size = 16 if info.kind == "qtailq" else 8
@@ -472,6 +474,11 @@ class ImageWriter:
         elif k == "gtree":
             if v is not None:  # None: a NULL GTree * (the image is zeroed)
                 self.gtree(s, v, at, path)
+        elif k == "gbytearray":
+            if not isinstance(v, (bytes, bytearray)):
+                raise NotExpressible("a GByteArray that is not bytes (a NULL or "
+                                     "indeterminate GByteArray *)", path)
+            self.img.objects.append(f"gbytearray {at} {bytes(v).hex() or '-'}")
         else:  # pragma: no cover
             raise NotExpressible(f"slot kind {k}", path)
 
@@ -748,7 +755,9 @@ class Tables:
                 sublay = s.elem[1]
             if sublay is None:
                 sublay = self.p.layout(f.vmsd, "struct", path)
-            if size and not f.flags & F.ARRAY_OF_POINTER:
+            if size and (not f.flags & F.ARRAY_OF_POINTER or self.v.is_auto(f)):
+                # the invented struct's size; for an auto field it is what the core
+                # g_malloc0()s per element (vmstate_load_next: g_malloc0(field->size))
                 size = sublay.size
             sub = self.vmsd(f.vmsd, sublay, path)
         elif info is not None and info.kind in ("qtailq", "qlist"):
@@ -770,6 +779,8 @@ class Tables:
         elif info is not None and info.kind in SCALAR_KINDS and size:
             if not f.flags & F.ARRAY_OF_POINTER:
                 size = _scalar_stride(f, info)
+            elif self.v.is_auto(f):
+                size = info.width  # the scalar element the core allocates
         num_off = self._counter_off(f.num_member, lay, path)
         size_off = self._counter_off(f.size_member, lay, path)
         if info is not None and info.symbol not in self.p.have:
@@ -811,6 +822,7 @@ class Request:
 
     def __init__(self, text: bytes, writer: ImageWriter, root: StructLayout, root_off: int,
                  arena_size: int) -> None:
+        self.variant = writer.p.v
         self.text = text
         self.writer = writer
         self.root = root
@@ -957,6 +969,8 @@ class Walker:
             return self.queue(s, raw, at)
         if k == "gtree":
             return self.gtree(s, raw, at)
+        if k == "gbytearray":
+            return self.gbytearray(raw, at)
         raise AssertionError(k)  # pragma: no cover
 
     def _length(self, s: Slot, raw, at: int, addr: int, core: bool):
@@ -1020,7 +1034,7 @@ class Walker:
                 n = v & 0xFF
         else:
             n = 1
-        if f.flags & F.MULTIPLY_ELEMENTS:
+        if self.req.variant.n_elems_multiplied(f):
             n = _s32(n * f.num)
         return n
 
@@ -1123,6 +1137,21 @@ class Walker:
                 break
             p = int.from_bytes(nxt, "little")
         return out
+
+    def gbytearray(self, raw, at):
+        """A GByteArray * ({guint8 *data; guint len;}): the bytes it holds."""
+        p = int.from_bytes(raw[at:at + 8], "little")
+        if not p or p == PTR_PERTURB:
+            return None if not p else INDETERMINATE
+        head, _ = self.read(p, 12)
+        if head is None:
+            return INDETERMINATE
+        data = int.from_bytes(head[:8], "little")
+        n = int.from_bytes(head[8:12], "little")
+        if n == 0:
+            return b""
+        body, _ = self.read(data, n)
+        return INDETERMINATE if body is None else bytes(body)
 
     def gtree(self, s: Slot, raw, at):
         t = int.from_bytes(raw[at:at + 8], "little")

@@ -24,6 +24,8 @@ class FieldPlan:
 
     def __init__(self, field: Field, owner: Description, v) -> None:
         flags = field.flags
+        if not v.n_elems_multiplied(field):
+            flags &= ~F.MULTIPLY_ELEMENTS  # master's vmstate_n_elems() ignores it
         self.field = field
         self.name = field.name
         self.member = field.member
