@@ -39,6 +39,7 @@ import attrs
 # conformance.qemu.compare / .engine are imported where used: building the ``qemu``
 # command's parser (``--help``) imports no engine
 MESSAGES = "messages"
+UNDEFINED = "undefined"  # conformance.model.outcome.UNDEFINED
 #: the aspects that make the trees differ (exit 1); messages alone do not
 BEHAVIOUR = ("kind", "bytes", "ret", "file_error", "consumed", "state", "vmdesc")
 DEFAULT_EXAMPLES = 200
@@ -100,10 +101,11 @@ def tree_diffs(a, b) -> list:
 
 
 def matching_variants(descs: dict, op: str, payload, dest, version, outcome,
-                      messages_only: bool) -> list[str]:
+                      messages_only: bool, no_claim: set | None = None) -> list[str]:
     """The variants whose model (the reference engine) does what ``outcome`` (one side's
     C) does on this input: on every aspect but messages, or on messages alone when the
-    difference is only messages."""
+    difference is only messages.  ``no_claim`` collects the variants whose model says
+    undefined (or beyond its limits) here."""
     from conformance.engines import reference
     from conformance.qemu import compare as qcompare
 
@@ -116,6 +118,8 @@ def matching_variants(descs: dict, op: str, payload, dest, version, outcome,
         else:
             ref = reference.load(desc, payload, dest, variant, version_id=version)
         if qcompare.comparable(ref, outcome) is not None:
+            if no_claim is not None:
+                no_claim.add(variant)
             continue  # undefined / beyond the model's limits: it makes no claim
         diffs = qcompare.compare(ref, outcome)
         if messages_only:
@@ -166,8 +170,15 @@ class Finding:
     replay: str | None = None
 
     @property
+    def category(self) -> str:
+        """behaviour (exit 1), messages, or undefined (both trees in undefined behaviour)."""
+        if self.verdict.startswith("undefined behaviour"):
+            return UNDEFINED
+        return "behaviour" if any(a != MESSAGES for a in self.aspects) else MESSAGES
+
+    @property
     def behaviour(self) -> bool:
-        return any(a != MESSAGES for a in self.aspects)
+        return self.category == "behaviour"
 
 
 @attrs.define
@@ -178,6 +189,8 @@ class Recorder:
     #: source -> counter of "same" / "behaviour" / "messages" / "skipped"
     tally: dict = attrs.field(factory=lambda: collections.defaultdict(collections.Counter))
     aspects: dict = attrs.field(factory=lambda: collections.defaultdict(collections.Counter))
+    target: str | None = None  # shrink mode: the signature to reproduce
+    hit: Finding | None = None
 
     def note(self, source: str, op: str, desc_by_side, descs_by_variant, payload, dest,
              version, a, b, make_case, origin=None) -> str:
@@ -192,17 +205,35 @@ class Recorder:
             return "same"
         aspects = tuple(sorted({d.aspect for d in diffs}))
         messages_only = aspects == (MESSAGES,)
-        kind = MESSAGES if messages_only else "behaviour"
+        no_claim: set = set()
+        bm = matching_variants(descs_by_variant, op, payload, dest, version, a, messages_only,
+                               no_claim)
+        hm = matching_variants(descs_by_variant, op, payload, dest, version, b, messages_only,
+                               no_claim)
+        if ({self.base.variant, self.head.variant} <= no_claim
+                or a.kind == b.kind == UNDEFINED):
+            # undefined behaviour on both sides (the model makes no claim, or both trees
+            # crash): heap layout and glibc's checks decide what C does, not the series
+            kind, said = UNDEFINED, "undefined behaviour in both trees (the model makes no claim)"
+        else:
+            kind = MESSAGES if messages_only else "behaviour"
+            said = verdict(self.base, self.head, bm, hm)
+            if "rejected" in (a.kind, b.kind):
+                said += (" [vmstate_check: the model's rules for savevm.c, which the build "
+                         "does not link; C did not run on the rejecting side]")
         self.tally[source][kind] += 1
         for asp in aspects:
             self.aspects[source][asp] += 1
-        bm = matching_variants(descs_by_variant, op, payload, dest, version, a, messages_only)
-        hm = matching_variants(descs_by_variant, op, payload, dest, version, b, messages_only)
-        said = verdict(self.base, self.head, bm, hm)
         kinds = f"{a.kind}->{b.kind}"
         sig = f"{source.split('/')[0]}|{op}|{','.join(aspects)}|{kinds}|{said}"
         size = (len(payload) if isinstance(payload, (bytes, bytearray)) else 0) + 8 * sum(
             1 for _ in desc_by_side.all_fields())
+        if self.target is not None:  # shrinking one kind: Hypothesis keeps the last hit
+            if sig == self.target:
+                self.hit = Finding(sig, source, op, aspects, said, bm, hm, diffs, size,
+                                   make_case(), origin)
+                raise _Hit(sig)
+            return kind
         old = self.findings.get(sig)
         if old is not None:
             old.count += 1
@@ -212,6 +243,10 @@ class Recorder:
                     old.count if old else 1)
         self.findings[sig] = f
         return kind
+
+
+class _Hit(Exception):
+    """The difference being shrunk happened (conformance.qemu.treecompare.shrink)."""
 
 
 # ---------------------------------------------------------------------------------------
@@ -237,8 +272,11 @@ def _run_op(side: Side, desc, op, payload, dest, version):
     return side.engine.load(desc, payload, dest, side.variant, version_id=version)
 
 
-def generated(rec: Recorder, n: int, bar=None, seed_families=None) -> int:
-    """Run ``n`` generated examples; returns how many ran."""
+def generated(rec: Recorder, n: int, bar=None, seed_families=None, shrink: bool = False) -> int:
+    """Run ``n`` generated examples; returns how many ran.  With ``shrink`` (and
+    ``rec.target`` set) the run stops at the first input of that kind and Hypothesis
+    shrinks it: the same seed and strategies draw the same examples as the first run
+    until then, so the kind is found again at the same place."""
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import strategies as st
 
@@ -266,7 +304,9 @@ def generated(rec: Recorder, n: int, bar=None, seed_families=None) -> int:
                        for s in (base, head))
 
     @settings(max_examples=n, database=None, deadline=None, derandomize=True,
-              phases=(Phase.generate,), suppress_health_check=list(HealthCheck))
+              phases=(Phase.generate, Phase.shrink) if shrink else (Phase.generate,),
+              suppress_health_check=list(HealthCheck), report_multiple_bugs=False,
+              print_blob=False)
     @given(st.data())
     def body(data):
         desc = data.draw(descriptions(base.variant, families=fams).filter(keep),
@@ -307,6 +347,23 @@ def generated(rec: Recorder, n: int, bar=None, seed_families=None) -> int:
 
     body()
     return done[0]
+
+
+def shrink(rec: Recorder, n: int) -> None:
+    """Replace each generated kind's example by Hypothesis's shrunk one."""
+    for sig, f in list(rec.findings.items()):
+        if not f.source.startswith("generated/"):
+            continue
+        probe = Recorder(rec.base, rec.head, target=sig)
+        try:
+            generated(probe, n, shrink=True)
+        except _Hit:
+            pass
+        except Exception:  # noqa: BLE001 - Hypothesis wraps the hit; anything else: keep
+            pass
+        if probe.hit is not None and probe.hit.size <= f.size:
+            probe.hit.count = f.count
+            rec.findings[sig] = probe.hit
 
 
 def corpus_files(paths: list[str] | None):
@@ -400,7 +457,7 @@ def _case_on_both(rec: Recorder, case, path, group) -> None:
 
 def compare_trees(base_info, head_info, *, paths=None, examples: int = DEFAULT_EXAMPLES,
                   corpus: bool = True, report_dir: Path | None = None, progress=True,
-                  argv=()) -> dict:
+                  argv=(), do_shrink: bool = True) -> dict:
     """Run the comparison; the report document (report.json's format, plus
     ``differences``, ``messages`` and ``compare``)."""
     from conformance.cases.campaign import FailureWriter, Progress, _rel
@@ -417,6 +474,8 @@ def compare_trees(base_info, head_info, *, paths=None, examples: int = DEFAULT_E
         ran = generated(rec, gen, bar) if gen else 0
     finally:
         bar.close()
+    if gen and do_shrink:
+        shrink(rec, gen)
     seconds = time.perf_counter() - t0
     writer = FailureWriter(report_dir / "failures" if report_dir else None)
     keys = f"{base.info.key} {head.info.key}"
@@ -435,8 +494,7 @@ def compare_trees(base_info, head_info, *, paths=None, examples: int = DEFAULT_E
 
 def _finding_json(f: Finding) -> dict:
     return {"signature": f.signature, "source": f.source, "op": f.op,
-            "aspects": list(f.aspects), "class": "messages" if not f.behaviour
-            else "behaviour", "verdict": f.verdict, "base_matches": f.base_match,
+            "aspects": list(f.aspects), "class": f.category, "verdict": f.verdict, "base_matches": f.base_match,
             "head_matches": f.head_match, "count": f.count,
             "diffs": [f"{d.aspect}{' ' + d.path if d.path else ''}: BASE {d.model!r} / "
                       f"HEAD {d.qemu!r}"[:600] for d in f.diffs],
@@ -460,7 +518,7 @@ def _document(rec: Recorder, errors, ran: int, examples: int, started: str,
     for source, tally in rec.tally.items():
         differ = tally["behaviour"]
         row = {"source": source, "same": tally["same"], "behaviour": differ,
-               "messages": tally[MESSAGES], "skipped": tally["skipped"],
+               "messages": tally[MESSAGES] + tally[UNDEFINED], "skipped": tally["skipped"],
                "aspects": dict(rec.aspects[source])}
         (props if source.startswith("generated/") else rows).append(row)
     failures = [{"kind": "case" if not f.source.startswith("generated/") else "property",
@@ -492,8 +550,9 @@ def _document(rec: Recorder, errors, ran: int, examples: int, started: str,
     total = collections.Counter()
     for t in rec.tally.values():
         total.update(t)
-    behaviour = [f for f in findings if f.behaviour]
-    messages = [f for f in findings if not f.behaviour]
+    behaviour = [f for f in findings if f.category == "behaviour"]
+    messages = [f for f in findings if f.category == MESSAGES]
+    undefined = [f for f in findings if f.category == UNDEFINED]
     return {
         "format": REPORT_FORMAT,
         "tool": {"name": "vmstate-conformance", "version": tool_version},
@@ -501,12 +560,14 @@ def _document(rec: Recorder, errors, ran: int, examples: int, started: str,
         "command": ["vmstate-conformance", "qemu", "compare", *argv],
         "engines": [engine], "variants": [head.variant],
         "sweep": {"examples": examples, "profile": None, "properties": []},
-        "totals": {"passed": total["same"] + total[MESSAGES], "failed": len(failures),
+        "totals": {"passed": total["same"] + total[MESSAGES] + total[UNDEFINED],
+                   "failed": len(failures),
                    "case_runs": sum(sum(r.values()) for r in (rec.tally[s] for s in rec.tally
                                                              if not s.startswith("generated/"))),
                    "property_points": len(prop_rows), "errors": len(errors),
                    "skipped": total["skipped"], "same": total["same"],
-                   "behaviour": total["behaviour"], "messages": total[MESSAGES]},
+                   "behaviour": total["behaviour"], "messages": total[MESSAGES],
+                   "undefined": total[UNDEFINED]},
         "matrix": matrix, "property_matrix": prop_matrix, "failures": failures,
         "cases": case_rows, "properties": prop_rows, "errors": errors,
         "compare": {
@@ -519,6 +580,7 @@ def _document(rec: Recorder, errors, ran: int, examples: int, started: str,
                       for s, t in rec.tally.items()]},
         "differences": [_finding_json(f) for f in behaviour],
         "messages": [_finding_json(f) for f in messages],
+        "undefined": [_finding_json(f) for f in undefined],
     }
 
 
@@ -530,7 +592,9 @@ def print_text(doc: dict, out) -> None:
           f"{c['base']['variant']}) -> HEAD {c['head']['key']} (QEMU "
           f"{c['head']['qemu_version']}, {c['head']['variant']})", file=out)
     for title, items in (("differences in bytes or outcomes", doc["differences"]),
-                         ("differences in messages only", doc["messages"])):
+                         ("differences in messages only", doc["messages"]),
+                         ("undefined behaviour in both trees, differently (not a failure)",
+                          doc["undefined"])):
         if not items:
             continue
         print(f"\n{title} ({len(items)} kinds, {sum(f['count'] for f in items)} inputs):",
@@ -545,14 +609,16 @@ def print_text(doc: dict, out) -> None:
     for e in doc["errors"]:
         print(f"  ERROR {e['message']}", file=out)
     print(file=out)
-    headers = ["source", "inputs", "same", "differ", "messages only", "skipped", "aspects"]
+    headers = ["source", "inputs", "same", "differ", "messages only", "undefined", "skipped",
+               "aspects"]
     body = []
     for t in c["tally"]:
-        n = sum(t.get(k, 0) for k in ("same", "behaviour", MESSAGES, "skipped"))
+        n = sum(t.get(k, 0) for k in ("same", "behaviour", MESSAGES, UNDEFINED, "skipped"))
         asp = ", ".join(f"{k} {v}" for k, v in sorted(t["aspects"].items()))
         body.append([t["source"], str(n), str(t.get("same", 0)), str(t.get("behaviour", 0)),
-                     str(t.get(MESSAGES, 0)), str(t.get("skipped", 0)), asp])
-    _text_table(headers, body, out, right=6)
+                     str(t.get(MESSAGES, 0)), str(t.get(UNDEFINED, 0)),
+                     str(t.get("skipped", 0)), asp])
+    _text_table(headers, body, out, right=7)
     t = doc["totals"]
     if t["behaviour"]:
         verdict_line = (f"the trees differ in bytes or outcomes on {t['behaviour']} inputs "
@@ -563,8 +629,8 @@ def print_text(doc: dict, out) -> None:
     else:
         verdict_line = "no difference"
     print(f"\n{verdict_line}", file=out)
-    print(f"({t['same']} same, {t['skipped']} skipped, {c['generated_examples']} generated "
-          f"examples, {doc['seconds']:.1f}s)", file=out)
+    print(f"({t['same']} same, {t['undefined']} undefined in both, {t['skipped']} skipped, "
+          f"{c['generated_examples']} generated examples, {doc['seconds']:.1f}s)", file=out)
 
 
 def cmd_compare(args) -> int:
@@ -592,6 +658,7 @@ def cmd_compare(args) -> int:
     try:
         doc = compare_trees(base, head, paths=args.paths, examples=args.examples,
                             corpus=not args.no_corpus, report_dir=report_dir,
+                            do_shrink=not args.no_shrink,
                             progress=not args.quiet, argv=getattr(args, "argv", []))
     except Exception as exc:  # noqa: BLE001 - a usage problem of collect() or a bug
         from conformance.cases.campaign import CampaignUsageError
@@ -639,6 +706,9 @@ def add_command(sub) -> None:
                         f"(default: {DEFAULT_EXAMPLES})")
     p.add_argument("--no-corpus", action="store_true",
                    help="skip the case corpora and the golden corpus (default: run them)")
+    p.add_argument("--no-shrink", action="store_true",
+                   help="keep the smallest generated example of each kind of difference "
+                        "as found (default: Hypothesis shrinks each kind to a minimal one)")
     p.add_argument("--report", metavar="DIR",
                    help="write report.json, report.md, report.html, junit.xml and failures/ "
                         "(default: no reports; reproducers go to a temporary directory)")
