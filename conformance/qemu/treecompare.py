@@ -225,7 +225,7 @@ class Recorder:
         for asp in aspects:
             self.aspects[source][asp] += 1
         kinds = f"{a.kind}->{b.kind}"
-        sig = f"{source.split('/')[0]}|{op}|{','.join(aspects)}|{kinds}|{said}"
+        sig = f"{source}|{op}|{','.join(aspects)}|{kinds}|{said}"
         size = (len(payload) if isinstance(payload, (bytes, bytearray)) else 0) + 8 * sum(
             1 for _ in desc_by_side.all_fields())
         if self.target is not None:  # shrinking one kind: Hypothesis keeps the last hit
