@@ -43,6 +43,10 @@ UNDEFINED = "undefined"  # conformance.model.outcome.UNDEFINED
 #: the aspects that make the trees differ (exit 1); messages alone do not
 BEHAVIOUR = ("kind", "bytes", "ret", "file_error", "consumed", "state", "vmdesc")
 DEFAULT_EXAMPLES = 200
+#: seconds Hypothesis may spend shrinking one kind of generated difference
+SHRINK_SECONDS = 20
+#: ... and on all of them (differences in bytes or outcomes first, then messages)
+SHRINK_TOTAL_SECONDS = 120
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS_DIRS = ("golden/cases", "tests/cases")
 
@@ -191,6 +195,7 @@ class Recorder:
     aspects: dict = attrs.field(factory=lambda: collections.defaultdict(collections.Counter))
     target: str | None = None  # shrink mode: the signature to reproduce
     hit: Finding | None = None
+    deadline: float = float("inf")
 
     def note(self, source: str, op: str, desc_by_side, descs_by_variant, payload, dest,
              version, a, b, make_case, origin=None) -> str:
@@ -229,7 +234,9 @@ class Recorder:
         size = (len(payload) if isinstance(payload, (bytes, bytearray)) else 0) + 8 * sum(
             1 for _ in desc_by_side.all_fields())
         if self.target is not None:  # shrinking one kind: Hypothesis keeps the last hit
-            if sig == self.target:
+            # past the kind's shrink time no input reproduces it, so Hypothesis stops;
+            # each hit before was smaller than the one before it: the last is the best
+            if sig == self.target and time.monotonic() < self.deadline:
                 self.hit = Finding(sig, source, op, aspects, said, bm, hm, diffs, size,
                                    make_case(), origin)
                 raise _Hit(sig)
@@ -277,7 +284,7 @@ def generated(rec: Recorder, n: int, bar=None, seed_families=None, shrink: bool 
     ``rec.target`` set) the run stops at the first input of that kind and Hypothesis
     shrinks it: the same seed and strategies draw the same examples as the first run
     until then, so the kind is found again at the same place."""
-    from hypothesis import HealthCheck, Phase, given, settings
+    from hypothesis import HealthCheck, Phase, Verbosity, given, settings
     from hypothesis import strategies as st
 
     from conformance.cases import Case
@@ -306,7 +313,7 @@ def generated(rec: Recorder, n: int, bar=None, seed_families=None, shrink: bool 
     @settings(max_examples=n, database=None, deadline=None, derandomize=True,
               phases=(Phase.generate, Phase.shrink) if shrink else (Phase.generate,),
               suppress_health_check=list(HealthCheck), report_multiple_bugs=False,
-              print_blob=False)
+              print_blob=False, verbosity=Verbosity.quiet)
     @given(st.data())
     def body(data):
         desc = data.draw(descriptions(base.variant, families=fams).filter(keep),
@@ -350,11 +357,16 @@ def generated(rec: Recorder, n: int, bar=None, seed_families=None, shrink: bool 
 
 
 def shrink(rec: Recorder, n: int) -> None:
-    """Replace each generated kind's example by Hypothesis's shrunk one."""
-    for sig, f in list(rec.findings.items()):
-        if not f.source.startswith("generated/"):
+    """Replace each generated kind's example by Hypothesis's shrunk one (within
+    SHRINK_SECONDS each and SHRINK_TOTAL_SECONDS in all; the rest keep the smallest
+    example found)."""
+    stop = time.monotonic() + SHRINK_TOTAL_SECONDS
+    order = {"behaviour": 0, MESSAGES: 1, UNDEFINED: 2}
+    for sig, f in sorted(rec.findings.items(), key=lambda kv: order[kv[1].category]):
+        if not f.source.startswith("generated/") or time.monotonic() > stop:
             continue
-        probe = Recorder(rec.base, rec.head, target=sig)
+        probe = Recorder(rec.base, rec.head, target=sig,
+                         deadline=time.monotonic() + SHRINK_SECONDS)
         try:
             generated(probe, n, shrink=True)
         except _Hit:
@@ -708,7 +720,8 @@ def add_command(sub) -> None:
                    help="skip the case corpora and the golden corpus (default: run them)")
     p.add_argument("--no-shrink", action="store_true",
                    help="keep the smallest generated example of each kind of difference "
-                        "as found (default: Hypothesis shrinks each kind to a minimal one)")
+                        "as found (default: Hypothesis shrinks each kind, up to "
+                        f"{SHRINK_SECONDS} s each and {SHRINK_TOTAL_SECONDS} s in all)")
     p.add_argument("--report", metavar="DIR",
                    help="write report.json, report.md, report.html, junit.xml and failures/ "
                         "(default: no reports; reproducers go to a temporary directory)")
