@@ -162,23 +162,25 @@ def test_the_sweep_runs_the_differential_properties_on_each_build():
 @NEED_BUILD
 def test_a_disagreement_shrinks_to_a_case_whose_replay_names_the_build(tmp_path,
                                                                        monkeypatch):
-    """Inject a bug into the model (uint8 saves value ^ 1): C and the model now differ;
+    """Inject a bug into the model (integers save value ^ 1): C and the model now differ;
     the point fails, its shrunk example is a case file, and replaying it with the
     printed command fails the same way; without the bug it passes."""
     from conformance.engines import codecs
 
-    stock = codecs.CODECS["uint8"]
+    ints = ("uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32", "int64")
+    for name in ints:
+        stock = codecs.CODECS[name]
 
-    def put(ctx, field, value, size, w, epath, opaque, _stock=stock):
-        return _stock.put(ctx, field, value ^ 1, size, w, epath, opaque)
+        def put(ctx, field, value, size, w, epath, opaque, _stock=stock):
+            return _stock.put(ctx, field, value ^ 1, size, w, epath, opaque)
 
-    monkeypatch.setitem(codecs.CODECS, "uint8", attrs.evolve(stock, put=put, inline=None))
+        monkeypatch.setitem(codecs.CODECS, name, attrs.evolve(stock, put=put, inline=None))
     build = BUILDS[-1]
     label = f"qemu:{build.key}"
     monkeypatch.setattr(campaign, "_property_points",
                         lambda names, variants: [("round-trip", build.variant, "scalar")])
     report = tmp_path / "report"
-    doc = campaign.campaign(_args([str(EXAMPLES)], engine=[label], properties=40,
+    doc = campaign.campaign(_args([str(EXAMPLES)], engine=[label], profile="ci",
                                   report=str(report), property=["round-trip"]),
                             progress=False)
     failed = [p for p in doc["properties"] if not p["passed"]]
@@ -187,9 +189,9 @@ def test_a_disagreement_shrinks_to_a_case_whose_replay_names_the_build(tmp_path,
     assert row["engine"] == label and f"--engine {label}" in row["replay"]
     written = report / row["reproducer"]
     case = json.loads(written.read_text())
-    # shrunk: a single field, and it is the uint8 the bug touches
+    # shrunk: a single field, an integer the bug touches
     assert len(case["description"]["Fields"]) == 1, case["description"]
-    assert case["description"]["Fields"][0]["info"] == "uint8"
+    assert case["description"]["Fields"][0]["info"] in ints
     replay = campaign.campaign(_args([str(written)], engine=[label]), progress=False)
     assert replay["totals"]["failed"] == 1
     assert "save.bytes" in replay["cases"][0]["mismatches"][0]
