@@ -567,6 +567,7 @@ def _document(rec: Recorder, errors, ran: int, examples: int, started: str,
     undefined = [f for f in findings if f.category == UNDEFINED]
     return {
         "format": REPORT_FORMAT,
+        "title": f"vmstate-conformance qemu compare {base.info.key} {head.info.key}",
         "tool": {"name": "vmstate-conformance", "version": tool_version},
         "started": started, "seconds": round(seconds, 3),
         "command": ["vmstate-conformance", "qemu", "compare", *argv],
