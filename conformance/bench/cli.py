@@ -22,12 +22,22 @@ def cmd_bench(args) -> int:
                                  ("--migration-file", args.migration_file),
                                  ("--ram-heavy", args.ram_heavy),
                                  ("--many-devices", args.many_devices),
-                                 ("--quick", args.quick)) if v]
+                                 ("--quick", args.quick), ("--qemu", args.qemu)) if v]
         if others:
             return _usage(f"--startup measures start-up only: {others[0]} does not apply")
         from conformance.bench import startup
 
         return startup.run(args.rounds, args.json)
+    if args.qemu or args.qemu_build:  # bench/qemu.py: real C beside the reference engine
+        others = [o for o, v in (("--dump-plan", args.dump_plan),
+                                 ("--analyze-migration", args.analyze_migration),
+                                 ("--ram-heavy", args.ram_heavy),
+                                 ("--many-devices", args.many_devices)) if v]
+        if others:
+            return _usage(f"--qemu measures the qemu engine: {others[0]} does not apply")
+        from conformance.bench import qemu as qbench
+
+        return qbench.run(args)
     made = args.ram_heavy or args.many_devices
     if args.migration_file and args.analyze_migration is None:
         return _usage("--migration-file needs --analyze-migration")
@@ -87,6 +97,12 @@ def configure(p) -> None:
     p.add_argument("--many-devices", action="store_true",
                    help="--analyze-migration also on the pc-many-devices stream (15 devices, "
                         "1.6 MB) made with QEMU now")
+    p.add_argument("--qemu", action="store_true",
+                   help="the qemu engine (QEMU's own C) beside the reference engine: "
+                        "operations per second and their ratio, one run (default: not run)")
+    p.add_argument("--qemu-build", action="append", metavar="KEY|SERIES|PATH",
+                   help="--qemu on this build, repeatable (default: the newest cached "
+                        "build per variant)")
     p.set_defaults(func=cmd_bench)
 
 

@@ -210,8 +210,12 @@ class FailureWriter:
         return path
 
 
-def _guarded_run(run_case, case, variant, engine) -> dict:
+def _guarded_run(run_case, case, variant, engine, qemu=None) -> dict:
     try:
+        if qemu and engine in qemu:  # real C: judged against the reference engine
+            from conformance.qemu import gate
+
+            return gate.run_case(case, variant, qemu[engine])
         r = run_case(case, variant, engine)
     except Exception as exc:  # noqa: BLE001 - an engine raising is a failure of the case
         return {"save": "-", "load": "-", "bytes": 0, "passed": False,
@@ -257,9 +261,8 @@ def _sweep_plan(args) -> tuple[int, bool, str | None]:
 def campaign(args, *, progress: bool = True) -> dict:
     """Run everything ``args`` selects; the report document (report.json's content)."""
     from conformance.cases import CaseError, load_case_file, load_python_cases, run_case
-    from conformance.engines import available
 
-    engines = args.engine or available()
+    engines, qemu, qemu_note = _qemu_engines(args)
     files = collect(args.paths)
     examples, derandomize, profile = _sweep_plan(args)
     points: list[tuple[str, str, str]] = []
@@ -274,6 +277,8 @@ def campaign(args, *, progress: bool = True) -> dict:
         points = _property_points(prop_names, args.variant)
         if args.property and not points and "params" not in args.property:
             raise CampaignUsageError("--property/--variant select no property grid point")
+    if qemu_note:  # after every usage check: one line, then the run
+        print(qemu_note, file=sys.stderr)
     report_dir = Path(args.report) if getattr(args, "report", None) else None
     writer = FailureWriter(report_dir / "failures" if report_dir else None)
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
@@ -284,7 +289,8 @@ def campaign(args, *, progress: bool = True) -> dict:
         from conformance.params.properties import sweep_size
 
         params_rows = sweep_size()
-    bar = Progress(len(files) + len(points) * len(engines) + params_rows, enabled=progress)
+    bar = Progress(len(files) + sum(_point_runs(p, engines, qemu) for p in points)
+                   + params_rows, enabled=progress)
     rows: list[dict] = []
     errors: list[dict] = []
     ran_any = False
@@ -312,11 +318,13 @@ def campaign(args, *, progress: bool = True) -> dict:
                 variants = [v for v in case.variants if not args.variant or v in args.variant]
                 for variant in variants:
                     for engine in engines:
+                        if engine in qemu and qemu[engine].variant != variant:
+                            continue  # a build runs its own variant
                         ran_any = True
                         row = {"id": f"{path}::{case.name}[{variant}-{engine}]",
                                "group": group, "file": str(path), "case": case.name,
                                "variant": variant, "engine": engine}
-                        row.update(_guarded_run(run_case, case, variant, engine))
+                        row.update(_guarded_run(run_case, case, variant, engine, qemu))
                         row["reproducer"] = None
                         row["replay"] = None
                         if not row["passed"]:
@@ -326,13 +334,52 @@ def campaign(args, *, progress: bool = True) -> dict:
         if files and not ran_any and not errors:
             raise CampaignUsageError("--variant selects no variant of the selected cases "
                                      f"({', '.join(args.variant or [])})")
-        prop_rows = _sweep(points, engines, examples, derandomize, writer, report_dir, bar)
+        prop_rows = _sweep(points, engines, examples, derandomize, writer, report_dir, bar,
+                           qemu, _qemu_examples(args, examples, profile))
         if params:
             prop_rows += _params_sweep(examples, bar)
     finally:
         bar.close()
-    return _document(args, engines, examples, profile, prop_names, rows, prop_rows, errors,
-                     started_at, time.perf_counter() - began)
+    doc = _document(args, engines, examples, profile, prop_names, rows, prop_rows, errors,
+                    started_at, time.perf_counter() - began)
+    if qemu:
+        doc["qemu"] = {label: {"key": i.key, "qemu_version": i.qemu_version,
+                               "variant": i.variant, "path": i.path}
+                       for label, i in qemu.items()}
+        doc["sweep"]["qemu_examples"] = _qemu_examples(args, examples, profile)
+    return doc
+
+
+def _qemu_engines(args) -> tuple[list[str], dict, str | None]:
+    """(engine labels, {qemu label: BuildInfo}, the no-argument run's one line about the
+    qemu engine, for stderr) for ``args`` (conformance.qemu.selection)."""
+    from conformance.qemu import selection
+
+    try:
+        engines, builds, note = selection.campaign_engines(args)
+    except selection.SelectionError as exc:
+        raise CampaignUsageError(str(exc)) from None
+    return engines, {selection.label(b): b for b in builds}, note
+
+
+def _qemu_examples(args, examples: int, profile: str | None) -> int:
+    """The qemu engine's examples per grid point: what was asked when it was asked for,
+    else (the no-argument run) the profile's small ``qemu_examples`` budget."""
+    from conformance.profiles import PROFILES, QEMU_EXAMPLES
+
+    if getattr(args, "engine", None) or getattr(args, "qemu_build", None):
+        return examples
+    return min(examples, PROFILES[profile]["qemu_examples"] if profile else QEMU_EXAMPLES)
+
+
+def _point_runs(point, engines, qemu) -> int:
+    """How many engine runs a grid point makes (a qemu build: its variant's streams)."""
+    if not qemu:
+        return len(engines)
+    from conformance.qemu.gate import applies
+
+    return sum(1 for e in engines
+               if e not in qemu or applies(point[0], qemu[e], point[1]))
 
 
 def _rel(path: Path, report_dir: Path | None) -> str:
@@ -363,20 +410,32 @@ def _reproduce(row: dict, writer: FailureWriter, case, path: Path, report_dir) -
     row["replay"] = f"vmstate-conformance run {out} {replay_args}"
 
 
-def _sweep(points, engines, examples, derandomize, writer, report_dir, bar) -> list[dict]:
+def _sweep(points, engines, examples, derandomize, writer, report_dir, bar, qemu=None,
+           qemu_examples=0) -> list[dict]:
     if not points:
         return []
     from strategies import properties
 
+    qemu = qemu or {}
     rows = []
     for name, variant, family in points:
         for engine in engines:
             began = time.perf_counter()
-            r = properties.run_point(name, engine, variant, family, max_examples=examples,
-                                     derandomize=derandomize)
+            n = examples
+            if engine in qemu:  # the property's differential form: reference vs real C
+                from conformance.qemu import gate
+
+                if not qemu_examples or not gate.applies(name, qemu[engine], variant):
+                    continue
+                n = qemu_examples
+                r = gate.run_point(name, qemu[engine], variant, family, max_examples=n,
+                                   derandomize=derandomize)
+            else:
+                r = properties.run_point(name, engine, variant, family, max_examples=n,
+                                         derandomize=derandomize)
             row = {"id": f"{name}[{engine}-{variant}-{family}]", "property": name,
                    "engine": engine, "variant": variant, "family": family,
-                   "examples": examples, "passed": r.passed, "message": r.message,
+                   "examples": n, "passed": r.passed, "message": r.message,
                    "reproducer": None, "replay": None,
                    "seconds": round(time.perf_counter() - began, 3)}
             if not r.passed and r.case is not None:
@@ -419,6 +478,9 @@ def _matrix(rows: list[dict]) -> list[dict]:
         key = (r["group"], r["variant"], r["engine"])
         cell = cells.setdefault(key, {"group": key[0], "variant": key[1], "engine": key[2],
                                       "passed": 0, "failed": 0})
+        if r.get("skipped"):  # the qemu engine cannot express it: neither passed nor failed
+            cell["skipped"] = cell.get("skipped", 0) + 1
+            continue
         cell["passed" if r["passed"] else "failed"] += 1
     return list(cells.values())
 
@@ -464,7 +526,8 @@ def _document(args, engines, examples, profile, prop_names, rows, prop_rows, err
                                         f"{r['family']}]: {first}",
                              "detail": r["message"] or "", "reproducer": r["reproducer"],
                              "replay": r["replay"]})
-    passed = sum(r["passed"] for r in rows) + sum(r["passed"] for r in prop_rows)
+    skipped = sum(1 for r in rows if r.get("skipped"))
+    passed = sum(r["passed"] for r in rows) + sum(r["passed"] for r in prop_rows) - skipped
     return {
         "format": REPORT_FORMAT,
         "tool": {"name": "vmstate-conformance", "version": tool_version},
@@ -476,7 +539,7 @@ def _document(args, engines, examples, profile, prop_names, rows, prop_rows, err
         "sweep": {"examples": examples, "profile": profile, "properties": prop_names},
         "totals": {"passed": passed, "failed": len(failures),
                    "case_runs": len(rows), "property_points": len(prop_rows),
-                   "errors": len(errors)},
+                   "errors": len(errors), "skipped": skipped},
         "matrix": _matrix(rows),
         "property_matrix": _prop_matrix(prop_rows),
         "failures": failures,
@@ -506,10 +569,12 @@ def _text_table(headers: list[str], body: list[list[str]], out, right: int = 1) 
 
 def matrix_table(doc: dict) -> tuple[list[str], list[list[str]]]:
     """The summary matrix as (headers, rows): group x (variant / engine), passed/total."""
-    cols = [(v, e) for v in doc["variants"] for e in doc["engines"]]
     groups: dict[str, dict] = {}
     for c in doc["matrix"]:
         groups.setdefault(c["group"], {})[(c["variant"], c["engine"])] = c
+    ran = {col for cells in groups.values() for col in cells}
+    # a qemu build runs one variant: no column for the variants it does not
+    cols = [(v, e) for v in doc["variants"] for e in doc["engines"] if (v, e) in ran]
     headers = ["group"] + [f"{v}/{e}" for v, e in cols]
     body = []
     for g, cells in groups.items():
@@ -520,7 +585,8 @@ def matrix_table(doc: dict) -> tuple[list[str], list[list[str]]]:
                 line.append("-")
             else:
                 total = c["passed"] + c["failed"]
-                line.append(f"{c['passed']}/{total}" + (" FAIL" if c["failed"] else ""))
+                line.append(f"{c['passed']}/{total}" + (" FAIL" if c["failed"] else "")
+                            + (f" +{c['skipped']} skip" if c.get("skipped") else ""))
         body.append(line)
     return headers, body
 
@@ -564,7 +630,9 @@ def print_text(doc: dict, out, verbose: bool = False) -> None:
             if f["replay"]:
                 print(f"       replay: {f['replay']}", file=out)
     t = doc["totals"]
-    print(f"\n{t['passed']} passed, {t['failed']} failed", file=out)
+    print(f"\n{t['passed']} passed, {t['failed']} failed"
+          + (f", {t['skipped']} skipped (not expressible in QEMU's C)" if t.get("skipped")
+             else ""), file=out)
     print(f"({t['case_runs']} case runs, {t['property_points']} property grid points, "
           f"engines: {', '.join(doc['engines'])}, {doc['seconds']:.2f}s)", file=out)
 

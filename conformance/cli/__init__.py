@@ -51,7 +51,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "diff": ("conformance.cli.variants",
              "save/load one case under several variants, side by side"),
     "golden": ("conformance.golden.commands", "the golden stream corpus: verify, regen, show"),
-    "qemu": ("conformance.qemu.cli", "build / list QEMU's own vmstate code (cached)"),
+    "qemu": ("conformance.qemu.cli", "build / list QEMU's own vmstate code (cached); "
+                                     "compare two QEMU trees"),
     "params": ("conformance.params.cli",
                "migration parameters: migrate-set-parameters model and its race"),
     "fuzz": ("conformance.cli.fuzz", "hostile-input fuzzing: mutated migration files, case "

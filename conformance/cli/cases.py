@@ -218,6 +218,16 @@ def cmd_run(args) -> int:
         raise UsageError(f"run: {exc}") from None
 
 
+def _run_engine(text: str) -> str:
+    """argparse type of run's --engine: a registered engine, qemu or qemu:BUILD-KEY."""
+    import argparse
+
+    if text in ENGINE_NAMES or text == "qemu" or (text.startswith("qemu:") and text[5:]):
+        return text
+    raise argparse.ArgumentTypeError(f"invalid choice: {text!r} (choose from "
+                                     f"{', '.join(ENGINE_NAMES)}, qemu, qemu:BUILD-KEY)")
+
+
 def add_subcommands(sub) -> None:
     engines = list(ENGINE_NAMES)
     variants = list(VARIANT_NAMES)
@@ -274,8 +284,15 @@ def add_subcommands(sub) -> None:
     p.add_argument("paths", nargs="*",
                    help="case files or directories (default: the bundled examples, plus "
                         "golden/cases when present, and the property sweep)")
-    p.add_argument("--engine", action="append", choices=engines,
-                   help="engine to run, repeatable (default: every available one)")
+    p.add_argument("--engine", action="append", type=_run_engine, metavar="ENGINE",
+                   help=f"engine to run, repeatable: {', '.join(engines)}, qemu (QEMU's own "
+                        "C, judged against the reference engine) or qemu:BUILD-KEY "
+                        "(default: every available one; with no PATHS also qemu when a "
+                        "build is cached)")
+    p.add_argument("--qemu-build", action="append", metavar="KEY|SERIES|PATH",
+                   help="the qemu engine's build, repeatable: a cached key "
+                        "(debian-10.2.2), a series (10.2) or a QEMU source tree (built "
+                        "on demand) (default: the newest cached build per variant)")
     p.add_argument("--variant", action="append", choices=variants,
                    help="restrict to this variant, repeatable (default: each case's own)")
     p.add_argument("--properties", type=_count, default=None, metavar="N",

@@ -119,10 +119,16 @@ def _add_commands(sub) -> None:
                                    "(only those whose test-vmstate passed).")
     p.set_defaults(func=cmd_list)
 
+    # qemu compare BASE HEAD (conformance/qemu/treecompare.py)
+    from conformance.qemu import treecompare
+
+    treecompare.add_command(sub)
+
 
 def add_subparser(subparsers) -> None:
     """Add ``qemu build|list`` to a parent CLI's subparsers (handlers set ``func``)."""
-    p = subparsers.add_parser("qemu", help="build / list QEMU's own vmstate code (cached)",
+    p = subparsers.add_parser("qemu", help="build / list QEMU's own vmstate code (cached); "
+                                           "compare two QEMU trees",
                               description="Cached builds of QEMU's migration code for the "
                                           "QEMU engine.")
     sub = p.add_subparsers(dest="qemu_command", metavar="COMMAND", required=True)

@@ -35,9 +35,9 @@ def render_html(doc: dict) -> str:
     status = ('<span class="ok">all passed</span>' if not t["failed"]
               else f'<span class="bad">{t["failed"]} failed</span>')
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-             "<title>vmstate-conformance run report</title>",
+             f"<title>{escape(doc.get('title', 'vmstate-conformance run'))} report</title>",
              f"<style>{_CSS}</style></head><body>",
-             f"<h1>vmstate-conformance run: {status}</h1>",
+             f"<h1>{escape(doc.get('title', 'vmstate-conformance run'))}: {status}</h1>",
              f'<p id="totals">{t["passed"]} passed, {t["failed"]} failed &middot; '
              f'{t["case_runs"]} case runs, {t["property_points"]} property grid points &middot; '
              f'engines: {escape(", ".join(doc["engines"]))} &middot; {doc["seconds"]:.1f} s '

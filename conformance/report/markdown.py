@@ -25,7 +25,8 @@ def render_markdown(doc: dict) -> str:
 
     t = doc["totals"]
     mark = "✅" if not t["failed"] else "❌"
-    lines = [f"## {mark} vmstate-conformance run: {t['passed']} passed, {t['failed']} failed",
+    title = doc.get("title", "vmstate-conformance run")  # qemu compare names itself
+    lines = [f"## {mark} {title}: {t['passed']} passed, {t['failed']} failed",
              "",
              f"{t['case_runs']} case runs, {t['property_points']} property grid points; "
              f"engines: {', '.join(doc['engines'])}; {doc['seconds']:.1f} s; "
