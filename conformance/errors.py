@@ -13,11 +13,13 @@ type                 raised for
 ``LimitExceeded``    an input larger or deeper than a documented limit
                      (conformance.model.limits, docs/limits.md)
 ``UsageError``       an unknown engine / variant name, a bad option value (CLI exit 2)
+``UnknownVariant``   an unknown variant name (a ``UsageError``, and a ``KeyError``)
 ==================  ================================================================
 
-The concrete classes live beside the code that raises them (and stay ``ValueError``
-subclasses for their existing callers); this module only defines the base and
-``LimitExceeded`` and re-exports the rest lazily.
+Every class is defined here (a leaf: this module imports nothing from the project);
+the modules that raise them import them from here, and keep their old names importable
+(``conformance.cases.casefile.CaseError`` is this ``CaseError``).  They stay
+``ValueError`` subclasses for their existing callers.
 """
 
 from __future__ import annotations
@@ -30,6 +32,48 @@ class ConformanceError(Exception):
 class UsageError(ConformanceError, ValueError):
     """A bad request rather than bad input: an unknown engine or variant name, an
     impossible option value.  The CLI exits 2 for it."""
+
+
+class UnknownVariant(UsageError, KeyError):
+    """An unknown variant name (a UsageError: the CLI exits 2)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class CaseError(ConformanceError, ValueError):
+    """A malformed case file; the message names the JSON path (and the file)."""
+
+    def __init__(self, path: str, message: str, source: str | None = None) -> None:
+        self.path = path
+        self.message = message
+        self.source = source
+        where = f"{source}: " if source else ""
+        text = f"{where}{path}: {message}"
+        if not text.isprintable():  # names taken from the input stay one printable line
+            text = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+        super().__init__(text)
+
+
+class StateError(ConformanceError, ValueError):
+    """A state that does not fit its description; ``path`` is a JSON path."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+        self.message = message
+
+
+class FormatError(ConformanceError, ValueError):
+    """Malformed input; ``str()`` is one line naming where (offset, section, JSON path).
+
+    Names taken from the input (idstrs, JSON keys) may hold control characters: they
+    are shown escaped so that the message stays one printable line."""
+
+    def __init__(self, message: str) -> None:
+        if not message.isprintable():
+            message = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in message)
+        super().__init__(message)
 
 
 class LimitExceeded(ConformanceError, ValueError):
@@ -55,21 +99,5 @@ class LimitExceeded(ConformanceError, ValueError):
         self.message = message
 
 
-def __getattr__(name: str):
-    if name == "CaseError":
-        from conformance.cases.casefile import CaseError
-
-        return CaseError
-    if name == "StateError":
-        from conformance.model.state import StateError
-
-        return StateError
-    if name == "FormatError":
-        from conformance.migration.vmdesc import FormatError
-
-        return FormatError
-    raise AttributeError(name)
-
-
-# CaseError, StateError and FormatError are also importable from here (lazily, above)
-__all__ = ["ConformanceError", "LimitExceeded", "UsageError"]
+__all__ = ["CaseError", "ConformanceError", "FormatError", "LimitExceeded", "StateError",
+           "UnknownVariant", "UsageError"]

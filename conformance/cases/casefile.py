@@ -20,7 +20,7 @@ from typing import Any
 
 import attrs
 
-from conformance.errors import ConformanceError, LimitExceeded
+from conformance.errors import CaseError, LimitExceeded
 from conformance.model import limits as _limits
 from conformance.model import variants as _variants
 from conformance.model.description import PRED_KINDS, Description, Field, Hook, Pred
@@ -30,20 +30,6 @@ from conformance.model.outcome import KINDS
 from conformance.model.state import StateError, from_plain, state_size, to_plain, zero_struct
 
 FORMAT_ID = "vmstate-conformance/case/1"
-
-
-class CaseError(ConformanceError, ValueError):
-    """A malformed case file; the message names the JSON path (and the file)."""
-
-    def __init__(self, path: str, message: str, source: str | None = None) -> None:
-        self.path = path
-        self.message = message
-        self.source = source
-        where = f"{source}: " if source else ""
-        text = f"{where}{path}: {message}"
-        if not text.isprintable():  # names taken from the input stay one printable line
-            text = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
-        super().__init__(text)
 
 
 @attrs.frozen

@@ -24,23 +24,10 @@ import functools
 import json
 import struct
 
-from conformance.errors import ConformanceError
+from conformance.errors import FormatError
 from conformance.model import limits as _limits
 from conformance.model.infos import INFOS, packer
 from conformance.plain import Plain
-
-
-class FormatError(ConformanceError, ValueError):
-    """Malformed input; ``str()`` is one line naming where (offset, section, JSON path).
-
-    Names taken from the input (idstrs, JSON keys) may hold control characters: they
-    are shown escaped so that the message stays one printable line."""
-
-    def __init__(self, message: str) -> None:
-        if not message.isprintable():
-            message = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in message)
-        super().__init__(message)
-
 
 QEMU_VM_SUBSECTION = 0x05
 

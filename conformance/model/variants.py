@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import attrs
 
-from conformance.errors import UsageError
+from conformance.errors import UnknownVariant
 from conformance.model.description import Field
 from conformance.model.flags import ANY_VARRAY, QEMU_NAMES, F
 
@@ -280,13 +280,6 @@ VARIANTS: dict[str, Variant] = {
 
 DEFAULT_VARIANT = "legacy"
 VARRAY_FLAGS = ANY_VARRAY
-
-
-class UnknownVariant(UsageError, KeyError):
-    """An unknown variant name (a UsageError: the CLI exits 2)."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else ""
 
 
 def get(name: str | Variant) -> Variant:
