@@ -24,6 +24,20 @@ the modules that raise them import them from here, and keep their old names impo
 
 from __future__ import annotations
 
+#: every command's exit status (conformance.cli and its groups): 0 success, 1 a failure
+#: or bad input (a ConformanceError), 2 a usage error (UsageError), 3 an internal error
+#: (a bug: one line, never a traceback)
+EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+def printable(text: str) -> str:
+    """``text`` as one printable line: control characters (and any other unprintable
+    character, a newline included) shown as their Python escapes (``\\x1b``, ``\\n``).
+    Names taken from the input go through it before they reach a message."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+
 
 class ConformanceError(Exception):
     """Bad input: ``str()`` is one printable line naming where it is."""
@@ -50,9 +64,7 @@ class CaseError(ConformanceError, ValueError):
         self.source = source
         where = f"{source}: " if source else ""
         text = f"{where}{path}: {message}"
-        if not text.isprintable():  # names taken from the input stay one printable line
-            text = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
-        super().__init__(text)
+        super().__init__(printable(text))  # names taken from the input stay one line
 
 
 class StateError(ConformanceError, ValueError):
@@ -71,33 +83,29 @@ class FormatError(ConformanceError, ValueError):
     are shown escaped so that the message stays one printable line."""
 
     def __init__(self, message: str) -> None:
-        if not message.isprintable():
-            message = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in message)
-        super().__init__(message)
+        super().__init__(printable(message))
 
 
 class LimitExceeded(ConformanceError, ValueError):
     """An input asks for more than a limit of conformance.model.limits allows.
 
     ``limit``: the limit's name (``--limit NAME=VALUE`` raises it); ``location``: where
-    (JSON path, or byte offset + section + field); ``value``: what the input asked for.
+    (JSON path, or byte offset + section + field); ``value``: what the input asked for;
+    ``allowed``: the limit's value when it was exceeded (``limits.exceeded`` passes it).
     """
 
-    def __init__(self, limit: str, location: str, what: str, value: int | None = None) -> None:
-        from conformance.model import limits
-
+    def __init__(self, limit: str, location: str, what: str, value: int | None = None, *,
+                 allowed: int) -> None:
         self.limit = limit
         self.location = location
         self.value = value
+        self.allowed = allowed
         self.how_to_raise = f"--limit {limit}=N"
-        allowed = limits.get(limit)
-        message = (f"{location}: {what} exceeds the limit {limit}={allowed} "
-                   f"(raise it with --limit {limit}=N)")
-        if not message.isprintable():
-            message = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in message)
+        message = printable(f"{location}: {what} exceeds the limit {limit}={allowed} "
+                            f"(raise it with --limit {limit}=N)")
         super().__init__(message)
         self.message = message
 
 
-__all__ = ["CaseError", "ConformanceError", "FormatError", "LimitExceeded", "StateError",
+__all__ = ["EXIT_FAIL", "EXIT_INTERNAL", "EXIT_OK", "EXIT_USAGE", "printable", "CaseError", "ConformanceError", "FormatError", "LimitExceeded", "StateError",
            "UnknownVariant", "UsageError"]

@@ -18,7 +18,7 @@ import argparse
 import importlib
 import sys
 
-EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+from conformance.errors import EXIT_FAIL, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE  # a leaf: cheap
 
 #: conformance.model.variants.VARIANTS' names, here so that building a parser imports no
 #: model (tests/test_cli_consistency.py checks the two agree)
@@ -209,8 +209,10 @@ def _take_limits(argv: list[str]) -> list[str]:
 
 
 def _one_line(text) -> str:
-    text = " ".join(str(text).split("\n"))
-    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+    """A message as one line: newlines become spaces, the rest is escaped."""
+    from conformance.errors import printable
+
+    return printable(" ".join(str(text).split("\n")))
 
 
 def main(argv: list[str] | None = None) -> int:

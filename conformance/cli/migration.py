@@ -12,7 +12,7 @@ import argparse
 import os
 import sys
 
-EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+from conformance.errors import EXIT_FAIL, EXIT_OK
 
 
 def _fail(message: str) -> int:

@@ -12,8 +12,7 @@ import sys
 from pathlib import Path
 
 from conformance.cli import VARIANT_NAMES
-
-EXIT_USAGE = 2
+from conformance.errors import EXIT_USAGE
 
 
 def _usage(message: str) -> int:

@@ -6,7 +6,8 @@
     python -m conformance.params check ...
 
 Exit status: 0 accepted, 1 rejected or bad input (one line on stderr,
-``file: JSON path: what is wrong``), 2 usage.  Never a traceback.
+``file: JSON path: what is wrong``), 2 usage, 3 an internal error (one line).  Never a
+traceback.
 
 ``add_subparser(subparsers)`` adds the ``params`` group to another argparse parser
 (``func`` set through set_defaults, returning the exit status); ``main(argv)`` runs it
@@ -19,12 +20,13 @@ import argparse
 import json
 import sys
 
+from conformance.errors import EXIT_FAIL as EXIT_REJECTED
+from conformance.errors import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE
+
 from . import impls
 from .request import RequestError, load_json, parse_capabilities, parse_current, parse_request
 from .schema import BY_NAME, CAPABILITY_NAMES, NAMES, defaults
 from .validate import Globals, caps_check, params_check
-
-EXIT_OK, EXIT_REJECTED, EXIT_USAGE = 0, 1, 2
 
 
 def _read(path: str) -> bytes:
@@ -67,7 +69,7 @@ def cmd_check(args) -> int:
     except Exception as e:  # noqa: BLE001 -- never a traceback
         print(f"{args.request}: $: internal error: {type(e).__name__}: {_one_line(e)}",
               file=sys.stderr)
-        return EXIT_REJECTED
+        return EXIT_INTERNAL
 
 
 def _check(args) -> int:
@@ -222,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         return run(args)
     except Exception as e:  # noqa: BLE001 -- never a traceback
         print(f"params: internal error: {type(e).__name__}: {_one_line(e)}", file=sys.stderr)
-        return EXIT_REJECTED
+        return EXIT_INTERNAL
 
 
 #: the name every command group of conformance.cli exposes

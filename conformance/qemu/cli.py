@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from conformance.errors import EXIT_FAIL, EXIT_OK, EXIT_USAGE
 from conformance.qemu import build
 
-EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 PROG = "vmstate-conformance qemu"
 
 
