@@ -37,7 +37,7 @@ from conformance.model.outcome import Allocation, Precondition
 from conformance.model.state import INDETERMINATE, member_fields, zero_struct
 
 if TYPE_CHECKING:
-    from conformance.engines.optimized.plan import FieldPlan
+    from conformance.engines.optimized.fieldplan import FieldPlan
 
 #: codec shapes (engines/codecs.py Codec.inline) packed as one struct value each
 _SCALAR_SHAPES = ("int", "bool", "equal", "le")
