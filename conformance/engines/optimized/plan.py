@@ -10,9 +10,8 @@ from conformance.engines.optimized.codegen import Gen
 from conformance.engines.optimized.fieldplan import FieldPlan
 from conformance.engines.optimized.runtime import Bail
 from conformance.model import variants as _variants
-from conformance.model.check import errors as check_errors
+from conformance.model.check import rejected as check_rejected
 from conformance.model.description import Description
-from conformance.model.outcome import Outcome
 
 
 class Plan:
@@ -22,14 +21,11 @@ class Plan:
         self.desc = desc
         self.variant = variant
         self._fields: dict[int, list[FieldPlan]] = {}
-        problems = check_errors(desc, variant)
         self.rejected = {}
-        if problems:
-            first = problems[0]
-            for op in ("save", "load"):
-                self.rejected[op] = Outcome(
-                    "rejected", op, message=f"vmstate_check: {first.rule}: {first.message}",
-                    messages=tuple(str(p) for p in problems), path=first.path)
+        for op in ("save", "load"):
+            outcome = check_rejected(desc, variant, op)
+            if outcome is not None:
+                self.rejected[op] = outcome
         try:
             gen = Gen(self)
             fname = gen.build_save()
