@@ -34,10 +34,10 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from conformance.names import CASE_FORMAT
 from conformance.report.matrix import matrix_table
 
 EXAMPLES = Path(__file__).resolve().parent / "data" / "examples"
-CASE_FORMAT = "vmstate-conformance/case/1"
 REPORT_FORMAT = "vmstate-conformance/report/1"
 DEFAULT_SWEEP_EXAMPLES = 10
 _CASES_BINDING = re.compile(r"^CASES\s*(:[^=\n]*)?=", re.MULTILINE)

@@ -476,11 +476,12 @@ def check_engines_input(desc, data: bytes, dest, variant: str) -> str:
 @st.composite
 def hostile_engine_inputs(draw):
     """(description, mutated stream, destination, variant) for the engines target."""
+    from conformance.names import VARIANT_NAMES
     from strategies.descriptions import descriptions
     from strategies.streams import mutated_streams
     from strategies.values import destinations
 
-    variant = draw(st.sampled_from(["qemu-7.2", "legacy", "auto-alloc", "alloc"]))
+    variant = draw(st.sampled_from(VARIANT_NAMES))
     desc = draw(descriptions(variant), label="description")
     mutation = draw(mutated_streams(desc, variant), label="mutation")
     dest = draw(destinations(desc, mutation.original.state, variant), label="destination")

@@ -28,8 +28,9 @@ from conformance.model.flags import FlagError, flag_names, parse_flags
 from conformance.model.infos import INFOS
 from conformance.model.outcome import KINDS
 from conformance.model.state import StateError, from_plain, state_size, to_plain, zero_struct
+from conformance.names import CASE_FORMAT
 
-FORMAT_ID = "vmstate-conformance/case/1"
+FORMAT_ID = CASE_FORMAT  # the name this module has always used
 
 
 @attrs.frozen

@@ -18,11 +18,10 @@ import argparse
 import importlib
 import sys
 
-from conformance.errors import EXIT_FAIL, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE  # a leaf: cheap
-
-#: conformance.model.variants.VARIANTS' names, here so that building a parser imports no
-#: model (tests/test_cli_consistency.py checks the two agree)
-VARIANT_NAMES = ("qemu-7.2", "legacy", "auto-alloc", "alloc")
+# leaves, cheap: the exit statuses and the variants' names (building a parser imports
+# no model)
+from conformance.errors import EXIT_FAIL, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE
+from conformance.names import VARIANT_NAMES as VARIANT_NAMES
 
 #: command-group modules, each with ``add_subcommands(sub)``
 GROUPS = ("conformance.cli.cases", "conformance.cli.migration", "conformance.bench.cli",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import conformance
 from conformance.cli import EXIT_FAIL, EXIT_OK, VARIANT_NAMES, UsageError
-from conformance.engines import ENGINE_NAMES
+from conformance.names import ENGINE_NAMES
 from conformance.profiles import PROFILES
 
 DEFAULT_SWEEP = 10  # conformance.campaign.DEFAULT_SWEEP_EXAMPLES (kept light here)
