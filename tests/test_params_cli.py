@@ -167,3 +167,16 @@ def test_python_dash_m(tmp_path):
     assert p.returncode == 1
     assert p.stderr.strip() == (f"{f}: $.announce-step: Option announce_step expects a value "
                                 "between 0 and 10000")
+
+
+def test_internal_error_exits_3_like_every_command(tmp_path, capsys, monkeypatch):
+    """A bug inside ``params check`` is one ``internal error`` line and exit 3
+    (conformance.errors.EXIT_INTERNAL), as in the rest of the CLI; 1 means rejected."""
+    def broken(args):
+        raise RuntimeError("boom\nsecond line")
+
+    monkeypatch.setattr(cli, "_check", broken)
+    f = _file(tmp_path, "r.json", '{"downtime-limit": 500}')
+    rc, out, err = _run(capsys, "check", f)
+    assert rc == 3 and out == ""
+    assert err.count("\n") == 1 and "internal error: RuntimeError: boom second line" in err
