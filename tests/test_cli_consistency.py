@@ -66,9 +66,9 @@ def test_top_level_help_and_version_import_no_group():
 @pytest.mark.parametrize("command,allowed", [
     ("run", {"conformance.cli.cases"}),
     ("decode", {"conformance.cli.cases"}),
-    ("bench", {"conformance.bench.cli"}),
+    ("bench", {"conformance.cli.bench"}),
     ("verify", {"conformance.cli.migration"}),
-    ("golden", {"conformance.golden.commands"}),
+    ("golden", {"conformance.cli.golden"}),
 ])
 def test_a_commands_help_imports_only_its_group(command, allowed):
     mods = _imported_by(command, "--help")
@@ -162,8 +162,8 @@ def test_the_cli_variant_names_are_the_models():
 
 
 def test_bench_corpora_are_the_benchmarks():
-    from conformance.bench.cli import CORPORA
     from conformance.bench.corpora import CORPORA as REAL
+    from conformance.cli.bench import CORPORA
 
     assert CORPORA is REAL and set(REAL) == {"scalar-heavy", "array-heavy", "pointer-array",
                                              "deep-nesting"}

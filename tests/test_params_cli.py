@@ -1,4 +1,4 @@
-"""``params check`` (conformance.params.cli): exit codes, one-line errors, hostile input."""
+"""``params check`` (conformance.cli.params): exit codes, one-line errors, hostile input."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conformance.params import cli
+from conformance.cli import params as cli
 
 
 def _run(capsys, *argv):

@@ -24,9 +24,9 @@ from conformance.errors import EXIT_FAIL, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE
 from conformance.names import VARIANT_NAMES as VARIANT_NAMES
 
 #: command-group modules, each with ``add_subcommands(sub)``
-GROUPS = ("conformance.cli.cases", "conformance.cli.migration", "conformance.bench.cli",
-          "conformance.cli.variants", "conformance.golden.commands", "conformance.qemu.cli",
-          "conformance.params.cli", "conformance.cli.fuzz")
+GROUPS = ("conformance.cli.cases", "conformance.cli.migration", "conformance.cli.bench",
+          "conformance.cli.variants", "conformance.cli.golden", "conformance.cli.qemu",
+          "conformance.cli.params", "conformance.cli.fuzz")
 
 #: command -> (its group module, its one-line help); the order is --help's
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -43,15 +43,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench-decode": ("conformance.cli.migration",
                      "time migration-file decoding (optionally against QEMU's "
                      "analyze-migration.py)"),
-    "bench": ("conformance.bench.cli",
+    "bench": ("conformance.cli.bench",
               "benchmarks as side-by-side ratios: engines, start-up, decoding"),
     "variants": ("conformance.cli.variants",
                  "print each variant's flag table, policy points and modelling decisions"),
     "diff": ("conformance.cli.variants",
              "save/load one case under several variants, side by side"),
-    "golden": ("conformance.golden.commands", "the golden stream corpus: verify, regen, show"),
-    "qemu": ("conformance.qemu.cli", "build / list QEMU's own vmstate code (cached)"),
-    "params": ("conformance.params.cli",
+    "golden": ("conformance.cli.golden", "the golden stream corpus: verify, regen, show"),
+    "qemu": ("conformance.cli.qemu", "build / list QEMU's own vmstate code (cached)"),
+    "params": ("conformance.cli.params",
                "migration parameters: migrate-set-parameters model (seed 004)"),
     "fuzz": ("conformance.cli.fuzz", "hostile-input fuzzing: mutated migration files, case "
                                      "files and engine streams against the error contract"),

@@ -9,7 +9,7 @@ The modules, by concern (``golden/FORMAT.md`` documents the files themselves):
 * :mod:`~conformance.golden.divergences`   explain rules, divergences.json
 * :mod:`~conformance.golden.verification`  ``golden verify`` (never writes)
 * :mod:`~conformance.golden.regeneration`  ``golden regen`` (reference engine only)
-* :mod:`~conformance.golden.commands`      the ``golden`` CLI subcommands
+* :mod:`~conformance.cli.golden`      the ``golden`` CLI subcommands
 * :mod:`~conformance.golden.annotate`      element spans (another annotator, cross-checked)
 
 This package re-exports what callers outside it use.

@@ -22,11 +22,16 @@ import sys
 
 from conformance.errors import EXIT_FAIL as EXIT_REJECTED
 from conformance.errors import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE
-
-from . import impls
-from .request import RequestError, load_json, parse_capabilities, parse_current, parse_request
-from .schema import BY_NAME, CAPABILITY_NAMES, NAMES, defaults
-from .validate import Globals, caps_check, params_check
+from conformance.params import impls
+from conformance.params.request import (
+    RequestError,
+    load_json,
+    parse_capabilities,
+    parse_current,
+    parse_request,
+)
+from conformance.params.schema import BY_NAME, CAPABILITY_NAMES, NAMES, defaults
+from conformance.params.validate import Globals, caps_check, params_check
 
 
 def _read(path: str) -> bytes:
@@ -130,7 +135,7 @@ def _check(args) -> int:
         },
     }
     if args.race:
-        from .race import READ_MEMBERS
+        from conformance.params.race import READ_MEMBERS
         trial = _race_for(request, args.design, args.race, READ_MEMBERS)
         report["race"] = trial
     print(json.dumps(report, indent=2, sort_keys=False))
@@ -142,7 +147,7 @@ def _race_for(request, design, budget, members):
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
-    from .race import RaceFound, interleave
+    from conformance.params.race import RaceFound, interleave
 
     found = []
 
