@@ -132,7 +132,7 @@ def test_missing_file(capsys):
 def test_add_subparser_wires_into_another_parser(tmp_path):
     parser = argparse.ArgumentParser(prog="vmstate-conformance")
     sub = parser.add_subparsers(dest="command")
-    cli.add_subparser(sub)
+    cli.add_subcommands(sub)
     f = _file(tmp_path, "r.json", "{}")
     args = parser.parse_args(["params", "check", f, "--design", "swap"])
     assert args.design == "swap" and args.during_migration is False and args.current is None

@@ -8,7 +8,6 @@ Every failure is one line on stderr and exit status 1.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -264,9 +263,13 @@ def add_subcommands(subparsers) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="vmstate-conformance",
-                                     description="QEMU migration files: decode, re-encode, verify.")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    """``python -m conformance.cli.migration``: the lean entry (no other group is
+    imported), parsed and run like every entry point."""
+    from conformance.cli import Parser, parse, run
+
+    parser = Parser(prog="vmstate-conformance",
+                    description="QEMU migration files: decode, re-encode, verify.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     p = sub.add_parser("decode", help="decode a migration file")
     p.add_argument("file")
     p.add_argument("--format", choices=["json", "analyze-migration"], default="json")
@@ -277,8 +280,6 @@ def main(argv: list[str] | None = None) -> int:
                    help="decode device state with another stream's vmdesc (files without a trailer)")
     p.set_defaults(func=_cmd_decode)
     add_subcommands(sub)
-    from conformance.cli import parse, run
-
     args = parse(parser, argv)
     return args if isinstance(args, int) else run(args)
 

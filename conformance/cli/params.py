@@ -9,14 +9,13 @@ Exit status: 0 accepted, 1 rejected or bad input (one line on stderr,
 ``file: JSON path: what is wrong``), 2 usage, 3 an internal error (one line).  Never a
 traceback.
 
-``add_subparser(subparsers)`` adds the ``params`` group to another argparse parser
+``add_subcommands(subparsers)`` adds the ``params`` group to another argparse parser
 (``func`` set through set_defaults, returning the exit status); ``main(argv)`` runs it
 standalone.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
@@ -176,7 +175,7 @@ def _group_help(parser):
     return show
 
 
-def add_subparser(subparsers) -> None:
+def add_subcommands(subparsers) -> None:
     """Add the ``params`` command group to an argparse subparsers object."""
     p = subparsers.add_parser(
         "params", help="migration parameters: migrate-set-parameters model (seed 004)",
@@ -212,16 +211,17 @@ def add_subparser(subparsers) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m conformance.params",
-                                     description="migration parameters model (seed 004)")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    add_subparser(sub)
+    """``python -m conformance.params``: parsed and run like every entry point."""
+    from conformance.cli import Parser, parse, run
+
+    parser = Parser(prog="python -m conformance.params",
+                    description="migration parameters model (seed 004)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    add_subcommands(sub)
     # standalone: ``check ...`` works as well as ``params check ...``
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] != "params" and not argv[0].startswith("-"):
         argv = ["params", *argv]
-    from conformance.cli import parse, run
-
     args = parse(parser, argv)
     if isinstance(args, int):
         return args
@@ -231,6 +231,3 @@ def main(argv: list[str] | None = None) -> int:
         print(f"params: internal error: {type(e).__name__}: {_one_line(e)}", file=sys.stderr)
         return EXIT_INTERNAL
 
-
-#: the name every command group of conformance.cli exposes
-add_subcommands = add_subparser

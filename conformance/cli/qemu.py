@@ -1,7 +1,8 @@
 """``qemu build`` / ``qemu list``: cached builds of QEMU's migration code.
 
 Usable as ``python -m conformance.qemu build --debian 7.2`` or, through
-``add_subparser``, as ``vmstate-conformance qemu build ...``.
+``add_subcommands`` (the interface of every command group), as
+``vmstate-conformance qemu build ...``.
 Exit status: 0 ok, 1 failure, 2 usage.  Errors are one line on stderr.
 """
 
@@ -58,8 +59,7 @@ def cmd_list(args) -> int:
 
 
 def _add_commands(sub) -> None:
-    fmt = argparse.ArgumentDefaultsHelpFormatter
-    p = sub.add_parser("build", formatter_class=fmt,
+    p = sub.add_parser("build",
                        help="build QEMU's migration code and its test-vmstate (cached)",
                        description="Fetch (Debian) or use (--source) a QEMU tree, configure one "
                                    "target, build tests/unit/test-vmstate, run it, and record "
@@ -77,13 +77,13 @@ def _add_commands(sub) -> None:
                    help="rebuild from scratch even when the cache holds the build")
     p.set_defaults(func=cmd_build)
 
-    p = sub.add_parser("list", formatter_class=fmt, help="list cached builds",
+    p = sub.add_parser("list", help="list cached builds",
                        description=f"Cached builds under {build.cache_root()} "
                                    "(only those whose test-vmstate passed).")
     p.set_defaults(func=cmd_list)
 
 
-def add_subparser(subparsers) -> None:
+def add_subcommands(subparsers) -> None:
     """Add ``qemu build|list`` to a parent CLI's subparsers (handlers set ``func``)."""
     p = subparsers.add_parser("qemu", help="build / list QEMU's own vmstate code (cached)",
                               description="Cached builds of QEMU's migration code for the "
@@ -92,32 +92,23 @@ def add_subparser(subparsers) -> None:
     _add_commands(sub)
 
 
-class _Parser(argparse.ArgumentParser):
-    """Usage errors as one line (``prog: message``), exit status 2."""
-
-    def error(self, message):
-        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see --help)\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m conformance.qemu",
-                                     description="Cached builds of QEMU's migration code.")
-    sub = parser.add_subparsers(dest="qemu_command", metavar="COMMAND", required=True)
+    """The standalone parser of ``python -m conformance.qemu`` (conformance.cli's
+    Parser: one-line usage errors, exit 2)."""
+    from conformance.cli import Parser
+
+    parser = Parser(prog="python -m conformance.qemu",
+                    description="Cached builds of QEMU's migration code.")
+    sub = parser.add_subparsers(dest="qemu_command", metavar="COMMAND", required=True,
+                                parser_class=Parser)
     _add_commands(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:
-        return EXIT_USAGE if exc.code not in (0, None) else EXIT_OK
-    try:
-        return int(args.func(args) or 0)
-    except BrokenPipeError:
-        return EXIT_OK
+    """``python -m conformance.qemu``: parsed and run like every entry point
+    (conformance.cli.parse / run)."""
+    from conformance.cli import parse, run
 
-
-#: the name every command group of conformance.cli exposes
-add_subcommands = add_subparser
+    args = parse(build_parser(), argv)
+    return args if isinstance(args, int) else run(args)
