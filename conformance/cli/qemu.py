@@ -58,12 +58,21 @@ def cmd_list(args) -> int:
     return EXIT_OK
 
 
+def _fill(text: str) -> str:
+    """A description wrapped as argparse would at 80 columns (the CLI's Parser keeps
+    descriptions as written)."""
+    import textwrap
+
+    return textwrap.fill(text, 78)
+
+
 def _add_commands(sub) -> None:
     p = sub.add_parser("build",
                        help="build QEMU's migration code and its test-vmstate (cached)",
-                       description="Fetch (Debian) or use (--source) a QEMU tree, configure one "
-                                   "target, build tests/unit/test-vmstate, run it, and record "
-                                   f"build-info.json under {build.cache_root()}.")
+                       description=_fill("Fetch (Debian) or use (--source) a QEMU tree, "
+                                         "configure one target, build tests/unit/test-vmstate, "
+                                         "run it, and record build-info.json under "
+                                         f"{build.cache_root()}."))
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--debian", choices=build.SERIES, metavar="SERIES",
                    help=f"Debian source package series ({' or '.join(build.SERIES)}); "
@@ -78,8 +87,8 @@ def _add_commands(sub) -> None:
     p.set_defaults(func=cmd_build)
 
     p = sub.add_parser("list", help="list cached builds",
-                       description=f"Cached builds under {build.cache_root()} "
-                                   "(only those whose test-vmstate passed).")
+                       description=_fill(f"Cached builds under {build.cache_root()} "
+                                         "(only those whose test-vmstate passed)."))
     p.set_defaults(func=cmd_list)
 
 
