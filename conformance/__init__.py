@@ -38,7 +38,6 @@ _CASE_AUTHOR = {
 #: module paths of the flat layout before the subpackages (c80fef0) -> where they live now
 OLD_MODULE_PATHS = {
     "conformance.annotate": "conformance.golden.annotate",
-    "conformance.campaign": "conformance.cases.campaign",
     "conformance.check": "conformance.model.check",
     "conformance.flags": "conformance.model.flags",
     "conformance.infos": "conformance.model.infos",
@@ -102,9 +101,9 @@ class _OldPathFinder:
 if not any(getattr(f, "__qualname__", None) == "_OldPathFinder" for f in sys.meta_path):
     sys.meta_path.append(_OldPathFinder)  # last: only names no other finder knows reach it
 
-#: engine names (``conformance.engines.ENGINE_NAMES``) and variant names
-ENGINES = ("reference", "optimized")
-VARIANTS = ("qemu-7.2", "legacy", "auto-alloc", "alloc")
+#: engine names and variant names (conformance.names, a leaf: cheap)
+from conformance.names import ENGINE_NAMES as ENGINES  # noqa: E402
+from conformance.names import VARIANT_NAMES as VARIANTS  # noqa: E402
 
 
 def load_case(path):

@@ -13,9 +13,9 @@ Strategies (each shrinks toward the unmutated seed and the first mutation kind):
   trees (the same tree mutations, plus big buffer fields), then as bytes (encodings,
   invalid UTF-8, BOM, cut);
 * :func:`hostile_engine_inputs` - generated trees, mutated streams and destinations
-  whose integer members may be set to edge values (issue 23: negative sizes).
+  whose integer members may be set to edge values (negative sizes).
 
-Issue 23 added a section idstr renamed to a hostile name (:data:`HOSTILE_NAMES`), cut
+Migration inputs include a section idstr renamed to a hostile name (:data:`HOSTILE_NAMES`), cut
 or not; the CLI run in-process on each input with every printed line checked
 (:func:`check_output`); and the measured peak resident memory of each block.
 
@@ -55,19 +55,19 @@ ODD_VALUES = ([], {}, "", "x", 0, -1, 1, 255, 256, 2**31, 2**32, 2**63, 2**64, 1
               "struct")
 HUGE = (2**16 + 1, 2**20, 2**31 - 1, 2**32, 2**32 + 1, 2**64, 10**7)
 TREE_MUTATIONS = ("replace", "delete", "add", "deep", "huge", "surrogate", "empty", "control")
-#: case files only: large buffer fields appended to a Fields list (issue 23, F4: the
+#: case files only: large buffer fields appended to a Fields list (the
 #: buffer-bytes limit is per field; many fields at it must still be one clean line)
 CASE_TREE_MUTATIONS = TREE_MUTATIONS + ("buffers",)
 MIG_MUTATIONS = ("truncate", "flip-header", "be32", "splice", "vmdesc", "ram", "flip", "idstr")
 #: how often each is drawn: "ram" needs the full 350 KB stream (10x slower to decode)
 _MIG_WEIGHTS = ("truncate",) * 3 + ("flip-header",) * 2 + ("be32",) * 2 + ("splice",) * 2 \
     + ("vmdesc",) * 3 + ("flip",) * 2 + ("ram",) + ("idstr",) * 2
-#: names a hostile input gives a section, a field, a case (issue 23, F1/F3: printed raw,
+#: names a hostile input gives a section, a field, a case (printed raw,
 #: they split or garble the one-line messages)
 HOSTILE_NAMES = ("a\nb", "\x1b[31mred", "nul\x00x", "tab\there", "\r", "bell\x07",
                  "del\x7f", "\u2028ls", "\x85nel", "su\u00e9", "\u200bzw")
 #: edge values for the integer members of a destination state (sizes and counters the
-#: load reads before it fills them; issue 23, B2n: a negative bitmap size)
+#: load reads before it fills them; a negative bitmap size)
 DEST_INTS = (0, 1, -1, -8, -64, -601, 255, 256, 65535, 65536, 2**31 - 1, -2**31,
              2**32 - 1, 2**63 - 1)
 CASE_BYTE_MUTATIONS = ("none", "none", "none", "utf16", "latin1", "bad-byte", "bom", "cut")
@@ -583,7 +583,7 @@ def run_cli(argv: list[str]) -> tuple[int, str, str]:
 
 
 def check_output(argv: list[str], rc: int, out: str, err: str, stdout: str) -> str:
-    """The CLI's side of the contract (issue 23): exit 0 or 1 (these command lines are
+    """The CLI's side of the contract: exit 0 or 1 (these command lines are
     valid: 2 would blame an option never given, 3 is a bug); every line printed, on
     stdout and stderr, printable; every stderr line an error, a note or a hazard, and
     one error line exactly when a command other than ``run`` fails; stdout in its
@@ -742,11 +742,12 @@ def check_engines_input(desc, data: bytes, dest, variant: str) -> str:
 @st.composite
 def hostile_engine_inputs(draw):
     """(description, mutated stream, destination, variant) for the engines target."""
+    from conformance.names import VARIANT_NAMES
     from strategies.descriptions import descriptions
     from strategies.streams import mutated_streams
     from strategies.values import destinations
 
-    variant = draw(st.sampled_from(["qemu-7.2", "legacy", "auto-alloc", "alloc"]))
+    variant = draw(st.sampled_from(VARIANT_NAMES))
     desc = draw(descriptions(variant), label="description")
     mutation = draw(mutated_streams(desc, variant), label="mutation")
     dest = draw(destinations(desc, mutation.original.state, variant), label="destination")

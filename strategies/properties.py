@@ -60,13 +60,13 @@ from conformance.model.description import Description, Field
 from conformance.model.flags import F
 from conformance.model.outcome import KINDS, Outcome
 from conformance.model.state import canonical, to_plain
+from conformance.names import VARIANT_NAMES
 from strategies.cases import case_text, make_case
 from strategies.descriptions import FAMILIES, descriptions, variant_families
 from strategies.flagsets import flag_sets
 from strategies.streams import mutated_streams
 from strategies.values import DESTINATION_KINDS, destinations, states
 
-VARIANT_NAMES = tuple(_variants.VARIANTS)
 OUTCOME_KINDS = KINDS + ("rejected",)
 #: QEMU_VM_EOF, appended after a VMSD's bytes in QEMU's unit tests
 EOF_TRAILER = b"\x00"

@@ -6,7 +6,9 @@ import io
 import json
 from contextlib import redirect_stdout
 
+from conformance.bench import corpora
 from conformance.bench import engines as bench
+from conformance.cli import main
 
 CORPORA = {"scalar-heavy", "array-heavy", "pointer-array", "deep-nesting"}
 
@@ -14,7 +16,7 @@ CORPORA = {"scalar-heavy", "array-heavy", "pointer-array", "deep-nesting"}
 def _run(argv):
     out = io.StringIO()
     with redirect_stdout(out):
-        status = bench.main(argv)
+        status = main(["bench", *argv])
     return status, out.getvalue()
 
 
@@ -48,12 +50,12 @@ def test_table_output_and_dump_plan():
 
 
 def test_struct_baseline_round_trips():
-    desc, _, state, _ = bench.scalar_heavy()
+    desc, _, state, _ = corpora.scalar_heavy()
     base = bench.StructBaseline(desc)
     assert base.load(base.save(state)) == state
 
 
 def test_analyze_migration_option_fails_in_one_line(capsys):
-    status = bench.main(["--analyze-migration", "/nonexistent/analyze-migration.py"])
+    status = main(["bench", "--analyze-migration", "/nonexistent/analyze-migration.py"])
     err = capsys.readouterr().err
     assert status != 0 and err.count("\n") == 1 and "Traceback" not in err

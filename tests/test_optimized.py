@@ -398,7 +398,7 @@ def _fast_counts():
 @pytest.mark.parametrize("corpus", ["scalar-heavy", "array-heavy", "pointer-array",
                                     "deep-nesting"])
 def test_bench_corpora_take_the_fast_path(corpus):
-    from conformance.bench.engines import CORPORA
+    from conformance.bench.corpora import CORPORA
 
     desc, variant, state, dest = CORPORA[corpus]()
     before = copy.deepcopy((state, dest))

@@ -1,4 +1,4 @@
-"""``params check`` (conformance.params.cli): exit codes, one-line errors, hostile input."""
+"""``params check`` (conformance.cli.params): exit codes, one-line errors, hostile input."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conformance.params import cli
+from conformance.cli import params as cli
 
 
 def _run(capsys, *argv):
@@ -132,7 +132,7 @@ def test_missing_file(capsys):
 def test_add_subparser_wires_into_another_parser(tmp_path):
     parser = argparse.ArgumentParser(prog="vmstate-conformance")
     sub = parser.add_subparsers(dest="command")
-    cli.add_subparser(sub)
+    cli.add_subcommands(sub)
     f = _file(tmp_path, "r.json", "{}")
     args = parser.parse_args(["params", "check", f, "--design", "swap"])
     assert args.design == "swap" and args.during_migration is False and args.current is None
@@ -167,3 +167,16 @@ def test_python_dash_m(tmp_path):
     assert p.returncode == 1
     assert p.stderr.strip() == (f"{f}: $.announce-step: Option announce_step expects a value "
                                 "between 0 and 10000")
+
+
+def test_internal_error_exits_3_like_every_command(tmp_path, capsys, monkeypatch):
+    """A bug inside ``params check`` is one ``internal error`` line and exit 3
+    (conformance.errors.EXIT_INTERNAL), as in the rest of the CLI; 1 means rejected."""
+    def broken(args):
+        raise RuntimeError("boom\nsecond line")
+
+    monkeypatch.setattr(cli, "_check", broken)
+    f = _file(tmp_path, "r.json", '{"downtime-limit": 500}')
+    rc, out, err = _run(capsys, "check", f)
+    assert rc == 3 and out == ""
+    assert err.count("\n") == 1 and "internal error: RuntimeError: boom second line" in err

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from conformance.qemu import build, cli
+from conformance.cli import qemu as cli
+from conformance.qemu import build
 
 # --------------------------------------------------------------------------- synthetic trees
 
@@ -190,7 +191,7 @@ def test_cli_unknown_tree_is_one_line(tmp_path, monkeypatch, capsys):
 def test_add_subparser_wires_qemu_commands():
     import argparse
     parser = argparse.ArgumentParser()
-    cli.add_subparser(parser.add_subparsers(dest="command"))
+    cli.add_subcommands(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["qemu", "build", "--debian", "10.2"])
     assert args.func is cli.cmd_build and args.jobs == 2 and args.force is False
 

@@ -22,6 +22,7 @@ from qemu_helpers import (
 
 from conformance.cli import migration as migcli
 from conformance.migration import migfile
+from conformance.migration.source import map_file
 
 pytestmark = [pytest.mark.qemu, pytest.mark.skipif(skip_reason() is not None, reason=skip_reason() or "")]
 
@@ -193,7 +194,7 @@ def test_ram_heavy_stream_decodes_like_the_script(ram_heavy):
 
 
 def test_ram_heavy_stream_is_page_runs_and_reencodes_byte_exact(ram_heavy, capsys):
-    mf = migfile.read_migration(migcli._map(str(ram_heavy)))
+    mf = migfile.read_migration(map_file(str(ram_heavy)))
     runs = [r for s in mf.sections() if isinstance(s.body, migfile.RamBody)
             for r in s.body.records if isinstance(r, migfile.PageRun)]
     assert sum(len(r) for r in runs) >= 200 * 256  # every page of the random data

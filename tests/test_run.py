@@ -8,7 +8,7 @@ from pathlib import Path
 import attrs
 import pytest
 
-from conformance.cases import campaign
+from conformance import campaign
 from conformance.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent

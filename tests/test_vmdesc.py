@@ -239,6 +239,6 @@ def test_analyze_integer_arrays_match_the_per_element_rendering(ftype):
     values = tuple(rnd.randint(info.min, info.max) for _ in range(200)) + (info.min, info.max, 0)
     field = vmdesc.Field("a", ftype, 0, info.width, "ints", values)
     out: dict = {}
-    vmdesc._analyze_ints(field, out)
+    vmdesc.render._analyze_ints(field, out)
     expected = [vmdesc.analyze_field(vmdesc.Field("a", ftype, None, info.width, "int", v)) for v in values]
     assert out["a"] == expected

@@ -224,8 +224,8 @@ def bench_file(spawner: Spawner, path: str, script: Path | None, repeat: int) ->
 
 
 def bench_inprocess(result: dict, repeat: int) -> None:
-    from conformance.cli.migration import _map
     from conformance.migration import migfile
+    from conformance.migration.source import map_file as _map
 
     path = result["file"]
     result["ours_inprocess_decode_s"] = _best_inprocess(
@@ -245,9 +245,9 @@ def _best_inprocess(fn, repeat: int) -> float:
 
 def _undecodable(path) -> str | None:
     """Why ``path`` is not a complete migration stream we decode (one line), or None."""
-    from conformance.cli.migration import _map
     from conformance.errors import ConformanceError
     from conformance.migration import migfile
+    from conformance.migration.source import map_file as _map
 
     try:
         mf = migfile.read_migration(_map(str(path)))
@@ -331,23 +331,3 @@ def _print_text(report: dict, out) -> None:
                   f"{r['speedup_process']:.2f}x / {r['speedup_full_cli']:.2f}x (CPU {r['cpu_speedup_process']:.2f}x) | "
                   f"{a['peak_kib'] / 1024:.1f} / {o['peak_kib'] / 1024:.1f}, {f['peak_kib'] / 1024:.1f} MiB | "
                   f"{r['ours_no_site']['seconds'] * 1e3:.1f} ms, {r['speedup_no_site']:.2f}x |", file=out)
-
-
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="migbench", description=__doc__.splitlines()[0])
-    parser.add_argument("files", nargs="+")
-    parser.add_argument("--analyze-migration", metavar="PATH")
-    parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args(argv)
-    try:
-        return run(args.files, args.analyze_migration, args.repeat, sys.stdout, args.json)
-    except BenchError as exc:
-        print(f"migbench: {exc}", file=sys.stderr)
-        return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

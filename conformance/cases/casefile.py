@@ -21,7 +21,7 @@ from typing import Any
 
 import attrs
 
-from conformance.errors import ConformanceError, LimitExceeded, printable
+from conformance.errors import CaseError, CaseLimitExceeded, LimitExceeded, printable
 from conformance.model import limits as _limits
 from conformance.model import variants as _variants
 from conformance.model.description import PRED_KINDS, Description, Field, Hook, Pred
@@ -29,36 +29,9 @@ from conformance.model.flags import FlagError, flag_names, parse_flags
 from conformance.model.infos import INFOS
 from conformance.model.outcome import KINDS
 from conformance.model.state import StateError, from_plain, state_size, to_plain, zero_struct
+from conformance.names import CASE_FORMAT
 
-FORMAT_ID = "vmstate-conformance/case/1"
-
-
-class CaseError(ConformanceError, ValueError):
-    """A malformed case file; the message names the JSON path (and the file)."""
-
-    def __init__(self, path: str, message: str, source: str | None = None) -> None:
-        self.path = path
-        self.message = message
-        self.source = source
-        where = f"{source}: " if source else ""
-        text = f"{where}{path}: {message}"
-        if not text.isprintable():  # names taken from the input stay one printable line
-            text = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
-        super().__init__(text)
-
-
-class CaseLimitExceeded(LimitExceeded, CaseError):
-    """A case file past a limit of docs/limits.md: a :class:`LimitExceeded` (``.limit``,
-    ``.location``, ``.value``, ``.how_to_raise``) that is also a :class:`CaseError`
-    (``.path``: the JSON path, ``.source``: the file), as callers of either expect."""
-
-    def __init__(self, exc: LimitExceeded, source: str | None = None) -> None:
-        self.limit, self.value, self.how_to_raise = exc.limit, exc.value, exc.how_to_raise
-        self.location = self.path = exc.location
-        self.message = exc.message.removeprefix(f"{exc.location}: ")
-        self.source = source
-        text = f"{source}: {exc.message}" if source else exc.message
-        ConformanceError.__init__(self, printable(text))
+FORMAT_ID = CASE_FORMAT  # the name this module has always used
 
 
 @attrs.frozen

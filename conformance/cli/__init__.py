@@ -18,16 +18,15 @@ import argparse
 import importlib
 import sys
 
-EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
-
-#: conformance.model.variants.VARIANTS' names, here so that building a parser imports no
-#: model (tests/test_cli_consistency.py checks the two agree)
-VARIANT_NAMES = ("qemu-7.2", "legacy", "auto-alloc", "alloc")
+# leaves, cheap: the exit statuses and the variants' names (building a parser imports
+# no model)
+from conformance.errors import EXIT_FAIL, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE
+from conformance.names import VARIANT_NAMES as VARIANT_NAMES
 
 #: command-group modules, each with ``add_subcommands(sub)``
-GROUPS = ("conformance.cli.cases", "conformance.cli.migration", "conformance.bench.cli",
-          "conformance.cli.variants", "conformance.golden.commands", "conformance.qemu.cli",
-          "conformance.params.cli", "conformance.cli.fuzz")
+GROUPS = ("conformance.cli.cases", "conformance.cli.migration", "conformance.cli.bench",
+          "conformance.cli.variants", "conformance.cli.golden", "conformance.cli.qemu",
+          "conformance.cli.params", "conformance.cli.fuzz")
 
 #: command -> (its group module, its one-line help); the order is --help's
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -44,16 +43,16 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench-decode": ("conformance.cli.migration",
                      "time migration-file decoding (optionally against QEMU's "
                      "analyze-migration.py)"),
-    "bench": ("conformance.bench.cli",
+    "bench": ("conformance.cli.bench",
               "benchmarks as side-by-side ratios: engines, start-up, decoding"),
     "variants": ("conformance.cli.variants",
                  "print each variant's flag table, policy points and modelling decisions"),
     "diff": ("conformance.cli.variants",
              "save/load one case under several variants, side by side"),
-    "golden": ("conformance.golden.commands", "the golden stream corpus: verify, regen, show"),
-    "qemu": ("conformance.qemu.cli", "build / list QEMU's own vmstate code (cached); "
+    "golden": ("conformance.cli.golden", "the golden stream corpus: verify, regen, show"),
+    "qemu": ("conformance.cli.qemu", "build / list QEMU's own vmstate code (cached); "
                                      "compare two QEMU trees"),
-    "params": ("conformance.params.cli",
+    "params": ("conformance.cli.params",
                "migration parameters: migrate-set-parameters model and its race"),
     "fuzz": ("conformance.cli.fuzz", "hostile-input fuzzing: mutated migration files, case "
                                      "files and engine streams against the error contract"),
@@ -211,8 +210,10 @@ def _take_limits(argv: list[str]) -> list[str]:
 
 
 def _one_line(text) -> str:
-    text = " ".join(str(text).split("\n"))
-    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+    """A message as one line: newlines become spaces, the rest is escaped."""
+    from conformance.errors import printable
+
+    return printable(" ".join(str(text).split("\n")))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import conformance
 from conformance.cli import EXIT_FAIL, EXIT_OK, VARIANT_NAMES, UsageError
-from conformance.engines import ENGINE_NAMES
+from conformance.names import ENGINE_NAMES
 from conformance.profiles import PROFILES
 
-DEFAULT_SWEEP = 10  # conformance.cases.campaign.DEFAULT_SWEEP_EXAMPLES (kept light here)
+DEFAULT_SWEEP = 10  # conformance.campaign.DEFAULT_SWEEP_EXAMPLES (kept light here)
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "data" / "examples"
 DEFAULT_CASE = EXAMPLES / "pointer-array-auto-alloc.json"
@@ -201,7 +201,7 @@ def cmd_check(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from conformance.cases.campaign import CampaignUsageError, run_campaign
+    from conformance.campaign import CampaignUsageError, run_campaign
 
     if args.property:
         from strategies.properties import PROPERTIES

@@ -8,11 +8,10 @@ Every failure is one line on stderr and exit status 1.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
-EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+from conformance.errors import EXIT_FAIL, EXIT_OK
 
 
 def _fail(message: str) -> int:
@@ -56,6 +55,7 @@ def _guarded(path: str, action):
 def _read(path: str, vmdesc_from: str | None = None, allow_incomplete: bool = False):
     """(bytes, MigrationFile); FormatError for an incomplete stream unless allowed."""
     from conformance.migration.reader import read_migration, vmdesc_of
+    from conformance.migration.source import map_file
     from conformance.migration.vmdesc import FormatError
 
     if os.path.isdir(path):
@@ -69,52 +69,11 @@ def _read(path: str, vmdesc_from: str | None = None, allow_incomplete: bool = Fa
                 external = vmdesc_of(fh.read())
             except FormatError as exc:
                 raise FormatError(f"--vmdesc-from {vmdesc_from}: {exc}") from None
-    data = _map(path)
+    data = map_file(path)
     mf = read_migration(data, vmdesc=external)
     if mf.incomplete and not allow_incomplete:
         raise FormatError(mf.incomplete)
     return data, mf
-
-
-def _map(path: str):
-    """The file's bytes: memory-mapped (pages are read on demand and the parsers let
-    the kernel drop them again); a pipe or device is spooled first."""
-    import mmap
-    import stat
-
-    with open(path, "rb") as fh:
-        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
-            return _spool(fh)
-        try:
-            return mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-        except (ValueError, OSError):  # empty file
-            return fh.read()
-
-
-def _spool(fh):
-    """A pipe or device (``<(zcat f.mig.gz)``, /dev/zero) is read once: the magic first
-    (anything else is rejected before reading on), then chunk by chunk into a temporary
-    file that is mapped, up to the ``pipe-bytes`` limit - never into memory whole."""
-    import mmap
-    import tempfile
-
-    from conformance.model import limits
-
-    head = fh.read(8)  # magic and version: the file header
-    if head[:4] != b"QEVM":
-        return head  # the reader names the bad magic (or the missing bytes) at offset 0
-    spool = tempfile.TemporaryFile()
-    spool.write(head)
-    total = len(head)
-    while chunk := fh.read(1 << 20):
-        total += len(chunk)
-        if total > limits.PIPE_LIMIT:
-            raise limits.exceeded("pipe-bytes", f"offset {limits.PIPE_LIMIT:#x}",
-                                  "a pipe or device longer than the limit", total)
-        spool.write(chunk)
-    spool.flush()
-    with spool:
-        return mmap.mmap(spool.fileno(), 0, access=mmap.ACCESS_READ)
 
 
 def run_decode(path: str, fmt: str = "json", desc: bool = False, sections: bool = False, out=None,
@@ -308,9 +267,13 @@ def add_subcommands(subparsers) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="vmstate-conformance",
-                                     description="QEMU migration files: decode, re-encode, verify.")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    """``python -m conformance.cli.migration``: the lean entry (no other group is
+    imported), parsed and run like every entry point."""
+    from conformance.cli import Parser, parse, run
+
+    parser = Parser(prog="vmstate-conformance",
+                    description="QEMU migration files: decode, re-encode, verify.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     p = sub.add_parser("decode", help="decode a migration file")
     p.add_argument("file")
     p.add_argument("--format", choices=["json", "analyze-migration"], default="json")
@@ -321,8 +284,6 @@ def main(argv: list[str] | None = None) -> int:
                    help="decode device state with another stream's vmdesc (files without a trailer)")
     p.set_defaults(func=_cmd_decode)
     add_subcommands(sub)
-    from conformance.cli import parse, run
-
     args = parse(parser, argv)
     return args if isinstance(args, int) else run(args)
 

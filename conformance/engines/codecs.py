@@ -272,7 +272,7 @@ def _get_bitmap(ctx, field, container, key, size, epath, opaque) -> int:
     capacity = ctx.bitmap_capacity(field, opaque)
     # a negative size member allocated no bitmap words (bitmap_new() of a negative
     # length cannot succeed): every word get_bitmap writes lands outside the object
-    # (issue 23, B2n: C writes 16 bytes into an 8-byte object, or dies with SIGSEGV)
+    # (C writes 16 bytes into an 8-byte object, or dies with SIGSEGV)
     room = None if capacity is None else bitmap_words_of(capacity) if capacity >= 0 else 0
     if room is not None and nwords > room:
         raise Undefined("out-of-bounds",

@@ -25,7 +25,7 @@ from conformance.engines.qemufile import EINVAL, ENOENT, QEMUFileReader, QEMUFil
 from conformance.migration.jsonwriter import JSONWriter
 from conformance.model import limits
 from conformance.model import variants as _variants
-from conformance.model.check import errors as check_errors
+from conformance.model.check import rejected as check_rejected
 from conformance.model.description import Description, Field
 from conformance.model.flags import F
 from conformance.model.infos import (
@@ -940,21 +940,12 @@ def _load_subsections(ctx: _Ctx, vmsd: Description, opaque, path: str) -> int:
 # Public API
 
 
-def _rejected(desc: Description, variant, op: str) -> Outcome | None:
-    problems = check_errors(desc, variant)
-    if not problems:
-        return None
-    first = problems[0]
-    return Outcome("rejected", op, message=f"vmstate_check: {first.rule}: {first.message}",
-                   messages=tuple(str(p) for p in problems), path=first.path)
-
-
 def save(desc: Description, state, variant="legacy", *, vmdesc: bool = False,
          check: bool = True) -> Outcome:
     """vmstate_save_state(): the bytes ``desc`` writes for ``state`` (not modified)."""
     v = _variants.get(variant)
     if check:
-        rejected = _rejected(desc, v, "save")
+        rejected = check_rejected(desc, v, "save")
         if rejected is not None:
             return rejected
     f = QEMUFileWriter()
@@ -988,7 +979,7 @@ def load(desc: Description, data: bytes, dest, variant="legacy", *,
     """vmstate_load_state(): load ``data`` into a copy of ``dest`` (which is not modified)."""
     v = _variants.get(variant)
     if check:
-        rejected = _rejected(desc, v, "load")
+        rejected = check_rejected(desc, v, "load")
         if rejected is not None:
             return rejected
     f = QEMUFileReader(data, refill_after_error=v.refill_after_error)

@@ -9,7 +9,7 @@ The modules, by concern (``golden/FORMAT.md`` documents the files themselves):
 * :mod:`~conformance.golden.divergences`   explain rules, divergences.json
 * :mod:`~conformance.golden.verification`  ``golden verify`` (never writes)
 * :mod:`~conformance.golden.regeneration`  ``golden regen`` (reference engine only)
-* :mod:`~conformance.golden.commands`      the ``golden`` CLI subcommands
+* :mod:`~conformance.cli.golden`          the ``golden`` CLI subcommands (in cli/)
 * :mod:`~conformance.golden.annotate`      element spans (another annotator, cross-checked)
 
 This package re-exports what callers outside it use.
@@ -18,7 +18,7 @@ This package re-exports what callers outside it use.
 import importlib
 
 #: what the package re-exports, by module; imported on first use (PEP 562), so that
-#: ``vmstate-conformance golden --help`` (which imports golden.commands) loads no corpus
+#: ``vmstate-conformance golden --help`` (which imports cli.golden) loads no corpus
 _EXPORTS = {
     "corpus": ("STREAM_EXEMPT_INFOS", "VARIANTS", "CaseRef", "GoldenError", "coverage",
                "discover", "find_root", "load_manifest", "select"),

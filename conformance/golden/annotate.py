@@ -54,9 +54,10 @@ def annotate(desc, state, variant="legacy", *, leaves: bool = False) -> list[Spa
     struct spans.  Raises :class:`AnnotateError` when the save does not succeed."""
     from conformance.engines import reference as R
     from conformance.engines.qemufile import QEMUFileWriter
+    from conformance.model.check import rejected as check_rejected
 
     v = _variants.get(variant)
-    rejected = R._rejected(desc, v, "save")
+    rejected = check_rejected(desc, v, "save")
     if rejected is not None:
         raise AnnotateError(f"{rejected.path}: {rejected.message}")
     f = QEMUFileWriter()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import struct
 
+from conformance.errors import printable
 from conformance.migration.vmdesc import FormatError
 from conformance.plain import Plain
 
@@ -206,7 +207,7 @@ class Section(Plain):
         if self.idstr is None:
             return f"section {self.section_id}"
         text = self.idstr.decode("utf-8", "replace")
-        return text if text.isprintable() else "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+        return printable(text)
 
 
 class Command(Plain):

@@ -161,3 +161,17 @@ def _vmstate_check(d: Description, path: str, v, add) -> None:
 
 def errors(desc: Description, variant="legacy") -> list[Finding]:
     return [f for f in check(desc, variant, warnings=False) if f.severity == "error"]
+
+
+def rejected(desc: Description, variant, op: str):
+    """The ``rejected`` Outcome every engine returns for ``op`` ("save" / "load") when
+    vmstate_check finds an error (the first finding names the rule and the path), or
+    None when the description passes."""
+    from conformance.model.outcome import REJECTED, Outcome
+
+    problems = errors(desc, variant)
+    if not problems:
+        return None
+    first = problems[0]
+    return Outcome(REJECTED, op, message=f"vmstate_check: {first.rule}: {first.message}",
+                   messages=tuple(str(p) for p in problems), path=first.path)

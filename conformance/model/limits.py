@@ -169,7 +169,7 @@ def exceeded(name: str, location: str, what: str, value: int | None = None):
     """The :class:`LimitExceeded` error for limit ``name`` (to raise)."""
     from conformance.errors import LimitExceeded
 
-    return LimitExceeded(name, location, what, value)
+    return LimitExceeded(name, location, what, value, allowed=get(name))
 
 
 def check(name: str, value: int, location: str, what: str) -> None:

@@ -31,7 +31,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from conformance.errors import ConformanceError
+from conformance.errors import StateError
 from conformance.model import limits as _limits
 from conformance.model.description import Description, Field
 from conformance.model.flags import ANY_VARRAY, F
@@ -85,15 +85,6 @@ class Uninit:
 
 def is_indeterminate(value) -> bool:
     return value is INDETERMINATE or isinstance(value, Uninit)
-
-
-class StateError(ConformanceError, ValueError):
-    """A state that does not fit its description; ``path`` is a JSON path."""
-
-    def __init__(self, path: str, message: str) -> None:
-        super().__init__(f"{path}: {message}")
-        self.path = path
-        self.message = message
 
 
 # ---------------------------------------------------------------------------------------

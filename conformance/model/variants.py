@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import attrs
 
-from conformance.errors import UsageError
+from conformance.errors import UnknownVariant
 from conformance.model.description import Field
 from conformance.model.flags import ANY_VARRAY, QEMU_NAMES, F
 
@@ -64,11 +64,11 @@ DECISIONS = {
 }
 
 #: Where QEMU master's conventions (checked against its real vmstate.c /
-#: vmstate-types.c, issue 22) differ from 10.x, one row per disagreement class: the
+#: vmstate-types.c) differ from 10.x, one row per disagreement class: the
 #: Variant policy point that decides it, the C function it comes from, and which change
 #: brought it.  "bool API" = Vladimir Sementsov-Ogievskiy's conversion of vmstate.c and
-#: the infos to ``bool ...(..., Error **errp)`` (in master before seed 001, whose diff is
-#: written against it); "AUTO_ALLOC series" = Peter Xu's series (seed 001 is its 09/11).
+#: the infos to ``bool ...(..., Error **errp)`` (in master before Peter Xu's 09/11, whose diff is
+#: written against it); "AUTO_ALLOC series" = Peter Xu's series (its 09/11 is the vmstate.c patch).
 #: qemu-7.2 and legacy keep their values; auto-alloc and alloc (proposed on the same
 #: master) take master's.
 CONVENTIONS = {
@@ -100,7 +100,7 @@ CONVENTIONS = {
            "bool API", "post_save's result is ignored"),
     "V": ("decisions.vmdesc_era", "C", "vmstate_save_vmsd_v(): "
           "`if (vmdesc && max_elems > 1 && ... is_null != is_prev_null)`",
-          "AUTO_ALLOC series (the vmdesc rework seed 001's context already shows)",
+          "AUTO_ALLOC series (the vmdesc rework 09/11's context already shows)",
           "the vmdesc switches to a new null / non-null run only while more than one "
           "element is left: the last element of a compressible pointer array gets no entry "
           "when its null-ness differs from the run before it and that run's entry was "
@@ -347,13 +347,6 @@ VARIANTS: dict[str, Variant] = {
 
 DEFAULT_VARIANT = "legacy"
 VARRAY_FLAGS = ANY_VARRAY
-
-
-class UnknownVariant(UsageError, KeyError):
-    """An unknown variant name (a UsageError: the CLI exits 2)."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else ""
 
 
 def get(name: str | Variant) -> Variant:

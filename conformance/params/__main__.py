@@ -1,7 +1,7 @@
-"""``python -m conformance.params check REQUEST.json ...`` (see cli.py)."""
+"""``python -m conformance.params check REQUEST.json ...`` (conformance/cli/params.py)."""
 
 import sys
 
-from .cli import main
+from conformance.cli.params import main
 
 sys.exit(main())

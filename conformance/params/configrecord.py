@@ -1,7 +1,7 @@
 """Capabilities in a migration stream's configuration record, against the model.
 
 THE ONLY MODULE OF conformance.params THAT IMPORTS THE REST OF conformance: it uses
-``conformance.migfile`` (the stream decoder) to get the configuration record.  If that
+``conformance.migration.migfile`` (the stream decoder) to get the configuration record.  If that
 module moves, only the import in ``capabilities_of`` changes.
 
 What QEMU does (migration/savevm.c, read for this model, not copied):

@@ -1,5 +1,5 @@
 import sys
 
-from conformance.qemu.cli import main
+from conformance.cli.qemu import main
 
 sys.exit(main())

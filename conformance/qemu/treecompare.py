@@ -379,7 +379,7 @@ def shrink(rec: Recorder, n: int) -> None:
 
 
 def corpus_files(paths: list[str] | None):
-    from conformance.cases.campaign import EXAMPLES, collect
+    from conformance.campaign import EXAMPLES, collect
 
     if paths:
         return collect(paths)
@@ -472,7 +472,7 @@ def compare_trees(base_info, head_info, *, paths=None, examples: int = DEFAULT_E
                   argv=(), do_shrink: bool = True) -> dict:
     """Run the comparison; the report document (report.json's format, plus
     ``differences``, ``messages`` and ``compare``)."""
-    from conformance.cases.campaign import FailureWriter, Progress, _rel
+    from conformance.campaign import FailureWriter, Progress, _rel
 
     base, head = Side("BASE", base_info), Side("HEAD", head_info)
     rec = Recorder(base, head)
@@ -515,7 +515,7 @@ def _finding_json(f: Finding) -> dict:
 
 def _document(rec: Recorder, errors, ran: int, examples: int, started: str,
               seconds: float, argv) -> dict:
-    from conformance.cases.campaign import REPORT_FORMAT
+    from conformance.campaign import REPORT_FORMAT
 
     try:
         from importlib.metadata import version
@@ -598,7 +598,7 @@ def _document(rec: Recorder, errors, ran: int, examples: int, started: str,
 
 
 def print_text(doc: dict, out) -> None:
-    from conformance.cases.campaign import _text_table
+    from conformance.campaign import _text_table
 
     c = doc["compare"]
     print(f"qemu compare: BASE {c['base']['key']} (QEMU {c['base']['qemu_version']}, "
@@ -674,7 +674,7 @@ def cmd_compare(args) -> int:
                             do_shrink=not args.no_shrink,
                             progress=not args.quiet, argv=getattr(args, "argv", []))
     except Exception as exc:  # noqa: BLE001 - a usage problem of collect() or a bug
-        from conformance.cases.campaign import CampaignUsageError
+        from conformance.campaign import CampaignUsageError
 
         if isinstance(exc, CampaignUsageError):
             print(f"vmstate-conformance qemu compare: {exc}", file=sys.stderr)

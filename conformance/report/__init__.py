@@ -2,7 +2,7 @@
 
 All four are rendered from one document, the content of report.json (schema
 ``vmstate-conformance/report/1``, docs/reports.md), which
-:func:`conformance.cases.campaign.campaign` builds.  Nothing here runs a case.
+:func:`conformance.campaign.campaign` builds.  Nothing here runs a case.
 """
 
 from __future__ import annotations

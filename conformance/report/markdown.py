@@ -21,7 +21,7 @@ def _table(headers, body) -> list[str]:
 
 
 def render_markdown(doc: dict) -> str:
-    from conformance.cases.campaign import matrix_table
+    from conformance.report.matrix import matrix_table
 
     t = doc["totals"]
     mark = "✅" if not t["failed"] else "❌"

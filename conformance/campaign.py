@@ -34,8 +34,10 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "data" / "examples"
-CASE_FORMAT = "vmstate-conformance/case/1"
+from conformance.names import CASE_FORMAT
+from conformance.report.matrix import matrix_table
+
+EXAMPLES = Path(__file__).resolve().parent / "data" / "examples"
 REPORT_FORMAT = "vmstate-conformance/report/1"
 DEFAULT_SWEEP_EXAMPLES = 10
 _CASES_BINDING = re.compile(r"^CASES\s*(:[^=\n]*)?=", re.MULTILINE)
@@ -565,30 +567,6 @@ def _text_table(headers: list[str], body: list[list[str]], out, right: int = 1) 
     print("  ".join("-" * w for w in widths), file=out)
     for b in body:
         print(fmt(b), file=out)
-
-
-def matrix_table(doc: dict) -> tuple[list[str], list[list[str]]]:
-    """The summary matrix as (headers, rows): group x (variant / engine), passed/total."""
-    groups: dict[str, dict] = {}
-    for c in doc["matrix"]:
-        groups.setdefault(c["group"], {})[(c["variant"], c["engine"])] = c
-    ran = {col for cells in groups.values() for col in cells}
-    # a qemu build runs one variant: no column for the variants it does not
-    cols = [(v, e) for v in doc["variants"] for e in doc["engines"] if (v, e) in ran]
-    headers = ["group"] + [f"{v}/{e}" for v, e in cols]
-    body = []
-    for g, cells in groups.items():
-        line = [g]
-        for col in cols:
-            c = cells.get(col)
-            if c is None:
-                line.append("-")
-            else:
-                total = c["passed"] + c["failed"]
-                line.append(f"{c['passed']}/{total}" + (" FAIL" if c["failed"] else "")
-                            + (f" +{c['skipped']} skip" if c.get("skipped") else ""))
-        body.append(line)
-    return headers, body
 
 
 def print_text(doc: dict, out, verbose: bool = False) -> None:

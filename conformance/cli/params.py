@@ -6,25 +6,31 @@
     python -m conformance.params check ...
 
 Exit status: 0 accepted, 1 rejected or bad input (one line on stderr,
-``file: JSON path: what is wrong``), 2 usage.  Never a traceback.
+``file: JSON path: what is wrong``), 2 usage, 3 an internal error (one line).  Never a
+traceback.
 
-``add_subparser(subparsers)`` adds the ``params`` group to another argparse parser
+``add_subcommands(subparsers)`` adds the ``params`` group to another argparse parser
 (``func`` set through set_defaults, returning the exit status); ``main(argv)`` runs it
 standalone.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
-from . import impls
-from .request import RequestError, load_json, parse_capabilities, parse_current, parse_request
-from .schema import BY_NAME, CAPABILITY_NAMES, NAMES, defaults
-from .validate import Globals, caps_check, params_check
-
-EXIT_OK, EXIT_REJECTED, EXIT_USAGE = 0, 1, 2
+from conformance.errors import EXIT_FAIL as EXIT_REJECTED
+from conformance.errors import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE
+from conformance.params import impls
+from conformance.params.request import (
+    RequestError,
+    load_json,
+    parse_capabilities,
+    parse_current,
+    parse_request,
+)
+from conformance.params.schema import BY_NAME, CAPABILITY_NAMES, NAMES, defaults
+from conformance.params.validate import Globals, caps_check, params_check
 
 
 def _read(path: str) -> bytes:
@@ -67,7 +73,7 @@ def cmd_check(args) -> int:
     except Exception as e:  # noqa: BLE001 -- never a traceback
         print(f"{args.request}: $: internal error: {type(e).__name__}: {_one_line(e)}",
               file=sys.stderr)
-        return EXIT_REJECTED
+        return EXIT_INTERNAL
 
 
 def _check(args) -> int:
@@ -128,7 +134,7 @@ def _check(args) -> int:
         },
     }
     if args.race:
-        from .race import READ_MEMBERS
+        from conformance.params.race import READ_MEMBERS
         trial = _race_for(request, args.design, args.race, READ_MEMBERS)
         report["race"] = trial
     print(json.dumps(report, indent=2, sort_keys=False))
@@ -140,7 +146,7 @@ def _race_for(request, design, budget, members):
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
-    from .race import RaceFound, interleave
+    from conformance.params.race import RaceFound, interleave
 
     found = []
 
@@ -169,7 +175,7 @@ def _group_help(parser):
     return show
 
 
-def add_subparser(subparsers) -> None:
+def add_subcommands(subparsers) -> None:
     """Add the ``params`` command group to an argparse subparsers object."""
     p = subparsers.add_parser(
         "params", help="migration parameters: migrate-set-parameters model and its race",
@@ -206,16 +212,17 @@ def add_subparser(subparsers) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m conformance.params",
-                                     description="migration parameters model")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    add_subparser(sub)
+    """``python -m conformance.params``: parsed and run like every entry point."""
+    from conformance.cli import Parser, parse, run
+
+    parser = Parser(prog="python -m conformance.params",
+                    description="migration parameters model")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    add_subcommands(sub)
     # standalone: ``check ...`` works as well as ``params check ...``
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] != "params" and not argv[0].startswith("-"):
         argv = ["params", *argv]
-    from conformance.cli import parse, run
-
     args = parse(parser, argv)
     if isinstance(args, int):
         return args
@@ -223,8 +230,5 @@ def main(argv: list[str] | None = None) -> int:
         return run(args)
     except Exception as e:  # noqa: BLE001 -- never a traceback
         print(f"params: internal error: {type(e).__name__}: {_one_line(e)}", file=sys.stderr)
-        return EXIT_REJECTED
+        return EXIT_INTERNAL
 
-
-#: the name every command group of conformance.cli exposes
-add_subcommands = add_subparser

@@ -1,13 +1,12 @@
 """The ``bench`` command's parser, light: building it imports no engine and no
 benchmark; the command function imports the one it runs (bench/engines.py,
-bench/startup.py, bench/migration.py)."""
+bench/startup.py, bench/migration.py).  The corpus names are bench/corpora.py's."""
 
 from __future__ import annotations
 
 import sys
 
-#: bench/engines.py's corpora (tests/test_cli_consistency.py keeps the two equal)
-CORPORA = ("scalar-heavy", "array-heavy", "pointer-array", "deep-nesting")
+from conformance.bench.corpora import CORPORA
 
 
 def _usage(message: str) -> int:
@@ -66,7 +65,8 @@ def cmd_bench(args) -> int:
             return 1
     from conformance.bench import engines
 
-    return engines._run_args(args)
+    return engines.run(args.corpus, rounds=args.rounds, quick=args.quick, as_json=args.json,
+                       dump_plan=args.dump_plan)
 
 
 def configure(p) -> None:

@@ -1,7 +1,8 @@
 """``qemu build`` / ``qemu list``: cached builds of QEMU's migration code.
 
 Usable as ``python -m conformance.qemu build --debian 7.2`` or, through
-``add_subparser``, as ``vmstate-conformance qemu build ...``.
+``add_subcommands`` (the interface of every command group), as
+``vmstate-conformance qemu build ...``.
 Exit status: 0 ok, 1 failure, 2 usage.  Errors are one line on stderr.
 """
 
@@ -10,9 +11,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from conformance.errors import EXIT_FAIL, EXIT_OK, EXIT_USAGE
 from conformance.qemu import build
 
-EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 PROG = "vmstate-conformance qemu"
 
 
@@ -73,13 +74,21 @@ def cmd_list(args) -> int:
     return EXIT_OK
 
 
+def _fill(text: str) -> str:
+    """A description wrapped as argparse would at 80 columns (the CLI's Parser keeps
+    descriptions as written)."""
+    import textwrap
+
+    return textwrap.fill(text, 78)
+
+
 def _add_commands(sub) -> None:
-    fmt = argparse.ArgumentDefaultsHelpFormatter
-    p = sub.add_parser("build", formatter_class=fmt,
+    p = sub.add_parser("build",
                        help="build QEMU's migration code and its test-vmstate (cached)",
-                       description="Fetch (Debian) or use (--source) a QEMU tree, configure one "
-                                   "target, build tests/unit/test-vmstate, run it, and record "
-                                   f"build-info.json under {build.cache_root()}.")
+                       description=_fill("Fetch (Debian) or use (--source) a QEMU tree, "
+                                         "configure one target, build tests/unit/test-vmstate, "
+                                         "run it, and record build-info.json under "
+                                         f"{build.cache_root()}."))
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--debian", choices=build.SERIES, metavar="SERIES",
                    help=f"Debian source package series ({' or '.join(build.SERIES)}); "
@@ -102,21 +111,22 @@ def _add_commands(sub) -> None:
     p = sub.add_parser("differential",
                        help="reference engine vs QEMU's own C on generated examples or the "
                             "corpora",
-                       description="Run the model (reference engine) and QEMU's own "
-                                   "migration/vmstate.c (the qemu engine, on the variant's "
-                                   "cached build) side by side: per generated example a save "
-                                   "(bytes, ret, vmdesc JSON), the load of the saved stream, "
-                                   "a truncation and a mutation.  Prints the buckets per "
-                                   "operation and one reproducer per disagreement.  Exit "
-                                   "status 0: no disagreement; 1: some (or no build).")
+                       description=_fill("Run the model (reference engine) and QEMU's own "
+                                         "migration/vmstate.c (the qemu engine, on the "
+                                         "variant's cached build) side by side: per generated "
+                                         "example a save (bytes, ret, vmdesc JSON), the load of "
+                                         "the saved stream, a truncation and a mutation.  "
+                                         "Prints the buckets per operation and one reproducer "
+                                         "per disagreement.  Exit status 0: no disagreement; "
+                                         "1: some (or no build)."))
     from conformance.qemu import differential as _differential
 
     _differential.add_arguments(p)
     p.set_defaults(func=cmd_differential)
 
-    p = sub.add_parser("list", formatter_class=fmt, help="list cached builds",
-                       description=f"Cached builds under {build.cache_root()} "
-                                   "(only those whose test-vmstate passed).")
+    p = sub.add_parser("list", help="list cached builds",
+                       description=_fill(f"Cached builds under {build.cache_root()} "
+                                         "(only those whose test-vmstate passed)."))
     p.set_defaults(func=cmd_list)
 
     # qemu compare BASE HEAD (conformance/qemu/treecompare.py)
@@ -125,7 +135,7 @@ def _add_commands(sub) -> None:
     treecompare.add_command(sub)
 
 
-def add_subparser(subparsers) -> None:
+def add_subcommands(subparsers) -> None:
     """Add ``qemu build|list`` to a parent CLI's subparsers (handlers set ``func``)."""
     p = subparsers.add_parser("qemu", help="build / list QEMU's own vmstate code (cached); "
                                            "compare two QEMU trees",
@@ -135,32 +145,23 @@ def add_subparser(subparsers) -> None:
     _add_commands(sub)
 
 
-class _Parser(argparse.ArgumentParser):
-    """Usage errors as one line (``prog: message``), exit status 2."""
-
-    def error(self, message):
-        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see --help)\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m conformance.qemu",
-                                     description="Cached builds of QEMU's migration code.")
-    sub = parser.add_subparsers(dest="qemu_command", metavar="COMMAND", required=True)
+    """The standalone parser of ``python -m conformance.qemu`` (conformance.cli's
+    Parser: one-line usage errors, exit 2)."""
+    from conformance.cli import Parser
+
+    parser = Parser(prog="python -m conformance.qemu",
+                    description="Cached builds of QEMU's migration code.")
+    sub = parser.add_subparsers(dest="qemu_command", metavar="COMMAND", required=True,
+                                parser_class=Parser)
     _add_commands(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:
-        return EXIT_USAGE if exc.code not in (0, None) else EXIT_OK
-    try:
-        return int(args.func(args) or 0)
-    except BrokenPipeError:
-        return EXIT_OK
+    """``python -m conformance.qemu``: parsed and run like every entry point
+    (conformance.cli.parse / run)."""
+    from conformance.cli import parse, run
 
-
-#: the name every command group of conformance.cli exposes
-add_subcommands = add_subparser
+    args = parse(build_parser(), argv)
+    return args if isinstance(args, int) else run(args)

@@ -11,9 +11,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from conformance.cli import VARIANT_NAMES
-
-EXIT_USAGE = 2
+from conformance.errors import EXIT_USAGE
+from conformance.names import VARIANT_NAMES
 
 
 def _usage(message: str) -> int:
