@@ -30,12 +30,12 @@ def add_subcommands(sub) -> None:
     p.add_argument("--examples", type=int, default=50,
                    help="Hypothesis examples per section and search")
     p.add_argument("--section", action="append", metavar="NAME",
-                   help="only this source section (repeatable)")
+                   help="only this source section (repeatable; default: every section)")
     p.add_argument("--static-only", action="store_true",
                    help="the static findings only; no section is executed")
     p.add_argument("--findings", action="store_true",
                    help="print every static finding before the table")
-    p.add_argument("--json", metavar="FILE", help="write the report as JSON ('-': stdout)")
+    p.add_argument("--json", metavar="FILE", help="write the report as JSON ('-': stdout; default: no JSON)")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     p.set_defaults(func=cmd_compat)
 

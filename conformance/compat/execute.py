@@ -24,7 +24,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field as _dcfield
 
-from conformance.compat.infer import Conditions, Inferred, counts_of, infer
+from conformance.compat.infer import Conditions, Inferred, condition_aliases, counts_of, infer
 from conformance.model.description import Description, evolve
 from conformance.model.flags import F
 
@@ -64,14 +64,16 @@ class Executed:
         return out
 
 
-def model_of(side, section: str, conds: Conditions, other: dict | None = None) -> Inferred:
+def model_of(side, section: str, conds: Conditions, other: dict | None = None,
+             aliases: dict | None = None) -> Inferred:
     """The model description of ``section`` on ``side``: the case file's own, or one
     inferred from the dump form (``other``: the other side's entry, whose element
     counts stand in for counts this side does not state)."""
     model = side.models.get(section)
     if model is not None:
         return Inferred(model)
-    return infer(side.sections[section], conds, counts_of(other) if other else None)
+    return infer(side.sections[section], conds, counts_of(other) if other else None,
+                 aliases)
 
 
 def run_pair(src_side, dst_side, section: str, dst_section: str | None = None, **kw
@@ -79,8 +81,9 @@ def run_pair(src_side, dst_side, section: str, dst_section: str | None = None, *
     """Build both models of ``section`` (one set of conditions) and run it."""
     conds = Conditions()
     dname = dst_section or section
-    src = model_of(src_side, section, conds, dst_side.sections.get(dname))
-    dst = model_of(dst_side, dname, conds, src_side.sections.get(section))
+    s_entry, d_entry = src_side.sections.get(section), dst_side.sections.get(dname)
+    src = model_of(src_side, section, conds, d_entry)
+    dst = model_of(dst_side, dname, conds, s_entry, condition_aliases(s_entry, d_entry))
     return run_section(src, dst, conds, **kw)
 
 
@@ -111,19 +114,8 @@ def run_section(src: Inferred, dst: Inferred, conds: Conditions, *, variant: str
 
     def attempt(sample) -> tuple[str, object]:
         values, state = sample
-        conds.values.clear()
-        conds.values.update(values)
-        state = _pad(state, pads)
-        saved = reference.save(src.description, state, sv, check=False)
-        if saved.kind != OK:
-            return "invalid", saved
-        # the section footer follows the section's data in a real stream (savevm.c
-        # save_section_footer): the subsection loops peek at it and stop
-        loaded = reference.load(dst.description, saved.data + FOOTER, {}, dv,
-                                version_id=src.description.version_id, check=False)
-        if loaded.kind == OK and len(loaded.data) == len(saved.data):
-            return "ok", (saved, loaded)
-        return "fail", (saved, loaded)
+        return attempt_sample(src.description, dst.description, conds, values,
+                              _pad(state, pads), sv, dv)
 
     def fails(sample) -> bool:
         what, _ = attempt(sample)
@@ -132,21 +124,57 @@ def run_section(src: Inferred, dst: Inferred, conds: Conditions, *, variant: str
         stats["passes"] += what == "ok"
         return what == "fail"
 
-    strategy = _samples(names, gen_desc)
-    # inferred descriptions put the same width on the wire whatever the values: only
-    # the conditions change the bytes, so a few samples per condition suffice
-    budget = examples if (names or not inferred) else min(examples, 5)
-    witness = _find(strategy, fails, budget, seed)
+    # Two searches, cheap first.  An inferred description puts the same width on the
+    # wire whatever the values, so the conditions decide: first over the conditions
+    # with the zero state (the state every witness shrinks to); then, when nothing
+    # failed, over conditions and states together (strategies.values.states), which
+    # finds what does depend on values (a *_equal field, a counter, a byte that reads
+    # as a subsection marker), shrunk by Hypothesis.
+    from conformance.model.state import zero_struct
+
+    zero = zero_struct(gen_desc)
+    cheap = _samples(names, None, zero)
+    full = _samples(names, gen_desc)
+    budget = min(examples, max(2, 2 ** len(names)))
+    witness = _find(cheap, fails, budget, seed)
+    if witness is None:
+        witness = _find(full, fails, examples, seed)
     if witness is None:
         verdict = COMPATIBLE if stats["samples"] else UNDECIDABLE
         reason = None if stats["samples"] else "no state could be saved with the source"
         return Executed(verdict, inferred, stats["samples"], 0, None, reason, inferences)
     _, (saved, loaded) = attempt(witness)
-    any_pass = stats["passes"] > 0 or _find(strategy, lambda s: attempt(s)[0] == "ok",
-                                            budget, seed) is not None
+
+    def passes(sample) -> bool:
+        return attempt(sample)[0] == "ok"
+
+    any_pass = stats["passes"] > 0 or _find(cheap, passes, budget, seed) is not None or \
+        _find(full, passes, examples, seed) is not None
     return Executed(SOME if any_pass else INCOMPATIBLE, inferred, stats["samples"],
                     stats["failures"], _witness(witness, pads, saved, loaded), None,
                     inferences)
+
+
+def attempt_sample(src: Description, dst: Description, conds: Conditions, values: dict,
+                   state: dict, src_variant: str = "legacy", variant: str = "legacy"
+                   ) -> tuple[str, object]:
+    """One sample: ``("ok" | "fail", (saved, loaded))`` or ``("invalid", saved)`` when
+    the source cannot save it."""
+    from conformance.engines import reference
+    from conformance.model.outcome import OK
+
+    conds.values.clear()
+    conds.values.update(values)
+    saved = reference.save(src, state, src_variant, check=False)
+    if saved.kind != OK:
+        return "invalid", saved
+    # the section footer follows the section's data in a real stream (savevm.c
+    # save_section_footer): the subsection loops peek at it and stop
+    loaded = reference.load(dst, saved.data + FOOTER, {}, variant,
+                            version_id=src.version_id, check=False)
+    if loaded.kind == OK and len(loaded.data) == len(saved.data):
+        return "ok", (saved, loaded)
+    return "fail", (saved, loaded)
 
 
 def _variant(name: str):
@@ -169,13 +197,14 @@ def _find(strategy, condition, budget: int, seed: int):
         return None
 
 
-def _samples(names: list[str], desc: Description):
+def _samples(names: list[str], desc: Description | None, state: dict | None = None):
+    """(conditions, state): the state drawn for ``desc``, or ``state`` itself."""
     from hypothesis import strategies as st
 
     from strategies.values import states
 
     conds = st.fixed_dictionaries({n: st.booleans() for n in names})
-    return st.tuples(conds, states(desc))
+    return st.tuples(conds, states(desc) if desc is not None else st.just(state))
 
 
 def _generation_view(desc: Description):

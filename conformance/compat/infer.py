@@ -19,7 +19,9 @@ A ``field_exists`` test becomes a condition named ``DESC/FIELD``, a subsection's
 ``needed`` a condition ``needed:NAME``: the executed check draws each condition true
 and false and holds it the same on both sides (the same device in the same
 configuration), which is itself an inference: a test is assumed to decide the same
-on both sides when the field keeps its name.
+on both sides when the field keeps its name, and tested fields renamed between the
+sides (no namesake on the other side, in a description of the same name) are paired
+in order and share one condition (:func:`condition_aliases`).
 
 A vmdesc field knows its type and ``array_len``; those are used (types outside the
 model's catalogue, such as ``pci config``, fall back to their width), and ``*equal``
@@ -57,6 +59,8 @@ RULES = {
     "type-width": "type {type!r} not modelled -> {how}",
     "loose": "type {type!r} -> {info} (a fresh destination holds no value to compare)",
     "test": "field_exists test -> condition {cond!r}, the same on both sides",
+    "renamed-test": "a renamed test: the other side's {cond!r} (unmatched tested fields "
+                    "paired in order)",
     "needed": "subsection needed -> condition {cond!r}",
     "minimum": "minimum_version_id not in the input: 0 assumed",
     "opaque": "size 0 (variable-length or custom: VBUFFER, virtio, msix ...) -> a token, "
@@ -73,6 +77,7 @@ class Inferred:
     undecidable: list[tuple[str, str]] = _dcfield(default_factory=list)  # (path, why)
     conditions: set[str] = _dcfield(default_factory=set)
     hints: dict = _dcfield(default_factory=dict)
+    aliases: dict = _dcfield(default_factory=dict)
 
 
 class Conditions:
@@ -115,11 +120,46 @@ def counts_of(entry: dict) -> dict:
     return out
 
 
-def infer(entry: dict, conditions: Conditions, hints: dict | None = None) -> Inferred:
+def condition_aliases(src_entry: dict, dst_entry: dict) -> dict:
+    """``(description, dst field) -> condition`` for tested fields renamed between the
+    sides: in a description of the same name, the tested fields without a namesake on
+    the other side are paired in order (esp: data_in_ready -> data_ready, ti_cmd ->
+    mig_ti_cmd), so that one condition decides both, as one test would."""
+    def tested(entry) -> dict:
+        out: dict = {}
+
+        def walk(d):
+            if not isinstance(d, dict):
+                return
+            names = out.setdefault(d.get("name"), [])
+            for f in d.get("Fields", []) or []:
+                if f.get("field_exists") and f.get("field") not in names:
+                    names.append(f.get("field"))
+                walk(f.get("Description"))
+            for s in d.get("Subsections", []) or []:
+                walk(s)
+
+        walk(entry.get("Description") if isinstance(entry, dict) else None)
+        return out
+
+    src, dst = tested(src_entry), tested(dst_entry)
+    aliases = {}
+    for desc, dnames in dst.items():
+        snames = src.get(desc, [])
+        s_only = [n for n in snames if n not in dnames]
+        d_only = [n for n in dnames if n not in snames]
+        for s_name, d_name in zip(s_only, d_only):
+            aliases[(desc, d_name)] = f"{desc}/{s_name}"
+    return aliases
+
+
+def infer(entry: dict, conditions: Conditions, hints: dict | None = None,
+          aliases: dict | None = None) -> Inferred:
     """The section entry (dump form) as a model Description; ``hints`` are the other
     side's element counts (:func:`counts_of`) for fields whose count is not given."""
     out = Inferred(None)
     out.hints = hints or {}
+    out.aliases = aliases or {}
     desc = entry.get("Description") if isinstance(entry, dict) else None
     if not isinstance(desc, dict):
         out.undecidable.append(("", "no Description in the input"))
@@ -167,9 +207,11 @@ def _field(f: dict, path: str, desc_name: str, out: Inferred, conds: Conditions,
     name, size = f["field"], int(f.get("size", 0) or 0)
     test = None
     if f.get("field_exists"):
-        cond = f"{desc_name}/{name}"
+        cond = out.aliases.get((desc_name, name), f"{desc_name}/{name}")
         out.conditions.add(cond)
         out.inferences.append((path, RULES["test"].format(cond=cond)))
+        if cond != f"{desc_name}/{name}":
+            out.inferences.append((path, RULES["renamed-test"].format(cond=cond)))
         test = conds.test(cond)
     common = {"version_id": f.get("version_id", 0), "field_exists": test}
     num = f.get("num")

@@ -19,6 +19,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -113,6 +114,63 @@ def make_stream(path: Path, machine: str = "pc", memory: str = "16",
         raise QemuError("the migration wrote no file")
     shutil.move(str(outer), str(path))
     return Path(path)
+
+
+def load_in_root(stream: Path, machine: str, devices: tuple[str, ...] = (),
+                 memory: str = "16", timeout: float = 60.0) -> str | None:
+    """Load a migration file into the root's QEMU (``-incoming defer``, then
+    ``migrate-incoming exec:cat``): None when it completes, else what QEMU said."""
+    from conformance.qemu.streams import Qmp, QemuError, _spawn, _stop
+
+    r = root()
+    if r is None:
+        raise QemuError(skip_reason())
+    inner, outer = _inside(r, ".mig")
+    shutil.copyfile(stream, outer)
+    argv = _prefix(r) + [QEMU, "-M", machine, "-accel", "tcg", "-m", memory, "-nodefaults",
+                         "-display", "none", "-nic", "none", "-S", "-qmp", "stdio",
+                         "-incoming", "defer"]
+    for device in devices:
+        argv += ["-device", device]
+    proc = _spawn(argv)
+    said = None
+    try:
+        qmp = Qmp(proc)
+        qmp.execute("migrate-incoming", uri=f"exec:cat {inner}")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            info = qmp.execute("query-migrate")
+            status = info.get("status")
+            if status == "completed":
+                qmp.execute("quit")
+                return None
+            if status == "failed":
+                said = info.get("error-desc")
+                break
+            time.sleep(0.05)
+        else:
+            proc.kill()
+            return "timed out"
+    except (QemuError, BrokenPipeError, OSError) as exc:
+        # a failed incoming migration ends the process: its stderr says why (the QMP
+        # client reads it into the exception when the process is gone)
+        said = str(exc)
+    finally:
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        err = proc.stderr.read().decode(errors="replace")
+        try:
+            _stop(proc)
+        except BrokenPipeError:
+            pass
+        outer.unlink(missing_ok=True)
+    lines = [ln for ln in err.splitlines() if "warning" not in ln]
+    if said and not any(said in ln for ln in lines):
+        lines.insert(0, said)
+    return " / ".join(lines).strip() or "failed"
 
 
 def main(argv: list[str] | None = None) -> int:
