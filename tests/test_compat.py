@@ -196,6 +196,15 @@ def test_static_goes_on_after_a_rename_and_finds_a_later_size_change():
     assert ("size", "c", False) in kinds  # the script would have skipped this
 
 
+def test_static_reports_a_changed_element_count_where_both_sides_state_it():
+    src, dst = _dump([("regs", 4)]), _dump([("regs", 4)])
+    src["dev"]["Description"]["Fields"][0]["num"] = 8
+    dst["dev"]["Description"]["Fields"][0]["num"] = 16
+    [f] = static.check(src, dst).findings
+    assert (f.kind, f.field, f.script) == ("count", "regs", False)
+    assert _exec(src, dst).verdict == INCOMPATIBLE
+
+
 def test_static_names_fields_inserted_in_the_destination():
     src = _dump([("a", 4), ("c", 4)])
     dst = _dump([("a", 4), ("new1", 1), ("new2", 1), ("c", 4)])
@@ -300,6 +309,21 @@ def test_a_byte_that_reads_as_a_subsection_marker_is_not_the_end_of_the_stream()
         what, _ = attempt_sample(desc, desc, conds, values, {"s": {"x": 0}, "tail": 5})
         assert what == "ok", values
     assert _exec(doc, copy.deepcopy(doc)).verdict == COMPATIBLE
+
+
+def test_a_run_of_fields_replaced_by_unused_bytes_loads():
+    # sb16 in QEMU 8.0: irq, dma, hdma, port, ver (4 bytes each) -> VMSTATE_UNUSED(20)
+    src = _dump([("irq", 4), ("dma", 4), ("hdma", 4), ("port", 4), ("ver", 4), ("x", 4)])
+    dst = _dump([("unused", 20), ("x", 4)])
+    assert static.check(src, dst).findings == []
+    assert _exec(src, dst).verdict == COMPATIBLE
+
+
+def test_a_description_without_fields_is_undecidable():
+    src = _dump([])
+    del src["dev"]["Description"]["Fields"]
+    r = _exec(src, _dump([("virtio", 0)]))
+    assert r.verdict == "undecidable" and "unmigratable" in r.reason
 
 
 # -- real dumps, executed ------------------------------------------------------------

@@ -47,6 +47,13 @@ def cmd_compat(args) -> int:
 
     if args.examples < 1:
         raise UsageError("--examples must be at least 1")
+    if not args.static_only:
+        try:
+            import hypothesis  # noqa: F401 - the executed check draws with it
+            import strategies.values  # noqa: F401 - the state strategies of a checkout
+        except ImportError as exc:
+            raise UsageError(f"the executed check needs hypothesis and the strategies "
+                             f"package ({exc}); --static-only works without") from None
     src, dst = read_side(args.src), read_side(args.dst)
     if args.section:
         unknown = [s for s in args.section if s not in src.sections]

@@ -136,9 +136,12 @@ def run_section(src: Inferred, dst: Inferred, conds: Conditions, *, variant: str
     cheap = _samples(names, None, zero)
     full = _samples(names, gen_desc)
     budget = min(examples, max(2, 2 ** len(names)))
+    # values matter to an inferred description only by accident (a byte read as a
+    # subsection marker): a fifth of the budget; case files get all of it
+    full_budget = max(5, examples // 5) if inferred else examples
     witness = _find(cheap, fails, budget, seed)
     if witness is None:
-        witness = _find(full, fails, examples, seed)
+        witness = _find(full, fails, full_budget, seed)
     if witness is None:
         verdict = COMPATIBLE if stats["samples"] else UNDECIDABLE
         reason = None if stats["samples"] else "no state could be saved with the source"
@@ -149,7 +152,7 @@ def run_section(src: Inferred, dst: Inferred, conds: Conditions, *, variant: str
         return attempt(sample)[0] == "ok"
 
     any_pass = stats["passes"] > 0 or _find(cheap, passes, budget, seed) is not None or \
-        _find(full, passes, examples, seed) is not None
+        _find(full, passes, full_budget, seed) is not None
     return Executed(SOME if any_pass else INCOMPATIBLE, inferred, stats["samples"],
                     stats["failures"], _witness(witness, pads, saved, loaded), None,
                     inferences)
@@ -216,6 +219,7 @@ def _generation_view(desc: Description):
     pads: dict = {}
     fields = []
     for f in desc.fields:
+        orig = f  # padding elements are the full-size ones
         sub_pads: dict = {}
         if f.vmsd is not None:
             sub, sub_pads = _generation_view(f.vmsd)
@@ -225,7 +229,7 @@ def _generation_view(desc: Description):
             continue
         if f.flags & F.ARRAY and not f.flags & (F.POINTER | F.ARRAY_OF_POINTER) and \
                 f.num > MAX_DRAWN:
-            pads[f.member] = ("list", f.num, sub_pads, _zero_element(f))
+            pads[f.member] = ("list", f.num, sub_pads, _zero_element(orig))
             f = evolve(f, num=MAX_DRAWN)
         elif f.flags & F.BUFFER and f.info == "buffer" and f.size > BIG_BUFFER and \
                 not f.flags & (F.ARRAY | F.POINTER):

@@ -105,9 +105,11 @@ def counts_of(entry: dict) -> dict:
         if not isinstance(d, dict):
             return
         seen: dict = {}
-        for i, f in enumerate(d.get("Fields", []) or []):
+        fields = d.get("Fields", []) or []
+        for i, f in enumerate(fields):
             if f.get("field") == "unused" and isinstance(f.get("size"), int):
-                out.setdefault((d.get("name"), "@unused", i), f["size"])
+                after = fields[i + 1].get("field") if i + 1 < len(fields) else None
+                out.setdefault((d.get("name"), "@unused", i), (f["size"], after))
             # the n-th field of that name: sub-arrays repeat a name (mac_reg in e1000)
             n = seen[f.get("field")] = seen.get(f.get("field"), 0) + 1
             if isinstance(f.get("num"), int):
@@ -164,6 +166,12 @@ def infer(entry: dict, conditions: Conditions, hints: dict | None = None,
     if not isinstance(desc, dict):
         out.undecidable.append(("", "no Description in the input"))
         return out
+    if "Fields" not in desc and "Subsections" not in desc:
+        # dump_vmstate_vmsd prints no Fields for a VMSD without a field list: an
+        # unmigratable device (.unmigratable = 1) looks like this, and blocks migration
+        out.undecidable.append(("", "no Fields: a VMSD without a field list (an "
+                                    "unmigratable device dumps like this)"))
+        return out
     if entry.get("vmdesc"):
         out.inferences.append((desc.get("name", "?"), RULES["minimum"]))
     out.description = _desc(desc, desc.get("name", "?"), out, conditions)
@@ -172,9 +180,12 @@ def infer(entry: dict, conditions: Conditions, hints: dict | None = None,
 
 def _desc(d: dict, path: str, out: Inferred, conds: Conditions) -> Description:
     fields, seen, occurrence = [], set(), {}
-    for i, f in enumerate(d.get("Fields", []) or []):
+    listed = d.get("Fields", []) or []
+    for i, f in enumerate(listed):
         n = occurrence[f["field"]] = occurrence.get(f["field"], 0) + 1
-        field = _field(f, f"{path}/{f['field']}", d.get("name", "?"), out, conds, n, i)
+        after = listed[i + 1]["field"] if i + 1 < len(listed) else None
+        field = _field(f, f"{path}/{f['field']}", d.get("name", "?"), out, conds, n, i,
+                       after)
         # one member per field: QEMU's names repeat (VMSTATE_MSIX(parent_obj, ..) beside
         # the PCI device's parent_obj; a field re-added at a later version)
         if field.member is not None:
@@ -203,7 +214,7 @@ def attrs_evolve(desc: Description, **changes) -> Description:
 
 
 def _field(f: dict, path: str, desc_name: str, out: Inferred, conds: Conditions,
-           occurrence: int = 1, index: int = 0) -> Field:
+           occurrence: int = 1, index: int = 0, after: str | None = None) -> Field:
     name, size = f["field"], int(f.get("size", 0) or 0)
     test = None
     if f.get("field_exists"):
@@ -219,9 +230,10 @@ def _field(f: dict, path: str, desc_name: str, out: Inferred, conds: Conditions,
     if not isinstance(num, int) and (desc_name, name, occurrence) in out.hints:
         num = out.hints[(desc_name, name, occurrence)]
         out.inferences.append((path, RULES["hint"].format(num=num)))
-    unused = out.hints.get((desc_name, "@unused", index))
+    unused, unused_after = out.hints.get((desc_name, "@unused", index), (None, None))
+    # only where the unused bytes replaced this one field: the fields after agree
     if not isinstance(num, int) and name != "unused" and isinstance(unused, int) and \
-            size and unused > size and unused % size == 0:
+            unused_after == after and size and unused > size and unused % size == 0:
         # QEMU replaces a dropped array by VMSTATE_UNUSED of its bytes (e1000e's
         # eitr_intr_pending[5] -> unused[5] in 8.0): the count that makes them agree
         num = unused // size

@@ -41,6 +41,7 @@ KINDS = {
     "inserted": "fields only in the destination, before a matching field",
     "dropped": "fields only in the source, before a matching field",
     "renamed": "paired by position: the same place in both lists, another name",
+    "count": "element count changed (dumps from QEMU 10.0 on and vmdescs state it)",
 }
 
 
@@ -179,6 +180,10 @@ class _Checker:
     def pair(self, sec, desc, s, d, reached):
         """Two fields taken to be the same: versions, sizes, nested descriptions."""
         self.version(sec, s, d, desc, s["field"])
+        sn, dn = s.get("num"), d.get("num")
+        if isinstance(sn, int) and isinstance(dn, int) and sn != dn:
+            self.add(sec, "count", f"element count {sn} -> {dn}", desc, s["field"],
+                     script=False)
         if "Description" not in s:
             if s.get("size") != d.get("size"):
                 self.add(sec, "size", f"size {s.get('size')} -> {d.get('size')}", desc,
