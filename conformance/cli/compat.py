@@ -50,6 +50,7 @@ def cmd_compat(args) -> int:
     if not args.static_only:
         try:
             import hypothesis  # noqa: F401 - the executed check draws with it
+
             import strategies.values  # noqa: F401 - the state strategies of a checkout
         except ImportError as exc:
             raise UsageError(f"the executed check needs hypothesis and the strategies "

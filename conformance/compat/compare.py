@@ -11,11 +11,17 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass, field as _dcfield
+from dataclasses import dataclass
+from dataclasses import field as _dcfield
 
 from conformance.compat import static
-from conformance.compat.execute import COMPATIBLE, INCOMPATIBLE, SOME, UNDECIDABLE, \
-    Executed, run_pair
+from conformance.compat.execute import (
+    COMPATIBLE,
+    INCOMPATIBLE,
+    SOME,
+    Executed,
+    run_pair,
+)
 
 MISSING, NEW = "missing", "new"
 FAILING = (INCOMPATIBLE, SOME, MISSING)
@@ -227,6 +233,3 @@ def render_findings(result: static.StaticResult) -> str:
     return "\n".join(("" if f.script else "(past the script) ") + f.line()
                      for f in result.findings)
 
-
-def default_progress():
-    return sys.stderr

@@ -22,7 +22,8 @@ that rests on inferences from the input (infer.py lists them).
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field as _dcfield
+from dataclasses import dataclass
+from dataclasses import field as _dcfield
 
 from conformance.compat.infer import Conditions, Inferred, condition_aliases, counts_of, infer
 from conformance.model.description import Description, evolve
@@ -91,7 +92,6 @@ def run_section(src: Inferred, dst: Inferred, conds: Conditions, *, variant: str
                 src_variant: str | None = None, examples: int = 50, seed: int = 0
                 ) -> Executed:
     """The executed verdict for one section (``conds`` is shared by both models)."""
-    from conformance.model.outcome import OK
 
     inferences = [("src: " + p, h) for p, h in src.inferences] + \
                  [("dst: " + p, h) for p, h in dst.inferences]

@@ -31,7 +31,8 @@ holds none of the values they compare against.  Case files need no inference.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field as _dcfield
+from dataclasses import dataclass
+from dataclasses import field as _dcfield
 
 from conformance.model.description import Description, Field, evolve
 from conformance.model.flags import F
@@ -150,7 +151,7 @@ def condition_aliases(src_entry: dict, dst_entry: dict) -> dict:
         snames = src.get(desc, [])
         s_only = [n for n in snames if n not in dnames]
         d_only = [n for n in dnames if n not in snames]
-        for s_name, d_name in zip(s_only, d_only):
+        for s_name, d_name in zip(s_only, d_only, strict=False):  # the extras: new tests
             aliases[(desc, d_name)] = f"{desc}/{s_name}"
     return aliases
 

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import json
 import lzma
-from dataclasses import dataclass, field as _dcfield
+from dataclasses import dataclass
+from dataclasses import field as _dcfield
 from pathlib import Path
 
 from conformance.errors import ConformanceError

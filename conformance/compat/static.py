@@ -22,7 +22,8 @@ after its "skipping rest", and the explanations we add to a mismatch).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field as _dcfield
+from dataclasses import dataclass
+from dataclasses import field as _dcfield
 
 #: finding kinds; the first group are the script's own, in its words
 KINDS = {

@@ -89,7 +89,7 @@ def make_stream(path: Path, machine: str = "pc", memory: str = "16",
                 devices: tuple[str, ...] = (), timeout: float = 60.0) -> Path:
     """A paused guest migrated to ``path`` (as conformance.qemu.streams.make_stream, with
     the root's QEMU)."""
-    from conformance.qemu.streams import Qmp, QemuError, _spawn, _stop, wait_for_migration
+    from conformance.qemu.streams import QemuError, Qmp, _spawn, _stop, wait_for_migration
 
     r = root()
     if r is None:
@@ -120,7 +120,7 @@ def load_in_root(stream: Path, machine: str, devices: tuple[str, ...] = (),
                  memory: str = "16", timeout: float = 60.0) -> str | None:
     """Load a migration file into the root's QEMU (``-incoming defer``, then
     ``migrate-incoming exec:cat``): None when it completes, else what QEMU said."""
-    from conformance.qemu.streams import Qmp, QemuError, _spawn, _stop
+    from conformance.qemu.streams import QemuError, Qmp, _spawn, _stop
 
     r = root()
     if r is None:
