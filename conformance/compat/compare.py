@@ -9,7 +9,6 @@ vmdesc or case files) are matched by description name only.
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass
 from dataclasses import field as _dcfield
