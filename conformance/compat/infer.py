@@ -41,6 +41,8 @@ from conformance.model.infos import INFOS
 #: integer arrays longer than this become one buffer of the same width (the engine then
 #: moves them in one piece: e1000e's 32768-element arrays)
 LONG_ARRAY = 16
+#: struct arrays of an inferred description longer than this are checked this long
+STRUCT_CAP = 2
 UINT_BY_SIZE = {1: "uint8", 2: "uint16", 4: "uint32", 8: "uint64"}
 OTHERS_BY_SIZE = {1: "int8, bool, uint8 equal", 2: "int16, be16", 4: "int32, be32, "
                   "int32 equal, int32 le, float32", 8: "int64, timer, float64, CPU_Double_U"}
@@ -51,6 +53,8 @@ RULES = {
     "long": "{num} x {size}-byte integers -> one buffer[{num} * {size}] (same bytes)",
     "unused-hint": "element count not in the input: {num}, so that it fills the other "
                    "side's unused[{unused}] at the same position",
+    "struct-cap": "{num} struct elements, the same count on both sides: checked with "
+                  "2 (each puts the same bytes on the wire)",
     "count": "element count not in the input: 1 assumed",
     "hint": "element count not in the input: {num}, the other side's count for the "
             "field of that name",
@@ -242,6 +246,13 @@ def _field(f: dict, path: str, desc_name: str, out: Inferred, conds: Conditions,
     if isinstance(f.get("Description"), dict):
         sub = _desc(f["Description"], path, out, conds)
         if isinstance(num, int) and ftype != "tmp":
+            other = out.hints.get((desc_name, name, occurrence))
+            if num > STRUCT_CAP and (other is None or other == num) and not f.get("type"):
+                # every element puts the same bytes on the wire (the conditions are
+                # shared): a few stand for all, on both sides alike (xhci: 64 slots of
+                # 31 endpoints); a count that differs between the sides is kept
+                out.inferences.append((path, RULES["struct-cap"].format(num=num)))
+                num = STRUCT_CAP
             return Field(name, F.STRUCT | F.ARRAY, None, name, size=max(size, 1), num=num,
                          vmsd=sub, **common)
         if ftype is None:
