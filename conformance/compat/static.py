@@ -42,6 +42,7 @@ KINDS = {
     "inserted": "fields only in the destination, before a matching field",
     "dropped": "fields only in the source, before a matching field",
     "renamed": "paired by position: the same place in both lists, another name",
+    "appended": "fields only in the destination, after the source's last field",
     "count": "element count changed (dumps from QEMU 10.0 on and vmdescs state it)",
 }
 
@@ -202,6 +203,12 @@ class _Checker:
         while True:
             s = s_cur.peek()
             if s is None:
+                rest = d_cur.remaining_names()
+                if rest:  # the script never looks at the destination's extra fields
+                    self.add(sec, "appended", f"only in the destination, after the last "
+                             f"source field: {', '.join(rest[:6])}"
+                             f"{' ...' if len(rest) > 6 else ''}", desc, rest[0],
+                             script=False)
                 return
             d = d_cur.peek()
             if d is None:
