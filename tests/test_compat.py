@@ -407,3 +407,14 @@ def test_the_command_exit_status_and_json(tmp_path, capsys):
     assert doc["rows"][0]["verdict"] == "incompatible"
     assert doc["disagreements"]["executed-only"] == ["dev"]
     assert main(["compat", str(a), str(b), "--section", "nope"]) == 2
+    assert main(["compat", str(a), str(tmp_path / "missing.json")]) == 2
+
+
+def test_the_vmdescs_of_real_7_2_and_10_0_streams(capsys):
+    # a migration file on each side: its vmdesc has types and counts, so only the
+    # minimum versions are inferred
+    assert main(["compat", str(DATA / "qemu-7.2" / "pc-min.mig"),
+                 str(DATA / "qemu-10.0" / "pc-min.mig.xz"), "--quiet",
+                 "--examples", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "hpet" in out and "flagged statically, loads" in out

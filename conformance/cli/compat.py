@@ -10,6 +10,7 @@ state (or a source section has no destination), 2 on usage errors.
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 from conformance.cli import VARIANT_NAMES
@@ -47,6 +48,9 @@ def cmd_compat(args) -> int:
 
     if args.examples < 1:
         raise UsageError("--examples must be at least 1")
+    for path in (args.src, args.dst):
+        if not os.path.exists(path):  # a missing path is a usage error (README: exit 2)
+            raise UsageError(f"{path}: no such file or directory")
     if not args.static_only:
         try:
             import hypothesis  # noqa: F401 - the executed check draws with it
