@@ -26,7 +26,7 @@ from conformance.names import VARIANT_NAMES as VARIANT_NAMES
 #: command-group modules, each with ``add_subcommands(sub)``
 GROUPS = ("conformance.cli.cases", "conformance.cli.migration", "conformance.cli.bench",
           "conformance.cli.variants", "conformance.cli.golden", "conformance.cli.qemu",
-          "conformance.cli.params", "conformance.cli.fuzz")
+          "conformance.cli.params", "conformance.cli.fuzz", "conformance.cli.compat")
 
 #: command -> (its group module, its one-line help); the order is --help's
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -56,6 +56,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                "migration parameters: migrate-set-parameters model and its race"),
     "fuzz": ("conformance.cli.fuzz", "hostile-input fuzzing: mutated migration files, case "
                                      "files and engine streams against the error contract"),
+    "compat": ("conformance.cli.compat", "cross-version compatibility of two -dump-vmstate "
+                                         "files, vmdescs or case sets: static and executed"),
 }
 
 EPILOG = ("exit status: 0 success (everything passed), 1 a failure (a case, property, check "
