@@ -319,10 +319,11 @@ class _Builder:
         elif style == "alloc":
             flags = kind | F.POINTER | F.ALLOC
         elif style == "multiply":
-            # VMSTATE_VARRAY_MULTIPLY: count = counter * num
+            # VMSTATE_VARRAY_MULTIPLY: count = counter * num (gone in QEMU master, whose
+            # vmstate_n_elems() ignores it: class X has its own reproducer and case)
             return [counter, Field(name, F.VARRAY_UINT32 | F.MULTIPLY_ELEMENTS, info, size=size,
                                    num=self.ints(1, 2), num_member=counter.name)] \
-                if kind == F.VARRAY_UINT32 else [counter, Field(
+                if kind == F.VARRAY_UINT32 and self.v.multiply_elements else [counter, Field(
                     name, kind, info, size=size, num_member=counter.name)]
         else:
             flags = kind
