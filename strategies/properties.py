@@ -434,6 +434,15 @@ def _check_robustness(eng, variant, desc: Description, data: bytes, dest: dict) 
     check_outcome(out, b"", "save")
 
 
+def _marker_error_leaves_file_error(variant, out: Outcome) -> bool:
+    """A variant whose pointer-marker error sets no file error (decision
+    ``marker_error_sets_file_error``), and this error is that one: its first message is
+    vmstate_ptr_marker_load()'s."""
+    v = _variants.get(variant)
+    return (not v.decision("marker_error_sets_file_error") and bool(out.messages)
+            and out.messages[0].startswith("Unexpected ptr marker"))
+
+
 def check_truncation(eng, variant, desc: Description, source: dict, dest: dict) -> None:
     """tests/unit/test-vmstate.c load_vmstate() on a fixed-layout description."""
     saved = eng.save(desc, source, variant)
@@ -452,6 +461,12 @@ def check_truncation(eng, variant, desc: Description, source: dict, dest: dict) 
         if out.ok:
             _fail(f"loading {label} of {n} succeeded; QEMU's protocol expects a failure")
         if out.kind == "error" and not out.file_error:
+            if _marker_error_leaves_file_error(variant, out):
+                # QEMU master (class F): vmstate_load_vmsd() returns false on a pointer
+                # marker error in the top-level description without qemu_file_set_error();
+                # master's own test-vmstate pairing does not hold there either
+                event("truncation: top-level ptr marker error, no file error (class F)")
+                continue
             _fail(f"loading {label}: error {out.summary()} without the file error set "
                   "(QEMU's test asserts ret != 0 <=> qemu_file_get_error)")
     full = eng.load(desc, wire, dest, variant)

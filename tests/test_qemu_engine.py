@@ -25,6 +25,7 @@ from conformance.cases import parse_description
 from conformance.engines import reference
 from conformance.model.description import Description, Field, Hook, Pred
 from conformance.model.flags import F
+from conformance.model import variants
 from conformance.model.state import from_plain
 from conformance.qemu import compare as qcompare
 from conformance.qemu import differential
@@ -406,8 +407,13 @@ def test_null_pointer_with_size_zero_is_a_null_dereference_in_c_too(variant):
         Field("v", F.VARRAY_UINT32 | F.POINTER | F.ALLOC, "uint8", size=0, num_member="n")])
     data = bytes.fromhex("00000003070809")
     ref = reference.load(desc, data, {"n": 0, "v": None}, variant)
-    assert ref.kind == "undefined" and "null-dereference" in str(ref.to_json())
     q = eng(variant).load(desc, data, {"n": 0, "v": None}, variant)
+    if variants.get(variant).decision("null_element_skipped_on_load"):
+        # master's vmstate_load_next() hands back NULL + 0 * i and vmstate_load_vmsd()
+        # skips a NULL element: nothing is read, the load ends after the counter
+        assert (ref.kind, len(ref.data)) == ("ok", 4) and (q.kind, len(q.data)) == ("ok", 4)
+        return
+    assert ref.kind == "undefined" and "null-dereference" in str(ref.to_json())
     assert q.kind == "undefined" and "SIGSEGV" in q.message
 
 

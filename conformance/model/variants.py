@@ -61,6 +61,12 @@ DECISIONS = {
         "qemu_file_set_error(); a parent level sets -EINVAL when vmstate_load_field() "
         "fails",
         (True, False)),
+    "null_element_skipped_on_load": (
+        "loading a non-pointer-array field whose element address is NULL (a NULL POINTER "
+        "base with size 0): QEMU master's vmstate_load_next() hands back NULL + size * i "
+        "and vmstate_load_vmsd() skips a NULL element (`if (!curr_elem) continue`); "
+        "before it the codec was called on NULL.  Checked against master's C",
+        (False, True)),
 }
 
 #: Where QEMU master's conventions (checked against its real vmstate.c /
@@ -311,6 +317,8 @@ VARIANTS: dict[str, Variant] = {
                 "vmdesc_era": "C",
                 # master vmstate_load_vmsd(): no qemu_file_set_error on this path (F)
                 "marker_error_sets_file_error": False,
+                # master vmstate_load_vmsd(): a NULL element address is skipped
+                "null_element_skipped_on_load": True,
             },
         ),
         Variant(
@@ -340,6 +348,8 @@ VARIANTS: dict[str, Variant] = {
                 "vmdesc_era": "C",
                 # master vmstate_load_vmsd(), which 13/17 sits on (F)
                 "marker_error_sets_file_error": False,
+                # master vmstate_load_vmsd(): a NULL element address is skipped
+                "null_element_skipped_on_load": True,
             },
         ),
     )
