@@ -8,7 +8,7 @@
  *
  * Protocol (stdin/stdout of a long-running server; see conformance/qemu/engine.py):
  *   server -> "H <qemu-major> <info-name-hex>...\n" once (the infos this build has)
- *   client -> "O <len>\n" + <len> bytes of request text (format: layout.py)
+ *   client -> "O <len>\n" + <len> bytes of request text (format: layout/request.py)
  *   the server forks one child per request; the child runs the operation and writes
  *     "R <ret> <file_error> <consumed> <arena-base> <stream-len> <err-hex>\n"
  *       + <stream-len> raw bytes (save: the stream; vmdesc JSON follows as
