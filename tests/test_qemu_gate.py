@@ -13,7 +13,7 @@ from pathlib import Path
 import attrs
 import pytest
 
-from conformance.cases import campaign
+from conformance import campaign
 from conformance.cli import main
 from conformance.qemu import selection
 
