@@ -30,9 +30,6 @@ MAX_LINES = 800
 TOO_BIG_ON_PURPOSE = {
     "conformance/engines/reference.py":
         "the interpreter mirrors vmstate.c function by function; it stays whole",
-    "conformance/qemu/layout.py":
-        "to be split (planner, image writer, tables, request encoder, memory walker) "
-        "after issue 22, which is changing it, lands",
 }
 
 

@@ -8,7 +8,7 @@
  *
  * Protocol (stdin/stdout of a long-running server; see conformance/qemu/engine.py):
  *   server -> "H <qemu-major> <info-name-hex>...\n" once (the infos this build has)
- *   client -> "O <len>\n" + <len> bytes of request text (format: layout.py)
+ *   client -> "O <len>\n" + <len> bytes of request text (format: layout/request.py)
  *   the server forks one child per request; the child runs the operation and writes
  *     "R <ret> <file_error> <consumed> <arena-base> <stream-len> <err-hex>\n"
  *       + <stream-len> raw bytes (save: the stream; vmdesc JSON follows as
@@ -486,24 +486,30 @@ static char *error_hex(Error *err)
 }
 #endif
 
-static void run_request(char *req)
-{
-    int nvmsd, root, op_load, version_id, want_vmdesc;
+/*
+ * One request, in the order of its text (format: layout/request.py): the header, the
+ * memory image, the tables the callbacks read, the descriptions, the stream; then the
+ * operation.  Each phase reads its part with tok_*(); any malformed part exits.
+ */
+typedef struct {
+    int op_load, version_id, want_vmdesc, root;
     uint64_t arena_size, root_off;
-    VMStateDescription **vmsds;
-    uint8_t *stream = NULL;
-    size_t stream_len = 0;
+} RequestHeader;
 
-    tok_pos = req;
-    trees = g_hash_table_new(NULL, NULL);
-    /* header */
-    op_load = !strcmp(tok(), "load");
-    version_id = tok_int();
-    want_vmdesc = tok_int();
-    arena_size = tok_u64();
-    root_off = tok_u64();
-    root = tok_int();
+/* header: "save|load version vmdesc arena_size root_off root" */
+static void read_header(RequestHeader *h)
+{
+    h->op_load = !strcmp(tok(), "load");
+    h->version_id = tok_int();
+    h->want_vmdesc = tok_int();
+    h->arena_size = tok_u64();
+    h->root_off = tok_u64();
+    h->root = tok_int();
+}
 
+/* the memory image, then its relocations: arena offsets holding arena offsets */
+static void read_arena(uint64_t arena_size)
+{
     arena = aligned_alloc(64, arena_size ? ROUND_UP(arena_size, 64) : 64);
     {
         size_t n;
@@ -511,7 +517,6 @@ static void run_request(char *req)
         memcpy(arena, bytes, MIN(n, arena_size));
         g_free(bytes);
     }
-    /* relocations: arena offsets holding arena offsets */
     {
         int nrel = tok_int();
         for (int i = 0; i < nrel; i++) {
@@ -520,7 +525,11 @@ static void run_request(char *req)
             *slot = (uint64_t)(uintptr_t)(arena + *slot);
         }
     }
-    /* key layouts for struct-keyed trees */
+}
+
+/* key layouts for struct-keyed trees */
+static void read_key_layouts(void)
+{
     nkey_layouts = tok_int();
     for (int i = 0; i < nkey_layouts; i++) {
         KeyLayout *k = &key_layouts[i];
@@ -531,43 +540,49 @@ static void run_request(char *req)
             k->sign[j] = tok_int();
         }
     }
-    /* glib objects: GTree per member */
-    {
-        int nobj = tok_int();
-        for (int i = 0; i < nobj; i++) {
-            char *kind = tok();
-            uint64_t at = tok_u64();
-            if (!strcmp(kind, "gtree")) {
-                int keyl = tok_int();
-                int npairs = tok_int();
-                GTree *t;
-                if (keyl < 0) {
-                    t = g_tree_new_full(cmp_direct, NULL, NULL, NULL);
-                } else {
-                    t = g_tree_new_full(cmp_struct, &key_layouts[keyl], NULL, NULL);
-                }
-                for (int j = 0; j < npairs; j++) {
-                    uint64_t k = tok_u64();
-                    uint64_t v = tok_u64();
-                    void *kp = keyl < 0 ? (void *)(uintptr_t)k : (void *)(arena + k);
-                    g_tree_insert(t, kp, arena + v);
-                }
-                *(GTree **)(arena + at) = t;
-                g_hash_table_add(trees, t);
-            } else if (!strcmp(kind, "gbytearray")) {
-                /* a GByteArray * member: device code creates the array (VMSTATE_GBYTEARRAY) */
-                size_t n;
-                char *bytes = tok_hex(&n, false);
-                GByteArray *a = g_byte_array_new();
-                g_byte_array_append(a, (const guint8 *)bytes, n);
-                g_free(bytes);
-                *(GByteArray **)(arena + at) = a;
+}
+
+/* glib objects in the arena: a GTree or a GByteArray per member */
+static void read_objects(void)
+{
+    int nobj = tok_int();
+    for (int i = 0; i < nobj; i++) {
+        char *kind = tok();
+        uint64_t at = tok_u64();
+        if (!strcmp(kind, "gtree")) {
+            int keyl = tok_int();
+            int npairs = tok_int();
+            GTree *t;
+            if (keyl < 0) {
+                t = g_tree_new_full(cmp_direct, NULL, NULL, NULL);
             } else {
-                _exit(125);
+                t = g_tree_new_full(cmp_struct, &key_layouts[keyl], NULL, NULL);
             }
+            for (int j = 0; j < npairs; j++) {
+                uint64_t k = tok_u64();
+                uint64_t v = tok_u64();
+                void *kp = keyl < 0 ? (void *)(uintptr_t)k : (void *)(arena + k);
+                g_tree_insert(t, kp, arena + v);
+            }
+            *(GTree **)(arena + at) = t;
+            g_hash_table_add(trees, t);
+        } else if (!strcmp(kind, "gbytearray")) {
+            /* a GByteArray * member: device code creates the array (VMSTATE_GBYTEARRAY) */
+            size_t n;
+            char *bytes = tok_hex(&n, false);
+            GByteArray *a = g_byte_array_new();
+            g_byte_array_append(a, (const guint8 *)bytes, n);
+            g_free(bytes);
+            *(GByteArray **)(arena + at) = a;
+        } else {
+            _exit(125);
         }
     }
-    /* predicates */
+}
+
+/* the predicates (field_exists, needed) and hooks (pre/post save/load) tables */
+static void read_preds_and_hooks(void)
+{
     npreds = tok_int();
     preds = g_new0(Pred, npreds + 1);
     for (int i = 0; i < npreds; i++) {
@@ -583,7 +598,6 @@ static void run_request(char *req)
             p->args[j] = tok_int();
         }
     }
-    /* hooks */
     nhooks = tok_int();
     hooks = g_new0(Hook, nhooks + 1);
     for (int i = 0; i < nhooks; i++) {
@@ -597,8 +611,93 @@ static void run_request(char *req)
             h->sets[j].value = read_sbe();
         }
     }
-    /* descriptions */
-    nvmsd = tok_int();
+}
+
+/* description i's callbacks: a hook or predicate id per slot, -1 for none */
+static void read_vmsd_callbacks(VMStateDescription *d, int i)
+{
+    int h;
+    h = tok_int();
+    if (h >= 0) {
+        slot_hook[0][vm_ids[i]] = h;
+        d->pre_save = presave_fns[i];
+    }
+    h = tok_int();
+    if (h >= 0) {
+        slot_hook[1][vm_ids[i]] = h;
+        d->post_save = postsave_fns[i];
+    }
+    h = tok_int();
+    if (h >= 0) {
+        slot_hook[2][vm_ids[i]] = h;
+        d->pre_load = preload_fns[i];
+    }
+    h = tok_int();
+    if (h >= 0) {
+        slot_hook[3][vm_ids[i]] = h;
+        d->post_load = postload_fns[i];
+    }
+    h = tok_int();
+    if (h >= 0) {
+        slot_need[need_ids[i]] = h;
+        d->needed = need_fns[i];
+    }
+}
+
+/* one VMStateField; *nfe counts the field_exists slots handed out so far */
+static void read_field(VMStateField *f, VMStateDescription **vmsds, int *nfe)
+{
+    char *info;
+    int sub, key, fe;
+    f->name = tok_hex(NULL, false);
+    f->offset = tok_u64();
+    f->size = tok_u64();
+    f->start = tok_u64();
+    f->num = tok_int();
+    f->num_offset = tok_u64();
+    f->size_offset = tok_u64();
+    info = tok();
+    if (strcmp(info, "-")) {
+        f->info = info_by_name(info);
+        if (!f->info) {
+            fprintf(stderr, "driver: no info %s in this build\n", info);
+            _exit(127);
+        }
+    }
+    f->flags = tok_int();
+    sub = tok_int();
+    key = tok_int();
+    if (key >= 0) {
+        /* GTREE: vmsd[0] is the value, vmsd[1] the key (contiguous);
+         * copied once every description is filled in */
+        if (ngtree_fix >= 1024) {
+            _exit(126);
+        }
+        gtree_fix[ngtree_fix].field = f;
+        gtree_fix[ngtree_fix].sub = sub;
+        gtree_fix[ngtree_fix++].key = key;
+    } else if (sub >= 0) {
+        f->vmsd = vmsds[sub];
+    }
+    f->version_id = tok_int();
+    f->struct_version_id = tok_int();
+    fe = tok_int();
+    if (fe >= 0) {
+        if (*nfe >= 1024) {
+            _exit(126);
+        }
+        slot_pred[fe_ids[*nfe]] = fe;
+        f->field_exists = fe_fns[(*nfe)++];
+    }
+}
+
+/* the descriptions (fields refer to others by index), then the GTREE pairs */
+static VMStateDescription **read_descriptions(void)
+{
+    int nvmsd = tok_int();
+    VMStateDescription **vmsds;
+    int nfe = 0;
+
     if (nvmsd > 256) {
         _exit(126);
     }
@@ -606,99 +705,30 @@ static void run_request(char *req)
     for (int i = 0; i < nvmsd; i++) {
         vmsds[i] = g_new0(VMStateDescription, 1);
     }
-    {
-        int nfe = 0;
-        for (int i = 0; i < nvmsd; i++) {
-            VMStateDescription *d = vmsds[i];
-            int nfields, nsubs, h;
-            VMStateField *fields;
-            d->name = tok_hex(NULL, false);
-            d->version_id = tok_int();
-            d->minimum_version_id = tok_int();
-            h = tok_int();
-            if (h >= 0) {
-                slot_hook[0][vm_ids[i]] = h;
-                d->pre_save = presave_fns[i];
+    for (int i = 0; i < nvmsd; i++) {
+        VMStateDescription *d = vmsds[i];
+        int nfields, nsubs;
+        VMStateField *fields;
+        d->name = tok_hex(NULL, false);
+        d->version_id = tok_int();
+        d->minimum_version_id = tok_int();
+        read_vmsd_callbacks(d, i);
+        nfields = tok_int();
+        fields = g_new0(VMStateField, nfields + 1);
+        for (int j = 0; j < nfields; j++) {
+            read_field(&fields[j], vmsds, &nfe);
+        }
+        /* the end-of-list entry: name NULL, flags as described */
+        fields[nfields].flags = tok_int();
+        d->fields = fields;
+        nsubs = tok_int();
+        if (nsubs) {
+            const VMStateDescription **subs = g_new0(const VMStateDescription *,
+                                                     nsubs + 1);
+            for (int j = 0; j < nsubs; j++) {
+                subs[j] = vmsds[tok_int()];
             }
-            h = tok_int();
-            if (h >= 0) {
-                slot_hook[1][vm_ids[i]] = h;
-                d->post_save = postsave_fns[i];
-            }
-            h = tok_int();
-            if (h >= 0) {
-                slot_hook[2][vm_ids[i]] = h;
-                d->pre_load = preload_fns[i];
-            }
-            h = tok_int();
-            if (h >= 0) {
-                slot_hook[3][vm_ids[i]] = h;
-                d->post_load = postload_fns[i];
-            }
-            h = tok_int();
-            if (h >= 0) {
-                slot_need[need_ids[i]] = h;
-                d->needed = need_fns[i];
-            }
-            nfields = tok_int();
-            fields = g_new0(VMStateField, nfields + 1);
-            for (int j = 0; j < nfields; j++) {
-                VMStateField *f = &fields[j];
-                char *info;
-                int sub, key, fe;
-                f->name = tok_hex(NULL, false);
-                f->offset = tok_u64();
-                f->size = tok_u64();
-                f->start = tok_u64();
-                f->num = tok_int();
-                f->num_offset = tok_u64();
-                f->size_offset = tok_u64();
-                info = tok();
-                if (strcmp(info, "-")) {
-                    f->info = info_by_name(info);
-                    if (!f->info) {
-                        fprintf(stderr, "driver: no info %s in this build\n", info);
-                        _exit(127);
-                    }
-                }
-                f->flags = tok_int();
-                sub = tok_int();
-                key = tok_int();
-                if (key >= 0) {
-                    /* GTREE: vmsd[0] is the value, vmsd[1] the key (contiguous);
-                     * copied once every description is filled in */
-                    if (ngtree_fix >= 1024) {
-                        _exit(126);
-                    }
-                    gtree_fix[ngtree_fix].field = f;
-                    gtree_fix[ngtree_fix].sub = sub;
-                    gtree_fix[ngtree_fix++].key = key;
-                } else if (sub >= 0) {
-                    f->vmsd = vmsds[sub];
-                }
-                f->version_id = tok_int();
-                f->struct_version_id = tok_int();
-                fe = tok_int();
-                if (fe >= 0) {
-                    if (nfe >= 1024) {
-                        _exit(126);
-                    }
-                    slot_pred[fe_ids[nfe]] = fe;
-                    f->field_exists = fe_fns[nfe++];
-                }
-            }
-            /* the end-of-list entry: name NULL, flags as described */
-            fields[nfields].flags = tok_int();
-            d->fields = fields;
-            nsubs = tok_int();
-            if (nsubs) {
-                const VMStateDescription **subs = g_new0(const VMStateDescription *,
-                                                         nsubs + 1);
-                for (int j = 0; j < nsubs; j++) {
-                    subs[j] = vmsds[tok_int()];
-                }
-                d->subsections = (void *)subs;
-            }
+            d->subsections = (void *)subs;
         }
     }
     for (int i = 0; i < ngtree_fix; i++) {
@@ -707,95 +737,121 @@ static void run_request(char *req)
         pair[1] = *vmsds[gtree_fix[i].key];
         gtree_fix[i].field->vmsd = pair;
     }
-    {
-        size_t n;
-        stream = (uint8_t *)tok_hex(&n, false);
-        stream_len = n;
+    return vmsds;
+}
+
+/* save: run it, reply "R ..." + the stream (+ "J ..." + the vmdesc JSON), exit */
+static void run_save(const VMStateDescription *vmsd, void *opaque, int want_vmdesc)
+{
+    QIOChannelBuffer *bioc = qio_channel_buffer_new(4096);
+    QEMUFile *f = qemu_file_new_output(QIO_CHANNEL(bioc));
+    JSONWriter *jw = want_vmdesc ? json_writer_new(false) : NULL;
+    int ret, ferr;
+    char *errhex = g_strdup("-");
+    if (jw) {
+        json_writer_start_object(jw, NULL);
     }
-
-    /* run */
-    if (!op_load) {
-        QIOChannelBuffer *bioc = qio_channel_buffer_new(4096);
-        QEMUFile *f = qemu_file_new_output(QIO_CHANNEL(bioc));
-        JSONWriter *jw = want_vmdesc ? json_writer_new(false) : NULL;
-        int ret, ferr;
-        char *errhex = g_strdup("-");
-        if (jw) {
-            json_writer_start_object(jw, NULL);
-        }
 #if VMSC_VMSD_BOOL
-        /* what master's savevm.c calls; vmstate_save_state() is this, 0 / -EINVAL */
-        Error *err = NULL;
-        ret = vmstate_save_vmsd(f, vmsds[root], arena + root_off, jw, &err) ? 0 : -EINVAL;
-        if (err) {
-            g_free(errhex);
-            errhex = error_hex(err);
-        }
+    /* what master's savevm.c calls; vmstate_save_state() is this, 0 / -EINVAL */
+    Error *err = NULL;
+    ret = vmstate_save_vmsd(f, vmsd, opaque, jw, &err) ? 0 : -EINVAL;
+    if (err) {
+        g_free(errhex);
+        errhex = error_hex(err);
+    }
 #elif VMSC_SAVE_ERRP
-        Error *err = NULL;
-        ret = vmstate_save_state(f, vmsds[root], arena + root_off, jw, &err);
-        if (err) {
-            g_free(errhex);
-            errhex = error_hex(err);
-        }
+    Error *err = NULL;
+    ret = vmstate_save_state(f, vmsd, opaque, jw, &err);
+    if (err) {
+        g_free(errhex);
+        errhex = error_hex(err);
+    }
 #else
-        ret = vmstate_save_state(f, vmsds[root], arena + root_off, jw);
+    ret = vmstate_save_state(f, vmsd, opaque, jw);
 #endif
-        qemu_fflush(f);
-        ferr = qemu_file_get_error(f);
-        outf("R %d %d %zu %" PRIu64 " %zu %s\n", ret, ferr, bioc->usage,
-             (uint64_t)(uintptr_t)arena, bioc->usage, errhex);
-        out_all(bioc->data, bioc->usage);
-        if (jw) {
-            const char *text;
-            json_writer_end_object(jw);
-            text = json_writer_get(jw);
-            outf("J %zu\n", strlen(text));
-            out_all(text, strlen(text));
-        }
-        _exit(0);
-    } else {
-        QIOChannelBuffer *bioc = qio_channel_buffer_new(stream_len + 1);
-        QEMUFile *f;
-        int ret, ferr;
-        size_t got, consumed;
-        uint8_t *drain;
-        char *errhex = g_strdup("-");
+    qemu_fflush(f);
+    ferr = qemu_file_get_error(f);
+    outf("R %d %d %zu %" PRIu64 " %zu %s\n", ret, ferr, bioc->usage,
+         (uint64_t)(uintptr_t)arena, bioc->usage, errhex);
+    out_all(bioc->data, bioc->usage);
+    if (jw) {
+        const char *text;
+        json_writer_end_object(jw);
+        text = json_writer_get(jw);
+        outf("J %zu\n", strlen(text));
+        out_all(text, strlen(text));
+    }
+    _exit(0);
+}
 
-        memcpy(bioc->data, stream, stream_len);
-        bioc->usage = stream_len;
-        f = qemu_file_new_input(QIO_CHANNEL(bioc));
+/* load: run it on the stream, reply "R ..." and "M", then serve reads of the memory */
+static void run_load(const VMStateDescription *vmsd, void *opaque, int version_id,
+                     const uint8_t *stream, size_t stream_len)
+{
+    QIOChannelBuffer *bioc = qio_channel_buffer_new(stream_len + 1);
+    QEMUFile *f;
+    int ret, ferr;
+    size_t got, consumed;
+    uint8_t *drain;
+    char *errhex = g_strdup("-");
+
+    memcpy(bioc->data, stream, stream_len);
+    bioc->usage = stream_len;
+    f = qemu_file_new_input(QIO_CHANNEL(bioc));
 #if VMSC_VMSD_BOOL
-        /* what master's savevm.c calls; vmstate_load_state() is this, 0 / -EINVAL */
-        Error *err = NULL;
-        ret = vmstate_load_vmsd(f, vmsds[root], arena + root_off, version_id, &err)
-              ? 0 : -EINVAL;
-        if (err) {
-            g_free(errhex);
-            errhex = error_hex(err);
-        }
+    /* what master's savevm.c calls; vmstate_load_state() is this, 0 / -EINVAL */
+    Error *err = NULL;
+    ret = vmstate_load_vmsd(f, vmsd, opaque, version_id, &err)
+          ? 0 : -EINVAL;
+    if (err) {
+        g_free(errhex);
+        errhex = error_hex(err);
+    }
 #elif VMS_ERRP
-        Error *err = NULL;
-        ret = vmstate_load_state(f, vmsds[root], arena + root_off, version_id, &err);
-        if (err) {
-            g_free(errhex);
-            errhex = error_hex(err);
-        }
+    Error *err = NULL;
+    ret = vmstate_load_state(f, vmsd, opaque, version_id, &err);
+    if (err) {
+        g_free(errhex);
+        errhex = error_hex(err);
+    }
 #else
-        ret = vmstate_load_state(f, vmsds[root], arena + root_off, version_id);
+    ret = vmstate_load_state(f, vmsd, opaque, version_id);
 #endif
-        ferr = qemu_file_get_error(f);
-        /*
-         * Bytes consumed: drain what is left (buffered or still in the channel);
-         * consumed = bytes the file pulled from the channel - bytes drained.
-         */
-        drain = g_malloc(stream_len + 1);
-        got = qemu_get_buffer(f, drain, stream_len + 1);
-        consumed = bioc->offset - got;
-        outf("R %d %d %zu %" PRIu64 " 0 %s\n", ret, ferr, consumed,
-             (uint64_t)(uintptr_t)arena, errhex);
-        outf("M\n");
-        serve_reads();
+    ferr = qemu_file_get_error(f);
+    /*
+     * Bytes consumed: drain what is left (buffered or still in the channel);
+     * consumed = bytes the file pulled from the channel - bytes drained.
+     */
+    drain = g_malloc(stream_len + 1);
+    got = qemu_get_buffer(f, drain, stream_len + 1);
+    consumed = bioc->offset - got;
+    outf("R %d %d %zu %" PRIu64 " 0 %s\n", ret, ferr, consumed,
+         (uint64_t)(uintptr_t)arena, errhex);
+    outf("M\n");
+    serve_reads();
+}
+
+static void run_request(char *req)
+{
+    RequestHeader h;
+    VMStateDescription **vmsds;
+    uint8_t *stream;
+    size_t stream_len;
+
+    tok_pos = req;
+    trees = g_hash_table_new(NULL, NULL);
+    read_header(&h);
+    read_arena(h.arena_size);
+    read_key_layouts();
+    read_objects();
+    read_preds_and_hooks();
+    vmsds = read_descriptions();
+    stream = (uint8_t *)tok_hex(&stream_len, false);
+
+    if (!h.op_load) {
+        run_save(vmsds[h.root], arena + h.root_off, h.want_vmdesc);
+    } else {
+        run_load(vmsds[h.root], arena + h.root_off, h.version_id, stream, stream_len);
     }
 }
 

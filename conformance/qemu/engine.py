@@ -28,7 +28,7 @@ import threading
 from pathlib import Path
 
 from conformance.model import variants as _variants
-from conformance.model.check import errors as check_errors
+from conformance.model.check import rejected as check_rejected
 from conformance.model.description import Description
 from conformance.model.outcome import ABORT, ERROR, LIMIT, OK, REJECTED, UNDEFINED, Hazard, Outcome
 from conformance.model.state import clone, fill_missing
@@ -260,7 +260,7 @@ class QemuEngine:
              check: bool = True) -> Outcome:
         v = _variants.get(variant)
         if check:
-            rejected = _rejected(desc, v, "save")
+            rejected = check_rejected(desc, v, "save")
             if rejected is not None:
                 return rejected
         opaque = fill_missing(desc, clone(state))
@@ -278,7 +278,7 @@ class QemuEngine:
              version_id: int | None = None, check: bool = True) -> Outcome:
         v = _variants.get(variant)
         if check:
-            rejected = _rejected(desc, v, "load")
+            rejected = check_rejected(desc, v, "load")
             if rejected is not None:
                 return rejected
         opaque = fill_missing(desc, clone(dest))
@@ -366,16 +366,6 @@ def _crash(op, how, code, stderr, messages, res, data) -> Outcome:
 
 def _hazard_for(signo: int) -> str:
     return "null-dereference" if signo in (11, 7) else "out-of-bounds"
-
-
-def _rejected(desc: Description, variant, op: str) -> Outcome | None:
-    """vmstate_check is savevm.c's (not linked): the model's rules, as the other engines."""
-    problems = check_errors(desc, variant)
-    if not problems:
-        return None
-    first = problems[0]
-    return Outcome(REJECTED, op, message=f"vmstate_check: {first.rule}: {first.message}",
-                   messages=tuple(str(p) for p in problems), path=first.path)
 
 
 # ---------------------------------------------------------------------------------------
