@@ -100,11 +100,11 @@ def run_section(src: Inferred, dst: Inferred, conds: Conditions, *, variant: str
           [f"dst {p or 'section'}: {w}" for p, w in dst.undecidable]
     if why:
         return Executed(UNDECIDABLE, inferred, reason="; ".join(why), inferences=inferences)
-    from conformance.engines import reference
+    from conformance.model.check import rejected as check_rejected
 
     sv, dv = src_variant or variant, variant
     for side, desc, v in (("src", src.description, sv), ("dst", dst.description, dv)):
-        rejected = reference._rejected(desc, _variant(v), "load" if side == "dst" else "save")
+        rejected = check_rejected(desc, _variant(v), "load" if side == "dst" else "save")
         if rejected is not None:
             return Executed(UNDECIDABLE, inferred, reason=f"{side}: vmstate_check rejects "
                             f"the description: {rejected.message}", inferences=inferences)
