@@ -15,6 +15,10 @@ Strategies (each shrinks toward the unmutated seed and the first mutation kind):
 * :func:`hostile_engine_inputs` - generated trees, mutated streams and destinations
   whose integer members may be set to edge values (negative sizes).
 
+Each strategy makes its choices through a *pick* (``_DrawPick``: Hypothesis draws;
+``_RandomPick``: a seeded ``random.Random``), so the fuzz loop can make many inputs per
+Hypothesis example (:func:`havoc_batches`, :func:`hostile_engine_batches`).
+
 Migration inputs include a section idstr renamed to a hostile name (:data:`HOSTILE_NAMES`), cut
 or not; the CLI run in-process on each input with every printed line checked
 (:func:`check_output`); and the measured peak resident memory of each block.
@@ -31,46 +35,56 @@ from __future__ import annotations
 import json
 import re
 import signal
-import struct
 import time
 from functools import lru_cache
 from pathlib import Path
+from typing import Callable, NamedTuple
 
 from hypothesis import strategies as st
 
 from conformance.model import limits as _limits
-
-ROOT = Path(__file__).resolve().parent.parent
-PC_MIN = ROOT / "tests" / "data" / "qemu-7.2" / "pc-min.mig"
-CASE_DIRS = (ROOT / "conformance" / "data" / "examples", ROOT / "golden" / "cases")
+from strategies.mutations import (  # noqa: F401 - the mutations, re-exported
+    _MIG_WEIGHTS,
+    CASE_BYTE_MUTATIONS,
+    CASE_DIRS,
+    CASE_TREE_MUTATIONS,
+    HOSTILE_NAMES,
+    HUGE,
+    JSON_KEYS,
+    MIG_MUTATIONS,
+    ODD_VALUES,
+    PC_MIN,
+    ROOT,
+    TREE_MUTATIONS,
+    _big_buffers,
+    _case_file,
+    _deep_text,
+    _DrawPick,
+    _get,
+    _migration_file,
+    _mutated_json,
+    _odd,
+    _paths,
+    _RandomPick,
+    _records,
+    _records_cached,
+    _renamed_section,
+    case_seeds,
+    hostile_case_files,
+    hostile_migration_files,
+    migration_seeds,
+    mutated_json,
+)
 
 TIME_BOUND = _limits.INPUT_SECONDS_BOUND  # seconds of CPU per input (the error contract: under 5 s)
 ENGINE_BOUND = 30.0  # seconds per engine run of a parsed case (a hang, not a slow host)
 WALL_FACTOR = 6  # a block waiting (not computing) this many times its bound is a hang
 MEMORY_BOUND = _limits.INPUT_MEMORY_BOUND  # bytes per input (the error contract: under 500 MB)
 
-#: values a hostile JSON tree puts where something else belongs
-ODD_VALUES = ([], {}, "", "x", 0, -1, 1, 255, 256, 2**31, 2**32, 2**63, 2**64, 10**30, -2**63,
-              1.5, None, True, False, "\ud800", "a" * 300, [1, 2], {"a": 1}, "ARRAY", "uint8",
-              "struct")
-HUGE = (2**16 + 1, 2**20, 2**31 - 1, 2**32, 2**32 + 1, 2**64, 10**7)
-TREE_MUTATIONS = ("replace", "delete", "add", "deep", "huge", "surrogate", "empty", "control")
-#: case files only: large buffer fields appended to a Fields list (the
-#: buffer-bytes limit is per field; many fields at it must still be one clean line)
-CASE_TREE_MUTATIONS = TREE_MUTATIONS + ("buffers",)
-MIG_MUTATIONS = ("truncate", "flip-header", "be32", "splice", "vmdesc", "ram", "flip", "idstr")
-#: how often each is drawn: "ram" needs the full 350 KB stream (10x slower to decode)
-_MIG_WEIGHTS = ("truncate",) * 3 + ("flip-header",) * 2 + ("be32",) * 2 + ("splice",) * 2 \
-    + ("vmdesc",) * 3 + ("flip",) * 2 + ("ram",) + ("idstr",) * 2
-#: names a hostile input gives a section, a field, a case (printed raw,
-#: they split or garble the one-line messages)
-HOSTILE_NAMES = ("a\nb", "\x1b[31mred", "nul\x00x", "tab\there", "\r", "bell\x07",
-                 "del\x7f", "\u2028ls", "\x85nel", "su\u00e9", "\u200bzw")
 #: edge values for the integer members of a destination state (sizes and counters the
 #: load reads before it fills them; a negative bitmap size)
 DEST_INTS = (0, 1, -1, -8, -64, -601, 255, 256, 65535, 65536, 2**31 - 1, -2**31,
              2**32 - 1, 2**63 - 1)
-CASE_BYTE_MUTATIONS = ("none", "none", "none", "utf16", "latin1", "bad-byte", "bom", "cut")
 
 
 class ContractViolation(AssertionError):
@@ -79,302 +93,6 @@ class ContractViolation(AssertionError):
 
 class _Timeout(BaseException):  # BaseException: library ``except Exception`` can't eat it
     pass
-
-
-# --------------------------------------------------------------------------- JSON trees
-
-
-def _paths(tree) -> list[tuple]:
-    """Every node's path (keys / indexes), root first; iterative."""
-    out, todo = [], [((), tree)]
-    while todo:
-        path, node = todo.pop()
-        out.append(path)
-        if isinstance(node, dict):
-            todo.extend((path + (k,), v) for k, v in node.items())
-        elif isinstance(node, list):
-            todo.extend((path + (i,), v) for i, v in enumerate(node))
-    out.sort(key=lambda p: (len(p), str(p)))
-    return out
-
-
-def _odd():
-    """One of ODD_VALUES, copied (a drawn [] or {} may be mutated later)."""
-    return st.sampled_from(ODD_VALUES).map(lambda v: json.loads(json.dumps(v))
-                                           if isinstance(v, (list, dict)) else v)
-
-
-def _get(tree, path):
-    for key in path:
-        tree = tree[key]
-    return tree
-
-
-def _deep_text(kind: str, depth: int) -> str:
-    if kind == "list":
-        return "[" * depth + "]" * depth
-    if kind == "dict":
-        return '{"a": ' * depth + "1" + "}" * depth
-    if kind == "not":
-        return '{"not": ' * depth + "true" + "}" * depth
-    inner = '{"name": "x", "field": "x", "info": "uint8", "type": "uint8", "size": 1}'
-    for _ in range(depth):
-        if kind == "description":
-            inner = ('{"name": "s", "field": "s", "flags": ["STRUCT"], '
-                     '"Description": {"name": "d", "Fields": [' + inner + ']}}')
-        else:  # a vmdesc struct
-            inner = ('{"name": "s", "type": "struct", "size": 1, '
-                     '"struct": {"vmsd_name": "d", "version": 1, "fields": [' + inner + ']}}')
-    return inner
-
-
-def _big_buffers(draw, tree) -> None:
-    """Append 2-16 buffer fields to one Fields list, each within the buffer-bytes limit,
-    together just over the state-bytes limit."""
-    from conformance.model import limits
-
-    lists = [p for p in _paths(tree) if p and p[-1] == "Fields" and isinstance(_get(tree, p), list)]
-    if not lists:
-        return
-    fields = _get(tree, lists[draw(st.integers(0, len(lists) - 1), label="Fields")])
-    count = draw(st.integers(2, 16), label="buffers")
-    size = min(limits.BUFFER_LIMIT, limits.STATE_BYTES_LIMIT // count + 1)
-    for i in range(count):
-        fields.append({"field": f"big{i}", "flags": ["BUFFER"], "info": "buffer", "size": size})
-
-
-@st.composite
-def mutated_json(draw, tree, *, keys=("num", "size", "array_len", "version_id", "Fields",
-                                      "fields", "flags", "info", "type", "name", "exists",
-                                      "needed", "Description", "struct", "devices"),
-                 kinds=TREE_MUTATIONS):
-    """The JSON text of ``tree`` with one (or a few) tree mutations applied.
-
-    A node is drawn from the whole tree, or (one time in four) from the root's own
-    keys, where one mutation changes what every command reads first (``variants``)."""
-    import copy
-
-    tree = copy.deepcopy(tree)
-    deep: dict[str, str] = {}
-    for n in range(draw(st.integers(1, 3), label="mutations")):
-        paths = _paths(tree)
-        if isinstance(tree, dict) and tree and draw(st.integers(0, 3), label="top") == 0:
-            paths = [(k,) for k in tree]
-        path = paths[draw(st.integers(0, len(paths) - 1), label="node")]
-        kind = draw(st.sampled_from(kinds), label="tree mutation")
-        if kind == "buffers":
-            _big_buffers(draw, tree)
-            continue
-        parent = _get(tree, path[:-1]) if path else None
-        if not path:  # the root itself
-            if kind in ("replace", "deep"):
-                tree = draw(_odd())
-            continue
-        key = path[-1]
-        if kind == "replace":
-            parent[key] = draw(_odd(), label="value")
-        elif kind == "delete":
-            del parent[key]
-        elif kind == "add":
-            target = _get(tree, path)
-            if isinstance(target, dict):
-                target[draw(st.sampled_from(keys + ("bogus",)))] = draw(_odd())
-            elif isinstance(target, list):
-                target.append(draw(_odd()))
-            else:
-                parent[key] = draw(_odd())
-        elif kind == "deep":
-            marker = f"@@deep{n}@@"
-            deep[marker] = _deep_text(draw(st.sampled_from(["list", "dict", "not", "description", "vmdesc"])),
-                                      draw(st.sampled_from([10, 63, 65, 100, 255, 257, 900, 3000]),
-                                           label="depth"))
-            parent[key] = marker
-        elif kind == "huge":
-            parent[key] = draw(st.sampled_from(HUGE), label="huge")
-        elif kind == "empty":  # a container or string of the same type, emptied
-            parent[key] = type(parent[key])() if isinstance(parent[key], (list, dict, str)) \
-                else []
-        elif kind == "control":  # a name (or any string) with control characters
-            parent[key] = draw(st.sampled_from(HOSTILE_NAMES), label="name")
-        else:
-            parent[key] = "\ud800" if draw(st.booleans()) else "a\udfffb"
-    text = json.dumps(tree)
-    for marker, replacement in deep.items():
-        text = text.replace(json.dumps(marker), replacement)
-    return text
-
-
-# --------------------------------------------------------------------------- migration files
-
-
-@lru_cache(maxsize=None)
-def migration_seeds() -> tuple[bytes, ...]:
-    """(small, full): a stream of a few devices cut from pc-min.mig, and pc-min.mig."""
-    from conformance.migration import migfile
-
-    full = PC_MIN.read_bytes()
-    mf = migfile.read_migration(full)
-    keep_ids = {"ram", "timer", "cpu_common", "apic", "fw_cfg", "i8259", "hpet", "dma"}
-    parts = [full[:8]]
-    kept_sections: set[tuple] = set()
-    for record in mf.records:
-        name = type(record).__name__
-        start = record.offset
-        length = migfile.record_length(record)
-        if name == "Configuration":
-            parts.append(full[start:start + length])
-        elif name == "Section":
-            label = migfile.label_of(mf, record)
-            if label in keep_ids and not (label == "ram" and record.name == "PART"):
-                parts.append(full[start:start + length])
-                kept_sections.add(label)
-    parts.append(b"\x00")
-    root = json.loads(mf.vmdesc.vmdesc.text)
-    root["devices"] = [d for d in root["devices"] if d["name"] in kept_sections]
-    text = json.dumps(root).encode()
-    small = b"".join(parts) + b"\x06" + struct.pack(">I", len(text)) + text
-    return small, full
-
-
-def _records(data: bytes) -> list[tuple[int, int, str]]:
-    """(offset, length, kind) of the top-level records of a seed (cached per seed)."""
-    return _records_cached(data)
-
-
-@lru_cache(maxsize=4)
-def _records_cached(data: bytes):
-    from conformance.migration import migfile
-
-    mf = migfile.read_migration(data)
-    out = [(r.offset, migfile.record_length(r), type(r).__name__) for r in mf.records
-           if hasattr(r, "offset")]
-    if mf.vmdesc is not None:
-        out.append((mf.vmdesc.offset, 5 + mf.vmdesc.length, "Vmdesc"))
-    return out
-
-
-@st.composite
-def hostile_migration_files(draw, mutations: tuple[str, ...] = _MIG_WEIGHTS):
-    """A mutated real migration stream (bytes); see the module docstring.
-    ``mutations``: the kinds drawn from (a focused run, or a test, narrows them)."""
-    small, full = migration_seeds()
-    data = full if draw(st.integers(0, 39), label="seed") == 39 else small
-    records = _records(data)
-    kind = draw(st.sampled_from(mutations), label="mutation")
-    offset, length, rkind = records[draw(st.integers(0, len(records) - 1), label="record")]
-    if kind == "truncate":
-        near = draw(st.booleans())
-        cut = (offset + draw(st.integers(-3, 12)) if near else
-               draw(st.integers(0, len(data))))
-        return data[:max(0, min(cut, len(data)))]
-    if kind == "flip-header":
-        at = min(offset + draw(st.integers(0, 24)), len(data) - 1)
-        return data[:at] + bytes([data[at] ^ draw(st.integers(1, 255))]) + data[at + 1:]
-    if kind == "flip":
-        at = draw(st.integers(0, len(data) - 1))
-        return data[:at] + bytes([data[at] ^ draw(st.integers(1, 255))]) + data[at + 1:]
-    if kind == "be32":
-        at = min(offset + draw(st.integers(1, 20)), len(data) - 4)
-        value = draw(st.sampled_from([0, 1, 2, 5, 0xFF, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF,
-                                      length, length + 1, max(0, length - 1)]))
-        return data[:at] + struct.pack(">I", value) + data[at + 4:]
-    if kind == "splice":
-        how = draw(st.sampled_from(["delete", "duplicate", "swap", "foreign"]))
-        rec = data[offset:offset + length]
-        if how == "delete":
-            return data[:offset] + data[offset + length:]
-        if how == "duplicate":
-            return data[:offset + length] + rec + data[offset + length:]
-        if how == "foreign":
-            o2, l2, _ = draw(st.sampled_from(_records(full if data is small else small)))
-            other = full if data is small else small
-            return data[:offset] + other[o2:o2 + l2] + data[offset:]
-        o2, l2, _ = records[draw(st.integers(0, len(records) - 1))]
-        if o2 < offset:
-            o2, l2, offset, length = offset, length, o2, l2
-        if o2 < offset + length:
-            return data
-        return (data[:offset] + data[o2:o2 + l2] + data[offset + length:o2]
-                + data[offset:offset + length] + data[o2 + l2:])
-    if kind == "idstr":
-        return _renamed_section(draw, data, records)
-    if kind == "vmdesc":
-        at = data.rfind(b"\x06", 0, data.find(b'{"page_size"'))
-        (n,) = struct.unpack(">I", data[at + 1:at + 5])
-        text = draw(mutated_json(json.loads(data[at + 5:at + 5 + n])), label="vmdesc")
-        raw = text.encode("utf-8", "surrogatepass")
-        wrong = draw(st.sampled_from([0, 0, 0, 1, -1]))
-        return data[:at + 1] + struct.pack(">I", max(0, len(raw) + wrong)) + raw + data[at + 5 + n:]
-    # ram: flip bytes of the RAM records (the PART section of the full stream)
-    part = next((r for r in _records(full) if r[1] > 100_000), None)
-    at = part[0] + draw(st.integers(0, min(part[1], 4096) - 1)) if draw(st.booleans()) else \
-        part[0] + draw(st.integers(0, part[1] - 1))
-    return full[:at] + bytes([full[at] ^ draw(st.integers(1, 255))]) + full[at + 1:]
-
-
-def _renamed_section(draw, data: bytes, records) -> bytes:
-    """A FULL/START section's idstr replaced by a hostile name (the length byte follows):
-    its vmdesc entry no longer matches, so it stays opaque with a note; half the time
-    the stream is also cut inside that section's body (an incomplete file)."""
-    sections = [r for r in records if r[2] == "Section" and data[r[0]] in (1, 4)]
-    if not sections:
-        return data
-    offset, length, _ = sections[draw(st.integers(0, len(sections) - 1), label="section")]
-    n = data[offset + 5]
-    name = draw(st.sampled_from(HOSTILE_NAMES), label="idstr").encode("utf-8", "surrogatepass")
-    if draw(st.booleans(), label="keep length"):
-        name = (name + data[offset + 6:offset + 6 + n])[:n]  # same length: the rest intact
-    name = name[:255] or b"\n"
-    out = data[:offset + 5] + bytes([len(name)]) + name + data[offset + 6 + n:]
-    if draw(st.booleans(), label="cut inside"):
-        body = offset + 6 + len(name) + 8
-        end = offset + length + len(name) - n
-        out = out[:draw(st.integers(body, max(body, end - 1)), label="cut")]
-    return out
-
-
-# --------------------------------------------------------------------------- case files
-
-
-@lru_cache(maxsize=None)
-def case_seeds() -> tuple:
-    """The JSON trees of the bundled example and golden case files (all but the few
-    large ones, which take seconds per engine run: tests/test_hostile.py covers size)."""
-    seeds = []
-    for root in CASE_DIRS:
-        if root.is_dir():
-            for path in sorted(root.rglob("*.json")):
-                if path.stat().st_size > 64 << 10:  # a 64 Ki-element state: seconds per run
-                    continue
-                try:
-                    seeds.append(json.loads(path.read_text()))
-                except ValueError:
-                    continue
-    return tuple(seeds)
-
-
-@st.composite
-def hostile_case_files(draw, kinds: tuple[str, ...] = CASE_TREE_MUTATIONS, seeds=None):
-    """The bytes of a mutated case file; see the module docstring.  ``kinds``: the tree
-    mutations drawn from; ``seeds``: the case trees mutated (default: every bundled
-    example and golden case) - a focused run, or a test, narrows them."""
-    seeds = seeds or case_seeds()
-    tree = seeds[draw(st.integers(0, len(seeds) - 1), label="seed")]
-    text = draw(mutated_json(tree, kinds=kinds), label="case")
-    how = draw(st.sampled_from(CASE_BYTE_MUTATIONS), label="bytes")
-    if how == "utf16":
-        return text.encode("utf-16", "surrogatepass")
-    if how == "latin1":
-        return text.replace('"', '"\xe9', 1).encode("latin-1", "replace")
-    raw = text.encode("utf-8", "surrogatepass")
-    if how == "bad-byte":
-        at = draw(st.integers(0, len(raw)))
-        return raw[:at] + draw(st.sampled_from([b"\xff", b"\xc3", b"\xed\xa0\x80", b"\x00"])) + raw[at:]
-    if how == "bom":
-        return b"\xef\xbb\xbf" + raw
-    if how == "cut":
-        return raw[:draw(st.integers(0, len(raw)))]
-    return raw
 
 
 # --------------------------------------------------------------------------- the contract
@@ -756,6 +474,50 @@ def hostile_engine_inputs(draw):
     return desc, mutation.data, dest, variant
 
 
+#: engine inputs per drawn description (the fuzz's engines target): drawing a
+#: description and its stream costs several times what loading one input costs
+ENGINE_BATCH = 8
+
+
+@st.composite
+def hostile_engine_batches(draw, size: int = ENGINE_BATCH):
+    """(description, variant, [(mutated stream, destination)] * size): one drawn
+    description, one source stream and destination, and ``size`` mutations of them
+    (each stream mutated; half the destinations with edge values set)."""
+    from conformance.names import VARIANT_NAMES
+    from strategies.descriptions import descriptions
+    from strategies.streams import mutation_of, streams
+    from strategies.values import destinations
+
+    variant = draw(st.sampled_from(VARIANT_NAMES))
+    desc = draw(descriptions(variant), label="description")
+    stream = draw(streams(desc, variant), label="stream")
+    dest = draw(destinations(desc, stream.state, variant), label="destination")
+    pairs = []
+    for _ in range(size):
+        data = mutation_of(draw, stream).data
+        pairs.append((data, _mutated_state(draw, dest) if draw(st.booleans()) else dest))
+    return desc, variant, pairs
+
+
+def check_engine_batch(batch, limit: int | None = None) -> list[str]:
+    """:func:`check_engines_input` on each input of a batch (its first ``limit`` only,
+    when given: the last batch of a budget); a violation names the one input it was
+    found on (``.input``: (description, stream, destination, variant))."""
+    desc, variant, pairs = batch
+    results = []
+    for data, dest in pairs[:limit]:
+        try:
+            results.append(check_engines_input(desc, data, dest, variant))
+        except ContractViolation as exc:
+            exc.input = (desc, data, dest, variant)
+            raise
+    return results
+
+
+check_engine_batch.batch_size = ENGINE_BATCH  # inputs per example (the fuzz loop's budget)
+
+
 def _mutated_state(draw, state):
     """``state`` with one to three integer members set to edge values (the sizes and
     counters a load reads from its destination before it fills them: a negative
@@ -782,15 +544,63 @@ def _mutated_state(draw, state):
     return state
 
 
-#: target -> (strategy, check(input) -> "ok" | "clean", reproducer suffix)
+#: inputs per Hypothesis example in the fuzz's migration and case batches
+HAVOC_BATCH = 8
+
+
+@st.composite
+def havoc_batches(draw, make, size: int = HAVOC_BATCH) -> list:
+    """``size`` inputs made by ``make(pick)`` with one seeded ``random.Random``: the
+    same mutations as the single-input strategy, without a Hypothesis draw per choice
+    (the draws cost more than checking a migration or case input).  Hypothesis draws
+    the seed only, so it cannot shrink what the seed makes: the fuzz minimises a
+    failing input itself (conformance.cli.fuzz)."""
+    import random
+
+    pick = _RandomPick(random.Random(draw(st.integers(0, 2**64 - 1), label="havoc seed")))
+    return [make(pick) for _ in range(size)]
+
+
+def check_each(check):
+    """``check`` over a batch (its first ``limit`` inputs, when given); a violation names
+    the input it was found on (``.input``)."""
+    def run(batch, limit: int | None = None) -> list[str]:
+        results = []
+        for value in batch[:limit]:
+            try:
+                results.append(check(value))
+            except ContractViolation as exc:
+                exc.input = value
+                raise
+        return results
+
+    run.batch_size = HAVOC_BATCH
+    return run
+
+
+class Target(NamedTuple):
+    """A fuzz target: single inputs (``strategy`` / ``check``: the tests, focused runs),
+    the batches ``vmstate-conformance fuzz`` runs (``batches`` / ``check_batch``), and
+    the suffix of its reproducer files."""
+
+    strategy: Callable
+    check: Callable[..., str]
+    suffix: str
+    batches: Callable
+    check_batch: Callable[..., list]
+
+
 TARGETS = {
-    "mig": (hostile_migration_files, check_migration_input, ".mig"),
-    "case": (hostile_case_files, check_case_input, ".json"),
-    "engines": (hostile_engine_inputs, lambda args: check_engines_input(*args), ".json"),
+    "mig": Target(hostile_migration_files, check_migration_input, ".mig",
+                  lambda: havoc_batches(_migration_file), check_each(check_migration_input)),
+    "case": Target(hostile_case_files, check_case_input, ".json",
+                   lambda: havoc_batches(_case_file), check_each(check_case_input)),
+    "engines": Target(hostile_engine_inputs, lambda args: check_engines_input(*args), ".json",
+                      hostile_engine_batches, check_engine_batch),
 }
 
 
-__all__ = ["ContractViolation", "TARGETS", "bounded", "case_seeds", "check_case_input",
-           "check_engines_input", "check_migration_input", "hostile_case_files",
-           "hostile_engine_inputs", "hostile_migration_files", "migration_seeds",
-           "mutated_json"]
+__all__ = ["ContractViolation", "TARGETS", "Target", "bounded", "case_seeds", "check_case_input",
+           "check_each", "check_engine_batch", "check_engines_input", "check_migration_input",
+           "havoc_batches", "hostile_case_files", "hostile_engine_batches",
+           "hostile_engine_inputs", "hostile_migration_files", "migration_seeds", "mutated_json"]

@@ -93,7 +93,12 @@ def streams(draw, description: Description, variant="legacy") -> Stream:
 def mutated_streams(draw, description: Description, variant="legacy", *,
                     kinds=MUTATIONS) -> Mutation:
     """One mutation of a drawn stream of ``description`` (see the module docstring)."""
-    s = draw(streams(description, variant))
+    return mutation_of(draw, draw(streams(description, variant)), kinds)
+
+
+def mutation_of(draw, s: Stream, kinds=MUTATIONS) -> Mutation:
+    """One mutation of the stream ``s``, drawn with ``draw`` (a plain function, so a
+    caller can draw several mutations of one stream: the fuzz's engine batches)."""
     data = s.data
     kind = draw(st.sampled_from(tuple(kinds)))
     event(f"mutation:{kind}")
@@ -125,4 +130,5 @@ def mutated_streams(draw, description: Description, variant="legacy", *,
     return Mutation("insert", offset, data[:offset] + extra + data[offset:], s, extra.hex())
 
 
-__all__ = ["MUTATIONS", "Stream", "Mutation", "boundaries", "streams", "mutated_streams"]
+__all__ = ["MUTATIONS", "Stream", "Mutation", "boundaries", "streams", "mutated_streams",
+           "mutation_of"]

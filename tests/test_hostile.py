@@ -452,6 +452,38 @@ def test_fuzz_command_input_budget(tmp_path, capsys):
     assert rc == 2 and "--inputs and --profile" in err and "Traceback" not in err
 
 
+def test_fuzz_jobs_split_each_target_between_processes(tmp_path, capsys):
+    """--jobs 2: each target's inputs shared by two processes, one row per target with
+    the shards summed (the budget met exactly)."""
+    rc = main(["fuzz", "--inputs", "30", "--jobs", "2", "--out", str(tmp_path), "--seed", "5"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[1:4]}
+    assert set(rows) == {"mig", "case", "engines"}
+    for row in rows.values():
+        assert row[1] == "10" and int(row[2]) + int(row[3]) == 10 and row[4] == "0"
+    assert not list(tmp_path.iterdir())
+
+
+def test_minimise_keeps_the_failure_and_drops_the_rest():
+    """A batch's failing input has no Hypothesis shrinking behind it: ``minimise``
+    deletes byte chunks while the same kind of violation stays."""
+    from conformance.cli.fuzz import minimise
+
+    def check(data: bytes) -> str:
+        if b"\x13\x37" in data:
+            raise hostile.ContractViolation("traceback: KeyError: planted")
+        if len(data) < 3:
+            raise hostile.ContractViolation("hang: planted")  # another kind: not kept
+        return "ok"
+
+    data = bytes(range(256)) * 4 + b"\x13\x37" + bytes(300)
+    assert minimise(check, data, "traceback: KeyError: planted") == b"\x13\x37"
+    engine_input = ("desc", data, {"dest": 1}, "legacy")  # the stream is minimised
+    assert minimise(lambda args: check(args[1]), engine_input, "traceback: x") == ("desc", b"\x13\x37", {"dest": 1},
+                                                              "legacy")
+
+
 # ------------------------------------------------------ found by the fuzzer (regressions)
 
 

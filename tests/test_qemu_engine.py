@@ -23,9 +23,9 @@ from hypothesis import strategies as st
 
 from conformance.cases import parse_description
 from conformance.engines import reference
+from conformance.model import variants
 from conformance.model.description import Description, Field, Hook, Pred
 from conformance.model.flags import F
-from conformance.model import variants
 from conformance.model.state import from_plain
 from conformance.qemu import compare as qcompare
 from conformance.qemu import differential

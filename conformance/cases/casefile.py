@@ -21,7 +21,7 @@ from typing import Any
 
 import attrs
 
-from conformance.errors import CaseError, CaseLimitExceeded, LimitExceeded, printable
+from conformance.errors import CaseError, CaseLimitExceeded, LimitExceeded
 from conformance.model import limits as _limits
 from conformance.model import variants as _variants
 from conformance.model.description import PRED_KINDS, Description, Field, Hook, Pred

@@ -2,16 +2,18 @@
 as long as asked.
 
     vmstate-conformance fuzz --minutes 60 --target mig --out fuzz-failures/
-    vmstate-conformance fuzz --profile thorough       # 1,000,000 inputs over the targets
+    vmstate-conformance fuzz --profile thorough --jobs 2   # 1,000,000 inputs, two processes
 
 Each target draws inputs from its Hypothesis strategy in batches (a fresh random seed
-per batch) and checks the error contract (docs/limits.md) on each: a result or a clean one-line
-error, within 5 s and 500 MB.  A failing batch is shrunk by Hypothesis to a minimal
-input (a hang or a slow input is written as found: shrinking it would re-run it
-hundreds of times), written under ``--out`` as a reproducer (``<target>-<n>.mig`` / ``.json`` /
-a case file ``.json`` for engines, with a ``.why.txt`` beside it), and the run goes on.  A progress line goes to
-stderr; the summary table (target, inputs, clean errors, ok, failures) to stdout.  Exit
-status 1 when anything failed.
+per batch of examples; several inputs per example, see docs/limits.md) and checks the
+error contract (docs/limits.md) on each: a result or a clean one-line error, within 5 s
+and 500 MB.  A failing input is minimised (byte chunks deleted while the same kind of
+violation stays: :func:`minimise`; a focused run with ``strategy=`` is shrunk by
+Hypothesis instead; a hang or a slow input is written as found: shrinking it would re-run
+it hundreds of times), written under ``--out`` as a reproducer (``<target>-<n>.mig`` /
+``.json`` / a case file ``.json`` for engines, with a ``.why.txt`` beside it), and the run
+goes on.  A progress line goes to stderr; the summary table (target, inputs, clean errors,
+ok, failures, inputs/s, peak MB, seconds) to stdout.  Exit status 1 when anything failed.
 """
 
 from __future__ import annotations
@@ -86,21 +88,30 @@ def _write_engine_case(stem: Path, value, why: str) -> Path:
 
 
 def fuzz(target: str, seconds: float | None, out: Path, *, inputs: int | None = None,
-         batch: int = 50, progress=None, seed: int | None = None, strategy=None) -> dict:
+         batch: int = 50, progress=None, seed: int | None = None, strategy=None,
+         shard: str = "") -> dict:
     """Run one target for ``seconds`` or until ``inputs`` inputs, whichever comes first
     (None: no bound of that kind); returns its summary row (progress: stderr).
     ``strategy``: a function returning the input strategy, instead of the target's own
-    (a focused run: the same check on a narrowed strategy, e.g. in the tests)."""
+    (a focused run: the same check on a narrowed strategy, e.g. in the tests).
+    ``shard``: this process's part of a ``--jobs`` run (in its reproducers' names and
+    progress lines)."""
     import random
+    import warnings
 
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import seed as hseed
+    from hypothesis.errors import HypothesisWarning
 
     from strategies import hostile
     from strategies.hostile import TARGETS, ContractViolation
 
-    own_strategy, check, suffix = TARGETS[target]
-    strategy = strategy or own_strategy
+    spec = TARGETS[target]
+    suffix = spec.suffix
+    if strategy is None:  # the target's batches: many inputs per Hypothesis example
+        strategy, check = spec.batches, spec.check_batch
+    else:  # a focused run: single inputs, shrunk by Hypothesis
+        check = spec.check
     progress = progress or sys.stderr  # looked up now: a test may have replaced it
     counts: collections.Counter = collections.Counter()
     failures: list[str] = []
@@ -111,18 +122,25 @@ def fuzz(target: str, seconds: float | None, out: Path, *, inputs: int | None = 
 
     peak = [0]  # the largest peak resident growth of one input (bytes)
 
+    batch_size = getattr(check, "batch_size", 1)  # inputs per Hypothesis example
+
     def body(value) -> None:
         hostile.PEAK[0] = 0
         try:
-            counts[check(value)] += 1
+            if batch_size > 1:  # a batch: one result per input, within the budget
+                left = None if inputs is None else inputs - sum(counts.values())
+                counts.update(check(value, limit=left) if left is None or left > 0 else [])
+            else:
+                counts[check(value)] += 1
         except ContractViolation as exc:
+            found = getattr(exc, "input", value)  # a batch names the input that failed
             if str(exc).startswith(("hang:", "slow:", "memory:", "blow-up:")):
                 # written as found: shrinking would re-run a hang (or a blow-up)
                 # hundreds of times
-                timed_out.append([value, str(exc)])
+                timed_out.append([found, str(exc)])
                 counts["timeout"] += 1
                 return
-            last_failure[:] = [value, str(exc)]
+            last_failure[:] = [found, str(exc)]
             raise
         finally:
             peak[0] = max(peak[0], hostile.PEAK[0])
@@ -131,26 +149,34 @@ def fuzz(target: str, seconds: float | None, out: Path, *, inputs: int | None = 
     deadline = started + seconds if seconds is not None else float("inf")
     next_progress = started + 10
     while time.monotonic() < deadline:
-        remaining = batch if inputs is None else min(batch, inputs - sum(counts.values()))
+        done = sum(counts.values())
+        remaining = batch if inputs is None else min(batch, -(-(inputs - done) // batch_size))
         if remaining <= 0:
             break
         last_failure.clear()
+        # a batch is not shrunk by Hypothesis (a havoc batch's inputs come from one
+        # drawn seed): its failing input is minimised below
+        phases = [Phase.generate] if batch_size > 1 else [Phase.generate, Phase.shrink]
         test = settings(max_examples=remaining, deadline=None, database=None, derandomize=False,
-                        phases=[Phase.generate, Phase.shrink], print_blob=False,
+                        phases=phases, print_blob=False,
                         suppress_health_check=list(HealthCheck))(given(strategy())(body))
         test = hseed(rng.getrandbits(64))(test)
         before = sum(counts.values())
         try:
-            test()
+            with warnings.catch_warnings():  # the repr of a failing batch is long: no matter
+                warnings.simplefilter("ignore", HypothesisWarning)
+                test()
         except ContractViolation:
             pass
         except Exception as exc:  # Hypothesis wraps several failures; the last one is minimal
             if not last_failure:
                 last_failure[:] = [b"", f"{type(exc).__name__}: {exc}"]
+        if last_failure and batch_size > 1:
+            last_failure[0] = minimise(spec.check, *last_failure)
         for value, why in ([last_failure] if last_failure else []) + timed_out:
-            path = _write_reproducer(out, target, len(failures) + 1, value, suffix, why)
+            path = _write_reproducer(out, target + shard, len(failures) + 1, value, suffix, why)
             failures.append(f"{path}: {why.splitlines()[0]}")
-            print(f"fuzz {target}: FAILURE -> {path}: {why.splitlines()[0][:200]}", file=progress)
+            print(f"fuzz {target}{shard}: FAILURE -> {path}: {why.splitlines()[0][:200]}", file=progress)
         timed_out.clear()
         if sum(counts.values()) == before and not last_failure and not failures:
             break  # the strategy produced nothing (should not happen)
@@ -159,7 +185,7 @@ def fuzz(target: str, seconds: float | None, out: Path, *, inputs: int | None = 
             n = sum(counts.values())
             left = (f"{max(0.0, deadline - now):.0f} s left" if inputs is None else
                     f"{n}/{inputs} inputs")
-            print(f"fuzz {target}: {n} inputs, {counts['clean']} clean errors, {counts['ok']} ok, "
+            print(f"fuzz {target}{shard}: {n} inputs, {counts['clean']} clean errors, {counts['ok']} ok, "
                   f"{len(failures)} failures, {n / (now - started):.1f}/s, {left}",
                   file=progress, flush=True)
             next_progress = now + 10
@@ -169,6 +195,84 @@ def fuzz(target: str, seconds: float | None, out: Path, *, inputs: int | None = 
             "failures": len(failures), "seconds": round(elapsed, 1),
             "per_second": round(inputs / elapsed, 1) if elapsed else 0.0,
             "peak_mb": round(peak[0] / (1 << 20), 1), "reproducers": failures}
+
+
+def _shard(target: str, seconds, out: Path, inputs, seed, shard: str) -> dict:
+    """One process's part of a ``--jobs`` run (a pool worker), with its wall-clock span."""
+    began = time.time()
+    row = fuzz(target, seconds, out, inputs=inputs, seed=seed, shard=shard)
+    row["span"] = (began, time.time())
+    return row
+
+
+def _fuzz_in_parallel(targets, seconds, out: Path, per_target, seed, jobs: int) -> list[dict]:
+    """Each target split into ``jobs`` shards run by a pool of ``jobs`` processes (the
+    shards of one target side by side; the targets in turn), each shard with its own
+    seed and its share of the target's inputs; a row per target: the shards summed,
+    its seconds the wall time from its first shard's start to its last shard's end."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    tasks = []
+    for target in targets:
+        for k in range(jobs):
+            share = None if per_target is None else per_target // jobs + (k < per_target % jobs)
+            if share == 0:
+                continue
+            tasks.append((target, seconds, out, share,
+                          None if seed is None else seed * 1000 + k + 1, f".{k + 1}"))
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        parts = list(pool.map(_shard, *zip(*tasks, strict=True)))
+    rows = []
+    for target in targets:
+        mine = [r for r in parts if r["target"] == target]
+        seconds_taken = max(r["span"][1] for r in mine) - min(r["span"][0] for r in mine)
+        row = {"target": target, "seconds": round(seconds_taken, 1),
+               "peak_mb": max(r["peak_mb"] for r in mine),
+               "reproducers": [line for r in mine for line in r["reproducers"]]}
+        for key in ("inputs", "clean", "ok", "failures"):
+            row[key] = sum(r[key] for r in mine)
+        row["per_second"] = round(row["inputs"] / seconds_taken, 1) if seconds_taken else 0.0
+        rows.append(row)
+    return rows
+
+
+def minimise(check, value, why: str, seconds: float = 20.0):
+    """A failing input made smaller while ``check`` still fails it the same way (the
+    first word of the violation: ``traceback``, ``engines``, an output line...): chunks
+    of its bytes (of the stream, for an engines input) deleted, halves first, for at
+    most ``seconds``.  A batch's input has no Hypothesis shrinking behind it."""
+    from strategies.hostile import ContractViolation
+
+    kind = why.split(":", 1)[0]
+    as_bytes = (lambda v: v) if isinstance(value, bytes) else (lambda v: v[1])
+    rebuild = (lambda v, data: data) if isinstance(value, bytes) else \
+        (lambda v, data: (v[0], data, *v[2:]))
+
+    def fails(candidate) -> bool:
+        try:
+            check(candidate)
+        except ContractViolation as exc:
+            text = str(exc)
+            return not text.startswith(("hang:", "slow:", "memory:", "blow-up:")) and \
+                text.split(":", 1)[0] == kind
+        return False
+
+    deadline = time.monotonic() + seconds
+    data = bytes(as_bytes(value))
+    chunk = max(1, len(data) // 2)
+    while data and time.monotonic() < deadline:
+        at, changed = 0, False
+        while at < len(data) and time.monotonic() < deadline:
+            candidate = data[:at] + data[at + chunk:]
+            if fails(rebuild(value, candidate)):
+                data, changed = candidate, True
+            else:
+                at += chunk
+        if not changed:
+            if chunk == 1:
+                break
+            chunk //= 2
+    return rebuild(value, data)
 
 
 def cmd_fuzz(args) -> int:
@@ -185,13 +289,17 @@ def cmd_fuzz(args) -> int:
     minutes = args.minutes if args.minutes is not None else (None if total else 1.0)
     seconds = minutes * 60 / len(targets) if minutes is not None else None
     per_target = -(-total // len(targets)) if total else None  # rounded up: at least total
-    rows = [fuzz(t, seconds, Path(args.out), inputs=per_target, seed=args.seed)
-            for t in targets]
+    if args.jobs == 1:
+        rows = [fuzz(t, seconds, Path(args.out), inputs=per_target, seed=args.seed)
+                for t in targets]
+    else:
+        rows = _fuzz_in_parallel(targets, seconds, Path(args.out), per_target, args.seed,
+                                 args.jobs)
     print(f"{'target':<8} {'inputs':>9} {'clean errors':>13} {'ok':>9} {'failures':>9} "
-          f"{'inputs/s':>9} {'peak MB':>8}")
+          f"{'inputs/s':>9} {'peak MB':>8} {'seconds':>8}")
     for r in rows:
         print(f"{r['target']:<8} {r['inputs']:>9} {r['clean']:>13} {r['ok']:>9} "
-              f"{r['failures']:>9} {r['per_second']:>9} {r['peak_mb']:>8}")
+              f"{r['failures']:>9} {r['per_second']:>9} {r['peak_mb']:>8} {r['seconds']:>8}")
     for r in rows:
         for line in r["reproducers"]:
             print(f"reproducer: {line}")
@@ -216,4 +324,7 @@ def add_subcommands(sub) -> None:
     p.add_argument("--out", default="fuzz-failures", metavar="DIR",
                    help="where minimal reproducers are written (default fuzz-failures/)")
     p.add_argument("--seed", type=int, help="seed the batch seeds (default: random)")
+    p.add_argument("--jobs", type=_positive_int, default=1, metavar="N",
+                   help="processes: each target split into N shards run side by side, "
+                        "e.g. --jobs $(nproc) (default 1)")
     p.set_defaults(func=cmd_fuzz)

@@ -9,6 +9,9 @@ from conformance.errors import FormatError
 from conformance.migration.vmdesc.jsontext import JsonObject, loads, write_json
 from conformance.model import limits as _limits
 
+#: vmdesc text -> its writer style (Vmdesc.style), the last few texts seen
+_STYLES: dict[bytes, str | None] = {}
+
 ERA_72 = "qemu-7.2"  # {"page_size", "devices"}
 ERA_2024 = "qemu-8+"  # {"configuration", "page_size", "devices"}
 
@@ -38,15 +41,26 @@ class Vmdesc:
 
     @functools.cached_property
     def style(self) -> str | None:
+        # a function of the text alone (the root is parsed from it): remembered per
+        # text, as one file is read several times (decode, verify) and a mutated file
+        # mostly keeps its vmdesc; rendering a 300 KB trailer takes tens of ms
+        text = self.text
+        if text in _STYLES:
+            return _STYLES[text]
+        found = None
         for style in ("json-writer", "qjson"):
             try:
-                if write_json(self.root, style).encode("utf-8") == self.text:
-                    return style
+                if write_json(self.root, style).encode("utf-8") == text:
+                    found = style
+                    break
             except FormatError:
                 break
             except UnicodeEncodeError:  # a lone surrogate escape ("\ud800"): no writer
                 continue  # that QEMU wrote raw: the text stays opaque
-        return None
+        if len(_STYLES) >= 16:
+            del _STYLES[next(iter(_STYLES))]  # the oldest
+        _STYLES[text] = found
+        return found
 
     @property
     def note(self) -> str | None:
@@ -83,10 +97,10 @@ class Vmdesc:
         return table
 
     def encode(self) -> bytes:
-        """The JSON text rebuilt from ``root`` (or the opaque text when no writer fits)."""
-        if self.style is None:
-            return self.text
-        return write_json(self.root, self.style).encode("utf-8")
+        """The JSON text rebuilt from ``root``: ``style`` is the writer that rebuilt
+        ``text`` byte for byte from it, so that is ``text`` (a trailer is not edited in
+        place: ``build_vmdesc`` makes a new one); the opaque text when no writer fits."""
+        return self.text
 
 
 def parse_vmdesc(text: bytes, where: str = "vmdesc") -> Vmdesc:
