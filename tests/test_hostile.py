@@ -370,12 +370,12 @@ def test_fuzz_budget_of_the_active_profile(target, tmp_path):
 
 def test_contract_catches_a_traceback_and_a_hang(monkeypatch):
     """The contract can fail: an exception escaping the reader, and a hang."""
-    from conformance.migration import migfile
+    from conformance.migration import reader  # what the checks and the CLI call
 
     def boom(data):
         raise KeyError("x")
 
-    monkeypatch.setattr(migfile, "read_migration", boom)
+    monkeypatch.setattr(reader, "read_migration", boom)
     with pytest.raises(hostile.ContractViolation, match="traceback: KeyError"):
         hostile.check_migration_input(b"QEVM")
 
@@ -383,17 +383,17 @@ def test_contract_catches_a_traceback_and_a_hang(monkeypatch):
         while True:
             pass
 
-    monkeypatch.setattr(migfile, "read_migration", hang)
+    monkeypatch.setattr(reader, "read_migration", hang)
     monkeypatch.setattr(hostile, "TIME_BOUND", 0.2)
     with pytest.raises(hostile.ContractViolation, match="hang"):
         with hostile.bounded(0.2):
-            migfile.read_migration(b"")
+            reader.read_migration(b"")
 
 
 def test_fuzz_command_writes_a_reproducer_for_a_failure(tmp_path, capsys, monkeypatch):
-    from conformance.migration import migfile
+    from conformance.migration import reader  # what the checks and the CLI call
 
-    real = migfile.read_migration
+    real = reader.read_migration
     small = len(hostile.migration_seeds()[0])
 
     def fragile(data, **kw):  # a reader that crashes on every shortened stream
@@ -401,7 +401,7 @@ def test_fuzz_command_writes_a_reproducer_for_a_failure(tmp_path, capsys, monkey
             raise IndexError("boom")
         return real(data, **kw)
 
-    monkeypatch.setattr(migfile, "read_migration", fragile)
+    monkeypatch.setattr(reader, "read_migration", fragile)
     rc = main(["fuzz", "--minutes", "0.05", "--target", "mig", "--out", str(tmp_path), "--seed", "1"])
     captured = capsys.readouterr()
     assert rc == 1 and "Traceback" not in captured.err, captured.err
@@ -463,6 +463,17 @@ def test_fuzz_jobs_split_each_target_between_processes(tmp_path, capsys):
     for row in rows.values():
         assert row[1] == "10" and int(row[2]) + int(row[3]) == 10 and row[4] == "0"
     assert not list(tmp_path.iterdir())
+
+
+def test_a_forked_fuzz_worker_writes_its_inputs_apart_from_its_parent():
+    """--jobs forks: two processes writing one scratch file would check each other's
+    inputs."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    mine = hostile._input_file(b"parent", ".mig")
+    with ProcessPoolExecutor(1) as pool:
+        theirs = pool.submit(hostile._input_file, b"child", ".mig").result()
+    assert theirs != mine and open(mine, "rb").read() == b"parent"
 
 
 def test_minimise_keeps_the_failure_and_drops_the_rest():
