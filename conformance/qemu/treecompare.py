@@ -11,11 +11,13 @@ demand, conformance.qemu.selection).  Inputs, each run on both trees:
 * the case corpora and the golden corpus (``golden/cases``, ``tests/cases``, the
   bundled examples): each case's save, load (stream + trailer, or its load_input, and
   HEAD's stream when its bytes differ) and QEMU's truncation protocol;
-* or only the case files named on the command line (a difference's replay).
+* or only the case files named on the command line (a difference's replay: a generated
+  difference's case file, ``GENERATED_CASE_NAMES``, is spelled per variant on each tree
+  again, as the generated run spelled it).
 
 A difference is any of: save bytes, outcome kind, ret, file error, bytes consumed,
-loaded state, vmdesc; messages (``error_report`` / ``Error`` text) are an aspect of
-their own, reported apart because they change often.  For each difference the model
+loaded state, vmdesc (saves are made with it); messages (``error_report`` / ``Error``
+text) are an aspect of their own, reported apart because they change often.  For each difference the model
 says which variant each side matches (the reference engine under every variant, on
 the same input, compared as conformance/qemu/compare.py compares the model with C), so
 it reads "HEAD now behaves like variant X here" or "neither matches the model".  The
@@ -49,6 +51,10 @@ SHRINK_SECONDS = 20
 SHRINK_TOTAL_SECONDS = 120
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS_DIRS = ("golden/cases", "tests/cases")
+#: the names of the case files a generated difference is written as (``generated``):
+#: their description was drawn once and spelled per variant on each tree
+GENERATED_CASE_NAMES = frozenset(f"compare-{op}" for op in ("save", "load", "truncate",
+                                                             "mutate"))
 
 
 @attrs.frozen
@@ -118,7 +124,7 @@ def matching_variants(descs: dict, op: str, payload, dest, version, outcome,
         if desc is None:
             continue
         if op == "save":
-            ref = reference.save(desc, payload, variant)
+            ref = reference.save(desc, payload, variant, vmdesc=True)
         else:
             ref = reference.load(desc, payload, dest, variant, version_id=version)
         if qcompare.comparable(ref, outcome) is not None:
@@ -135,20 +141,32 @@ def matching_variants(descs: dict, op: str, payload, dest, version, outcome,
     return out
 
 
-def verdict(base: Side, head: Side, base_match: list[str], head_match: list[str]) -> str:
+def verdict(base: Side, head: Side, base_match: list[str], head_match: list[str],
+            no_claim: set | frozenset = frozenset()) -> str:
+    """How a difference reads.  ``no_claim``: the variants whose model says undefined
+    behaviour on this input; a side that matches nothing while its own variant is among
+    them is not contradicted by the model (it makes no claim there), and is said so."""
     def pick(match, own):
         return own if own in match else match[0]
 
+    def unmatched(side: Side) -> str:
+        if side.variant in no_claim:
+            return f": the model says undefined behaviour under {side.variant}"
+        return " matches no variant of the model"
+
     if not base_match and not head_match:
+        if base.variant in no_claim or head.variant in no_claim:
+            return (f"neither matches the model (BASE{unmatched(base)}; "
+                    f"HEAD{unmatched(head)})")
         return "neither matches the model"
     if not head_match:
-        return (f"HEAD matches no variant of the model (BASE behaves like "
+        return (f"HEAD{unmatched(head)} (BASE behaves like "
                 f"{pick(base_match, base.variant)})")
     said = f"HEAD now behaves like {pick(head_match, head.variant)} here"
     if set(head_match) & set(base_match):
         return said + f" (so does BASE: the model allows both; BASE: {', '.join(base_match)})"
     if not base_match:
-        return said + " (BASE matches no variant)"
+        return said + f" (BASE{unmatched(base)})"
     return said + f" (BASE: like {pick(base_match, base.variant)})"
 
 
@@ -222,7 +240,7 @@ class Recorder:
             kind, said = UNDEFINED, "undefined behaviour in both trees (the model makes no claim)"
         else:
             kind = MESSAGES if messages_only else "behaviour"
-            said = verdict(self.base, self.head, bm, hm)
+            said = verdict(self.base, self.head, bm, hm, no_claim)
             if "rejected" in (a.kind, b.kind):
                 said += (" [vmstate_check: the model's rules for savevm.c, which the build "
                          "does not link; C did not run on the rejecting side]")
@@ -275,7 +293,8 @@ def _descs_by_variant(desc) -> dict:
 
 def _run_op(side: Side, desc, op, payload, dest, version):
     if op == "save":
-        return side.engine.save(desc, payload, side.variant)
+        # with the vmdesc JSON, as the differential saves: its entries are compared too
+        return side.engine.save(desc, payload, side.variant, vmdesc=True)
     return side.engine.load(desc, payload, dest, side.variant, version_id=version)
 
 
@@ -429,8 +448,18 @@ def _case_on_both(rec: Recorder, case, path, group) -> None:
     desc, dest, v = case.description, case.dest_state(), case.load_version
     from conformance.model.variants import VARIANTS
 
-    # a case names the variants it is written for: the model of each judges it
-    variants = {name: (desc if name in case.variants else None) for name in VARIANTS}
+    if case.name in GENERATED_CASE_NAMES:
+        # a generated difference's replay: each tree and each variant's model gets the
+        # description spelled as the generated run spelled it (adapt_to_variant: a
+        # non-allocating pointer array's .size), so the replay finds the same difference
+        from strategies.properties import adapt_to_variant
+
+        variants = _descs_by_variant(desc)
+        sides = {s.role: adapt_to_variant(desc, s.variant) for s in (base, head)}
+    else:
+        # a case names the variants it is written for: the model of each judges it
+        variants = {name: (desc if name in case.variants else None) for name in VARIANTS}
+        sides = {"BASE": desc, "HEAD": desc}
 
     def maker(payload=None):
         return lambda: _attrs.evolve(
@@ -439,10 +468,10 @@ def _case_on_both(rec: Recorder, case, path, group) -> None:
             expect_by_variant={})
 
     def both(op, payload, mk):
-        a = _run_op(base, desc, op, payload, dest, v)
-        b = _run_op(head, desc, op, payload, dest, v)
-        rec.note(group, "save" if op == "save" else "load", desc, variants, payload, dest, v,
-                 a, b, mk, origin=str(path))
+        a = _run_op(base, sides["BASE"], op, payload, dest, v)
+        b = _run_op(head, sides["HEAD"], op, payload, dest, v)
+        rec.note(group, "save" if op == "save" else "load", sides["BASE"], variants, payload,
+                 dest, v, a, b, mk, origin=str(path))
         return a, b
 
     a, b = both("save", case.source, maker())
