@@ -135,6 +135,31 @@ def test_crash_is_undefined_with_the_signal(variant):
     assert "SIGSEGV" in out.message
 
 
+def test_element_size_0_steps_on_element_0_as_the_model_says(variant):
+    """vmstate.c addresses element i as first_elem + size * i: with size 0 every element
+    is element 0.  A pointer array of .size 0 (golden/cases/flags/array-of-pointer-nosize)
+    under 7.2 / 10.x never reaches its NULL slot 1; master's pointer size gives markers.
+    A plain array of size 0 does the same in every tree."""
+    q = eng(variant)
+    ptrs = Description("dev", 1, 1, [
+        Field("p", F.ARRAY | F.ARRAY_OF_POINTER, "int32", size=0, num=3)])
+    plain = Description("dev", 1, 1, [Field("a", F.ARRAY, "int32", size=0, num=3)])
+    want = {"p": "000000013000000003" if variant == "auto-alloc" else "000000010000000100000001",
+            "a": "000000010000000100000001"}
+    for desc, member, src, dest in ((ptrs, "p", [1, None, 3], [0, None, 5]),
+                                    (plain, "a", [1, 2, 3], [0, 0, 5])):
+        ref = reference.save(desc, {member: src}, variant, vmdesc=True)
+        out = q.save(desc, {member: src}, variant, vmdesc=True)
+        assert out.ok and out.data.hex() == want[member] == ref.data.hex()
+        assert qcompare.compare(ref, out) == []
+        data = bytes.fromhex("000000070000000800000009" "00")
+        rl = reference.load(desc, data, {member: dest}, variant, check=False)
+        ql = q.load(desc, data, {member: dest}, variant, check=False)
+        assert qcompare.compare(rl, ql) == [], member
+        if member == "a" or variant != "auto-alloc":
+            assert ql.state[member] == [9, dest[1], 5]  # the last value wins in slot 0
+
+
 def test_python_code_hooks_are_not_expressible(variant):
     desc = Description("dev", 0, 0, [Field("a", F.SINGLE, "uint8", size=1)],
                        pre_save=lambda opaque: 0)

@@ -382,3 +382,54 @@ def test_qlist_load_into_a_non_empty_list_keeps_old_elements_only_after_one():
     two = R.load(desc, bytes.fromhex("0101" "0102" "00" "00"), old)
     assert two.ok and two.state["q"] == [{"b": 1}, {"b": 2}]
     assert [h.kind for h in two.hazards] == ["leak"]
+
+
+# ---------------------------------------------------------------------------------------
+# A zero element size: vmstate.c (7.2, 10.x and master) addresses element i as
+# first_elem + size * i, so with size 0 every element is element 0.  The optimized engine
+# must say the same (its fast path leaves these arrays to the interpreter).
+
+def _both_engines():
+    from conformance.engines import optimized
+
+    return (R, optimized)
+
+
+NOSIZE_POINTERS = Description("dev", 1, 1, [
+    Field("p", F.ARRAY | F.ARRAY_OF_POINTER, "int32", size=0, num=3)])
+
+
+@pytest.mark.parametrize("variant", ("qemu-7.2", "legacy"))
+def test_pointer_array_of_size_0_saves_and_loads_slot_0_every_time(variant):
+    """golden/cases/flags/array-of-pointer-nosize.json under the stride convention: the
+    NULL slot 1 is never reached (10.2 / 7.2 C save 000000010000000100000001)."""
+    for engine in _both_engines():
+        saved = engine.save(NOSIZE_POINTERS, {"p": [1, None, 3]}, variant, vmdesc=True)
+        assert saved.ok and saved.data.hex() == "000000010000000100000001", engine
+        # one compressed entry, as for any array of a plain info
+        assert '{"name": "p", "array_len": 3, "type": "int32", "size": 4}' in saved.vmdesc
+        # three values loaded into slot 0: the last one wins, slots 1 and 2 untouched
+        loaded = engine.load(NOSIZE_POINTERS, bytes.fromhex("000000070000000800000009" "00"),
+                             {"p": [0, None, 5]}, variant)
+        assert loaded.ok and loaded.state == {"p": [9, None, 5]}, engine
+        assert len(loaded.data) == 12
+
+
+@pytest.mark.parametrize("variant", ("qemu-7.2", "legacy"))
+def test_pointer_array_of_size_0_follows_only_a_null_slot_0(variant):
+    for engine in _both_engines():
+        saved = engine.save(NOSIZE_POINTERS, {"p": [None, 2, 3]}, variant)
+        assert saved.kind == "undefined" and saved.path.endswith("/p[0]"), engine
+        loaded = engine.load(NOSIZE_POINTERS, bytes(13), {"p": [None, 0, 0]}, variant)
+        assert loaded.kind == "undefined" and loaded.path.endswith("/p[0]"), engine
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_plain_array_of_size_0_saves_and_loads_element_0_every_time(variant):
+    desc = Description("dev", 1, 1, [Field("a", F.ARRAY, "int32", size=0, num=3)])
+    for engine in _both_engines():
+        saved = engine.save(desc, {"a": [1, 2, 3]}, variant)
+        assert saved.ok and saved.data.hex() == "000000010000000100000001", engine
+        loaded = engine.load(desc, bytes.fromhex("000000070000000800000009" "00"),
+                             {"a": [0, 0, 5]}, variant)
+        assert loaded.ok and loaded.state == {"a": [9, 0, 5]}, engine

@@ -246,13 +246,26 @@ class _Self:
         self.opaque = opaque
 
 
-def _elements_container(field: Field, opaque, first):
-    """(container, key-of-element) factory for element i."""
+def _elements_container(field: Field, opaque, first, size: int):
+    """(container, key-of-element) factory for element i.
+
+    vmstate.c (7.2, 10.x and master alike: vmstate_save_state_v / vmstate_load_state /
+    vmstate_load_next) addresses element i as ``first_elem + size * i`` with the size
+    vmstate_size() gives: with size 0 every element is element 0 (a pointer array of
+    ``.size`` 0 under the stride convention saves and loads slot 0 n times)."""
     if field.member is None:
         return lambda i: (_Self(opaque), None)
     if field.is_array:
+        if size == 0:
+            return lambda i: (first, 0)
         return lambda i: (first, i)
     return lambda i: (opaque, field.member)
+
+
+def _slot(field: Field, size: int, i: int) -> int:
+    """The index of the element C touches on the loop's i-th turn (see
+    _elements_container): what paths name."""
+    return 0 if size == 0 and field.is_array and field.member is not None else i
 
 
 def _get(container, key, path: str):
@@ -435,13 +448,13 @@ def _save_field(ctx: _Ctx, vmsd, field: Field, opaque, w, fpath: str, path: str)
         if first is None and n != 0 and size != 0:
             raise Abort("assertion failed: first_elem || !n_elems || !size", fpath)
         _null_with_size_zero(field, first, n, fpath)
-    cell = _elements_container(field, opaque, first)
+    cell = _elements_container(field, opaque, first, size)
     compressible = can_compress(field, v)
     era = v.vmdesc_era
     w_loop = w
     prev_null = False
     for i in range(max(n, 0)):
-        epath = _elem_path(path, field, i)
+        epath = _elem_path(path, field, _slot(field, size, i))
         container, key = cell(i)
         elem = _get(container, key, epath)
         is_null = False
@@ -464,7 +477,7 @@ def _save_field(ctx: _Ctx, vmsd, field: Field, opaque, w, fpath: str, path: str)
             w_loop = w
             if runs:
                 for j in range(i + 1, n):
-                    other = _get(container, j, epath)
+                    other = _get(*cell(j), epath)  # *(void **)(first_elem + size * j)
                     if (other is None and size != 0) != is_null:
                         max_elems = j - i
                         break
@@ -686,9 +699,9 @@ def _load_field(ctx: _Ctx, vmsd, field: Field, opaque, fpath: str, path: str) ->
                 and v.decision("null_element_skipped_on_load")):
             return 0  # every element address is NULL + 0 * i: master skips them all
         _null_with_size_zero(field, first, n, fpath)
-    cell = _elements_container(field, opaque, first)
+    cell = _elements_container(field, opaque, first, size)
     for i in range(max(n, 0)):
-        epath = _elem_path(path, field, i)
+        epath = _elem_path(path, field, _slot(field, size, i))
         container, key = cell(i)
         target = (container, key)
         esize = size

@@ -124,8 +124,9 @@ def explain(case: Case | None, aspect: str, groups: list) -> tuple[str, str]:
         if aspect == "save":
             reasons.append((
                 "arrays of pointers: legacy streams carry a 0x30 marker for NULL slots only "
-                "(and QEMU <= 10 recognises a NULL slot only when .size is non-zero, else it "
-                "follows the pointer); auto-allocating arrays (AUTO_ALLOC, or "
+                "(and QEMU <= 10 steps through the array by .size: with .size 0 every element "
+                "is slot 0, saved n times, and a NULL slot 0 is followed); auto-allocating "
+                "arrays (AUTO_ALLOC, or "
                 "ARRAY_OF_POINTER|ALLOC in the alloc variant) put 0x30/0x31 before every slot",
                 (_BEHAVIOUR, "3, 6-8")))
         else:

@@ -228,6 +228,12 @@ class LoadGen(Emitter):
             self.emit(f"if {o}.get({m}) is None or {o}.get({m}) is INDETERMINATE: _bail()")
         if static_n == 0:
             return
+        if fp.is_array and fp.member is not None and not fp.static_elem_size:
+            # element i is first_elem + size * i (vmstate.c): size 0 loads into element 0
+            # every time, a VBUFFER's size is known at run time; the interpreter steps
+            self.load_flush()
+            self.bail(f"{fp.name}: array with element size 0 / a run-time size")
+            return
         if fp.aop:
             self.load_pointer_array(fp, o, static_n, count_expr, path)
             written.add(fp.member)  # the list copy is stored whatever the count
@@ -377,7 +383,6 @@ class LoadGen(Emitter):
         if fp.flags & F.VBUFFER or not (fp.is_struct or fp.inline in ("int", "bool")):
             self.bail(f"{fp.name}: pointer array of {fp.info.name} runs on the interpreter")
             return
-        size = fp.static_elem_size
         cnt = static_n if static_n is not None else self.var("n")
         if static_n is None:
             self.emit(f"{cnt} = {count_expr}")
@@ -406,12 +411,10 @@ class LoadGen(Emitter):
             self.emit(f"led.append({pre}(f{self.elem_path(path, fp, i)!r}, '*pptr == NULL', "
                       "True))")
         if v.marker_load == "nullptr":
-            if size == 0:
-                self.bail("a NULL slot with element size 0 is followed")
-            else:
-                self.emit("if pos >= n or buf[pos] != 0x30: _bail()  # get_nullptr")
-                self.emit("pos += 1")
-                self.emit("continue")
+            # the element size is non-zero here (load_field): get_nullptr reads the marker
+            self.emit("if pos >= n or buf[pos] != 0x30: _bail()  # get_nullptr")
+            self.emit("pos += 1")
+            self.emit("continue")
         else:
             # vmstate_ptr_marker_load: 0x30 skips, 0x31 allocates (auto only)
             self.emit("if pos >= n: _bail()")

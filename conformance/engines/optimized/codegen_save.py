@@ -122,6 +122,12 @@ class SaveGen(Emitter):
             self.emit(f"if {obj}.get({m}) is None or {obj}.get({m}) is INDETERMINATE: _bail()")
         if static_n == 0:
             return
+        if fp.is_array and fp.member is not None and not fp.static_elem_size:
+            # element i is first_elem + size * i (vmstate.c): size 0 steps on element 0
+            # every time, a VBUFFER's size is known at run time; the interpreter steps
+            self.save_flush()
+            self.bail(f"{fp.name}: array with element size 0 / a run-time size")
+            return
         if fp.aop:
             self.save_pointer_array(fp, obj, static_n, count_expr, path)
             return
@@ -221,7 +227,7 @@ class SaveGen(Emitter):
         if not (fp.is_struct or fp.inline in _SCALAR_SHAPES):
             self.bail(f"{fp.name}: pointer array of {fp.info.name} runs on the interpreter")
             return
-        size = fp.static_elem_size
+        # the element size is non-zero here (save_field), so a NULL slot is recognised
         lst = self.var("L")
         cnt = static_n if static_n is not None else self.var("n")
         if static_n is None:
@@ -232,10 +238,7 @@ class SaveGen(Emitter):
         self.ind += 1
         self.emit(f"if {e} is None:")
         self.ind += 1
-        if fp.auto or size:
-            self.emit("out.append(0x30)  # NULL marker")
-        else:
-            self.bail("a NULL slot with element size 0 is followed")
+        self.emit("out.append(0x30)  # NULL marker")
         self.ind -= 1
         self.emit("else:")
         self.ind += 1
