@@ -374,3 +374,39 @@ def test_f4_one_gtree_node_past_state_bytes_is_a_limit(tmp_path):
         conformance.load_case(path)
     assert info.value.limit == "state-bytes"
     assert info.value.location == "$.description.Fields[0].Description.Fields[4]"
+
+
+def test_state_bytes_counts_every_gtree_node_of_a_state(tmp_path, capsys):
+    """Found by the million-input fuzz run: one node within state-bytes, but the source
+    lists two (zero buffers fill each), 62 MB built; `decode` of the encoded stream
+    then peaked at 573 MB.  The nodes a state holds count as it is built."""
+    node = {"name": "n", "version_id": 1, "minimum_version_id": 1, "Fields": [
+        {"field": "val", "info": "uint32"}] + [
+        {"field": f"big{i}", "flags": ["BUFFER"], "info": "buffer", "size": 2_236_963}
+        for i in range(14)]}
+    desc = {"name": "d", "version_id": 1, "minimum_version_id": 1, "Fields": [
+        {"field": "t", "info": "gtree", "size": 4, "version_id": 1, "Description": node}]}
+    one = write_case(tmp_path, {"description": desc, "source": {"t": [[1, {"val": 10}]]}},
+                     "one.json")
+    assert conformance.load_case(one).source["t"][0][1]["val"] == 10  # 31 MiB: within
+    two = write_case(tmp_path, {"description": desc,
+                                "source": {"t": [[1, {"val": 10}], [2, {"val": 20}]]}},
+                     "two.json")
+    with pytest.raises(LimitExceeded) as info:
+        conformance.load_case(two)
+    assert info.value.limit == "state-bytes" and info.value.location == "$.source.t[1][1]"
+    rc, out, err = run_cli(capsys, "encode", two)
+    assert rc == 1 and not out and "state-bytes" in err and len(err.splitlines()) == 1
+
+
+def test_a_negative_size_is_a_case_error_naming_the_path(tmp_path, capsys):
+    """Found by the million-input fuzz run: a buffer of size -8 was an internal error
+    (ValueError: negative count) in check, encode and run."""
+    desc = {"name": "d", "Fields": [{"field": "b", "flags": ["BUFFER"], "info": "buffer",
+                                     "size": -8}]}
+    path = write_case(tmp_path, {"description": desc})
+    for command in ("check", "encode"):
+        rc, out, err = run_cli(capsys, command, path)
+        assert rc == 1 and "Traceback" not in err, err
+        assert err.strip() == (f"vmstate-conformance: {path}: $.description.Fields[0].size: "
+                               "a size is a size_t: -8 is negative")

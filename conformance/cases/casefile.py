@@ -28,7 +28,14 @@ from conformance.model.description import PRED_KINDS, Description, Field, Hook, 
 from conformance.model.flags import FlagError, flag_names, parse_flags
 from conformance.model.infos import INFOS
 from conformance.model.outcome import KINDS
-from conformance.model.state import StateError, from_plain, state_size, to_plain, zero_struct
+from conformance.model.state import (
+    StateError,
+    bytes_budget,
+    from_plain,
+    state_size,
+    to_plain,
+    zero_struct,
+)
 from conformance.names import CASE_FORMAT
 
 FORMAT_ID = CASE_FORMAT  # the name this module has always used
@@ -223,6 +230,8 @@ def parse_field(obj, path: str, vmsds: dict, _stack: tuple = (), _depth: int = 0
     ints = {}
     for key in ("size", "num", "start", "version_id", "struct_version_id"):
         ints[key] = _expect_type(obj.get(key, 0), int, f"{path}.{key}", key)
+    if ints["size"] < 0:  # VMStateField.size is a size_t
+        raise CaseError(f"{path}.size", f"a size is a size_t: {ints['size']} is negative")
     # sizes are checked before anything proportional to them exists (a zero state)
     if ints["num"] > _limits.ELEMENT_LIMIT:
         raise _limits.exceeded("elements", f"{path}.num",
@@ -303,8 +312,12 @@ def _parse_case(obj) -> Case:
     variants = _case_variants(obj)
     for key in ("source", "destination"):
         _count_values(obj.get(key), f"$.{key}")
-    source = from_plain(desc, obj.get("source", {}), "$.source")
-    dest = from_plain(desc, obj["destination"], "$.destination") if "destination" in obj else None
+    with bytes_budget():
+        source = from_plain(desc, obj.get("source", {}), "$.source")
+    dest = None
+    if "destination" in obj:
+        with bytes_budget():
+            dest = from_plain(desc, obj["destination"], "$.destination")
     expect = _expect_type(obj.get("expect", {}), dict, "$.expect", "expect")
     _check_expect(expect, "$.expect")
     by_variant = _expect_type(obj.get("expect_by_variant", {}), dict, "$.expect_by_variant",
@@ -440,10 +453,15 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def _count_values(obj, path: str) -> None:
-    """The scalar values of a state's JSON (what a save walks) against ``state-values``."""
+    """The scalar values of a state's JSON (what a save walks) against ``state-values``,
+    and its bytes against ``state-bytes``: the zero state's bound does not bound a
+    state's GTree / QLIST nodes, whose count is the state's (fuzz: two nodes of 31 MiB
+    of buffers each, a 1.7 KB case file whose encode and decode passed 500 MB).  A hex
+    string counts as the bytes it holds; any other scalar as one."""
     if not isinstance(obj, (dict, list)):
         return
-    n, todo = 0, [obj]
+    n = nbytes = 0
+    todo = [obj]
     while todo:
         node = todo.pop()
         for value in (node.values() if isinstance(node, dict) else node):
@@ -451,9 +469,14 @@ def _count_values(obj, path: str) -> None:
                 todo.append(value)
             else:  # a scalar: a member or an element
                 n += 1
+                nbytes += len(value) // 2 if isinstance(value, str) else 1
         if n > _limits.STATE_LIMIT:
             raise _limits.exceeded("state-values", path,
                                    f"a state of more than {_limits.STATE_LIMIT} values", n)
+        if nbytes > _limits.STATE_BYTES_LIMIT:
+            raise _limits.exceeded("state-bytes", path,
+                                   f"a state of more than {_limits.STATE_BYTES_LIMIT} bytes",
+                                   nbytes)
 
 
 def _check_strings(obj, source: str | None) -> None:

@@ -28,6 +28,7 @@ hazard.  Members a state leaves out are zero (devices start from zeroed structs)
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from typing import Any
 
@@ -327,6 +328,39 @@ def to_plain(value) -> Any:
 # JSON -> state, guided by the description
 
 
+#: bytes a state being built from JSON may still hold (None: not counted); see
+#: :func:`bytes_budget`
+_BYTES_LEFT: list = [None]
+
+
+@contextlib.contextmanager
+def bytes_budget():
+    """Count the buffer bytes of the states :func:`from_plain` builds against
+    ``state-bytes``: the zero state's bound (``state_size``) holds one GTree / QLIST
+    node, a state holds as many as its JSON lists, each filled with zero buffers (fuzz:
+    a 1.7 KB case whose two nodes held 31 MiB each).  Checked after each struct is
+    built, so at most one node's bytes (within the bound) are made past it."""
+    _BYTES_LEFT[0] = _limits.STATE_BYTES_LIMIT
+    try:
+        yield
+    finally:
+        _BYTES_LEFT[0] = None
+
+
+def _spend_bytes(state: dict, path: str) -> None:
+    """A struct's own buffers (its nested structs count where they are built)."""
+    n = 0
+    for value in state.values():
+        if isinstance(value, (bytes, bytearray)):
+            n += len(value)
+        elif isinstance(value, list):
+            n += sum(len(v) for v in value if isinstance(v, (bytes, bytearray)))
+    _BYTES_LEFT[0] -= n
+    if _BYTES_LEFT[0] < 0:
+        total = _limits.STATE_BYTES_LIMIT - _BYTES_LEFT[0]
+        raise _limits.exceeded("state-bytes", path, f"a state of at least {total} bytes", total)
+
+
 def from_plain(desc: Description, plain, path: str = "$") -> dict:
     """Build a state for ``desc`` from its JSON form; StateError names the JSON path."""
     if not isinstance(plain, dict):
@@ -337,7 +371,10 @@ def from_plain(desc: Description, plain, path: str = "$") -> dict:
         field = schema.get(member)
         sub = f"{path}.{member}"
         state[member] = _member_from_plain(field, value, sub) if field else _loose(value, sub)
-    return fill_missing(desc, state)
+    state = fill_missing(desc, state)
+    if _BYTES_LEFT[0] is not None:
+        _spend_bytes(state, path)
+    return state
 
 
 def _loose(value, path):
