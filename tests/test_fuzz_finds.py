@@ -172,12 +172,14 @@ def havoc_reaches(make, wanted, inputs: int = 3000) -> bool:
     return any(wanted(make(pick)) for _ in range(inputs))
 
 
+@pytest.mark.filterwarnings("ignore:Generating overly large repr")  # a case file found
 def test_reachable_f2_empty_variants():
     wanted = lambda data: b'"variants": []' in data  # noqa: E731
     find(hostile.hostile_case_files(), wanted, settings=FIND)
     assert havoc_reaches(hostile._case_file, wanted)
 
 
+@pytest.mark.filterwarnings("ignore:Generating overly large repr")  # a case file found
 def test_reachable_f4_many_big_buffers():
     wanted = lambda data: b'"field": "big1"' in data  # noqa: E731
     find(hostile.hostile_case_files(), wanted, settings=FIND)
