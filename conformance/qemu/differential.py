@@ -368,10 +368,7 @@ def write_outputs(report: Report, directory: Path, command: list[str], started: 
 
 def replay(path: Path, variant: str | None = None) -> Report:
     """Run one case file (e.g. a differential's cases/X.json) under reference and qemu."""
-    try:
-        case = load_case_file(path)
-    except CaseError as exc:
-        raise CaseError(str(exc)) from None
+    case = load_case_file(path)  # a CaseError names the file and the JSON path
     v = variant or case.variants[0]
     info = qengine.build_for_variant(v)
     if info is None:

@@ -224,10 +224,18 @@ _GASSERT_RE = re.compile(r"assertion failed: \((.*)\)")
 _ALLOC_RE = re.compile(r"failed to allocate (\d+) bytes")
 
 
+#: GLib's own log of a refused precondition (g_return_if_fail: g_tree_insert() into a
+#: NULL GTree), "(process:PID): GLib-CRITICAL **: HH:MM:SS.mmm: ...": not the migration
+#: core's error_report / Error text; the model records it as a hazard
+_GLIB_LOG_RE = re.compile(r"^\(process:\d+\): GLib(-[A-Za-z]+)?-(CRITICAL|WARNING) \*\*: ")
+
+
 def _messages(stderr: str) -> list[str]:
     out = []
     for line in stderr.splitlines():
         if _ASSERT_RE.search(line) or "GLib-ERROR" in line or line.startswith("ERROR:"):
+            continue
+        if _GLIB_LOG_RE.match(line):
             continue
         if line.strip():
             out.append(line)
