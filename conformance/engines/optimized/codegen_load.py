@@ -348,9 +348,10 @@ class LoadGen(Emitter):
         self.emit(f"pos += {cnt} * {width}")
         self.ind -= 1
 
-    def load_struct_array(self, fp: FieldPlan, o: str, static_n, count_expr, path) -> None:
+    def list_to_fill(self, fp: FieldPlan, o: str, static_n, count_expr) -> tuple[str, str]:
+        """(count, list) of an array member about to be filled element by element: the
+        destination's list checked long enough and copied (the copy is what is filled)."""
         m = repr(fp.member)
-        self.load_flush()
         cnt = static_n if static_n is not None else self.var("n")
         if static_n is None:
             self.emit(f"{cnt} = {count_expr}")
@@ -361,6 +362,11 @@ class LoadGen(Emitter):
             self.emit(f"ids.append(id({lst}))")
         self.emit(f"{lst} = {lst}[:]")
         self.emit(f"{o}[{m}] = {lst}")
+        return cnt, lst
+
+    def load_struct_array(self, fp: FieldPlan, o: str, static_n, count_expr, path) -> None:
+        self.load_flush()
+        cnt, lst = self.list_to_fill(fp, o, static_n, count_expr)
         i = self.var("i")
         self.emit(f"for {i} in range({cnt}):")
         self.ind += 1
@@ -377,22 +383,12 @@ class LoadGen(Emitter):
         return f"{path}/{_fmt_escape(fp.name)}[{{{i}}}]"
 
     def load_pointer_array(self, fp: FieldPlan, o: str, static_n, count_expr, path) -> None:
-        m = repr(fp.member)
         v = self.v
         self.load_flush()
         if fp.flags & F.VBUFFER or not (fp.is_struct or fp.inline in ("int", "bool")):
             self.bail(f"{fp.name}: pointer array of {fp.info.name} runs on the interpreter")
             return
-        cnt = static_n if static_n is not None else self.var("n")
-        if static_n is None:
-            self.emit(f"{cnt} = {count_expr}")
-        lst = self.var("L")
-        self.emit(f"{lst} = {o}.get({m})")
-        self.emit(f"if {lst}.__class__ is not list or len({lst}) < {cnt}: _bail()")
-        if self.track:
-            self.emit(f"ids.append(id({lst}))")
-        self.emit(f"{lst} = {lst}[:]")
-        self.emit(f"{o}[{m}] = {lst}")
+        cnt, lst = self.list_to_fill(fp, o, static_n, count_expr)
         pre = self.const(Precondition, "Pre")
         check_slots = fp.auto and v.decision("populated_auto_slot") != "overwrite"
         if fp.auto and fp.is_pointer:

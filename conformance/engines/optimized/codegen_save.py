@@ -205,14 +205,19 @@ class SaveGen(Emitter):
         self.emit(f"out += _pk({code!r}, {cnt}).pack(*{conv(lst)})")
         self.ind -= 1
 
-    def save_struct_array(self, fp: FieldPlan, obj: str, static_n, count_expr, path) -> None:
+    def elements(self, fp: FieldPlan, obj: str, static_n, count_expr) -> str:
+        """The variable holding the first count elements of an array member."""
         m = repr(fp.member)
-        self.save_flush()
         lst = self.var("L")
         cnt = static_n if static_n is not None else self.var("n")
         if static_n is None:
             self.emit(f"{cnt} = {count_expr}")
         self.emit(f"{lst} = _arr({obj}.get({m}), {cnt})")
+        return lst
+
+    def save_struct_array(self, fp: FieldPlan, obj: str, static_n, count_expr, path) -> None:
+        self.save_flush()
+        lst = self.elements(fp, obj, static_n, count_expr)
         e = self.var("e")
         self.emit(f"for {e} in {lst}:")
         self.ind += 1
@@ -222,17 +227,12 @@ class SaveGen(Emitter):
         self.ind -= 1
 
     def save_pointer_array(self, fp: FieldPlan, obj: str, static_n, count_expr, path) -> None:
-        m = repr(fp.member)
         self.save_flush()
         if not (fp.is_struct or fp.inline in _SCALAR_SHAPES):
             self.bail(f"{fp.name}: pointer array of {fp.info.name} runs on the interpreter")
             return
         # the element size is non-zero here (save_field), so a NULL slot is recognised
-        lst = self.var("L")
-        cnt = static_n if static_n is not None else self.var("n")
-        if static_n is None:
-            self.emit(f"{cnt} = {count_expr}")
-        self.emit(f"{lst} = _arr({obj}.get({m}), {cnt})")
+        lst = self.elements(fp, obj, static_n, count_expr)
         e = self.var("e")
         self.emit(f"for {e} in {lst}:")
         self.ind += 1
