@@ -11,9 +11,9 @@ import struct
 from pathlib import Path
 
 import pytest
+from shared_descriptions import bitmap_desc
 
 import conformance
-from conformance.cases import parse_description
 from conformance.cases.casefile import CaseError
 from conformance.cli import main
 from conformance.engines import optimized, reference
@@ -256,15 +256,6 @@ def test_u_encode_then_decode_with_the_cli(tmp_path, capsys):
 
 
 # ------------------------------------------------------------------------------ B2n
-
-
-def bitmap_desc():
-    return parse_description({"name": "dev", "version_id": 1, "minimum_version_id": 0,
-                              "Fields": [
-                                  {"field": "len", "flags": ["SINGLE"], "info": "int32",
-                                   "size": 4},
-                                  {"field": "bm", "flags": ["POINTER", "VBUFFER"],
-                                   "info": "bitmap", "size_member": "len"}]})
 
 
 #: (destination len, stream): C writes 16 bytes into an 8-byte object; C dies (SIGSEGV)

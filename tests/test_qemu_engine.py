@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from shared_descriptions import bitmap_desc
 
 from conformance.cases import parse_description
 from conformance.engines import reference
@@ -308,15 +309,6 @@ def test_loads_agree_outside_known_classes(variant, how, data):
 # One minimal reproducer per known class and version
 
 
-def _bitmap_desc():
-    return parse_description({"name": "dev", "version_id": 1, "minimum_version_id": 0,
-                              "Fields": [
-                                  {"field": "len", "flags": ["SINGLE"], "info": "int32",
-                                   "size": 4},
-                                  {"field": "bm", "flags": ["POINTER", "VBUFFER"],
-                                   "info": "bitmap", "size_member": "len"}]})
-
-
 def _vbuffer_desc():
     return parse_description({"name": "dev", "version_id": 1, "minimum_version_id": 1,
                               "Fields": [
@@ -347,11 +339,11 @@ def _qlist_desc():
 REPRODUCERS = {
     ("A", "qemu-7.2"): (lambda: SIMPLE, {}, "05", None, 2, "load"),
     ("A", "legacy"): (lambda: SIMPLE, {}, "05", None, 2, "load"),
-    ("B", "qemu-7.2"): (_bitmap_desc, {"len": 4, "bm": 1}, "00000000", None, None, "load"),
-    ("B", "legacy"): (_bitmap_desc, {"len": 4, "bm": 1}, "00000000", None, None, "load"),
-    ("B2", "qemu-7.2"): (_bitmap_desc, {"len": 0, "bm": 0},
+    ("B", "qemu-7.2"): (bitmap_desc, {"len": 4, "bm": 1}, "00000000", None, None, "load"),
+    ("B", "legacy"): (bitmap_desc, {"len": 4, "bm": 1}, "00000000", None, None, "load"),
+    ("B2", "qemu-7.2"): (bitmap_desc, {"len": 0, "bm": 0},
                          "00000100" + "00" * 32, None, None, "load"),
-    ("B2", "legacy"): (_bitmap_desc, {"len": 0, "bm": 0},
+    ("B2", "legacy"): (bitmap_desc, {"len": 0, "bm": 0},
                        "00000100" + "00" * 32, None, None, "load"),
     ("Q", "qemu-7.2"): (_vbuffer_desc, {"len": 7, "vb": "7cf055547d1015"},
                         "00000007f0dc6e301e", None, None, "load"),
