@@ -500,9 +500,10 @@ ENGINE_BATCH = 8
 
 @st.composite
 def hostile_engine_batches(draw, size: int = ENGINE_BATCH):
-    """(description, variant, [(mutated stream, destination)] * size): one drawn
-    description, one source stream and destination, and ``size`` mutations of them
-    (each stream mutated; half the destinations with edge values set)."""
+    """``size`` engine inputs (description, mutated stream, destination, variant), as
+    :func:`hostile_engine_inputs` draws one: one drawn description, source stream and
+    destination, and ``size`` mutations of them (each stream mutated; half the
+    destinations with edge values set)."""
     from conformance.names import VARIANT_NAMES
     from strategies.descriptions import descriptions
     from strategies.streams import mutation_of, streams
@@ -512,29 +513,17 @@ def hostile_engine_batches(draw, size: int = ENGINE_BATCH):
     desc = draw(descriptions(variant), label="description")
     stream = draw(streams(desc, variant), label="stream")
     dest = draw(destinations(desc, stream.state, variant), label="destination")
-    pairs = []
+    inputs = []
     for _ in range(size):
         data = mutation_of(draw, stream).data
-        pairs.append((data, _mutated_state(draw, dest) if draw(st.booleans()) else dest))
-    return desc, variant, pairs
+        inputs.append((desc, data, _mutated_state(draw, dest) if draw(st.booleans()) else dest,
+                       variant))
+    return inputs
 
 
-def check_engine_batch(batch, limit: int | None = None) -> list[str]:
-    """:func:`check_engines_input` on each input of a batch (its first ``limit`` only,
-    when given: the last batch of a budget); a violation names the one input it was
-    found on (``.input``: (description, stream, destination, variant))."""
-    desc, variant, pairs = batch
-    results = []
-    for data, dest in pairs[:limit]:
-        try:
-            results.append(check_engines_input(desc, data, dest, variant))
-        except ContractViolation as exc:
-            exc.input = (desc, data, dest, variant)
-            raise
-    return results
-
-
-check_engine_batch.batch_size = ENGINE_BATCH  # inputs per example (the fuzz loop's budget)
+def check_engine_args(args) -> str:
+    """:func:`check_engines_input` on one (description, stream, destination, variant)."""
+    return check_engines_input(*args)
 
 
 def _mutated_state(draw, state):
@@ -580,9 +569,9 @@ def havoc_batches(draw, make, size: int = HAVOC_BATCH) -> list:
     return [make(pick) for _ in range(size)]
 
 
-def check_each(check):
-    """``check`` over a batch (its first ``limit`` inputs, when given); a violation names
-    the input it was found on (``.input``)."""
+def check_each(check, batch_size: int = HAVOC_BATCH):
+    """``check`` over a batch of ``batch_size`` inputs (its first ``limit``, when given);
+    a violation names the input it was found on (``.input``)."""
     def run(batch, limit: int | None = None) -> list[str]:
         results = []
         for value in batch[:limit]:
@@ -593,7 +582,7 @@ def check_each(check):
                 raise
         return results
 
-    run.batch_size = HAVOC_BATCH
+    run.batch_size = batch_size
     return run
 
 
@@ -614,12 +603,12 @@ TARGETS = {
                   lambda: havoc_batches(_migration_file), check_each(check_migration_input)),
     "case": Target(hostile_case_files, check_case_input, ".json",
                    lambda: havoc_batches(_case_file), check_each(check_case_input)),
-    "engines": Target(hostile_engine_inputs, lambda args: check_engines_input(*args), ".json",
-                      hostile_engine_batches, check_engine_batch),
+    "engines": Target(hostile_engine_inputs, check_engine_args, ".json",
+                      hostile_engine_batches, check_each(check_engine_args, ENGINE_BATCH)),
 }
 
 
 __all__ = ["ContractViolation", "TARGETS", "Target", "bounded", "case_seeds", "check_case_input",
-           "check_each", "check_engine_batch", "check_engines_input", "check_migration_input",
+           "check_each", "check_engine_args", "check_engines_input", "check_migration_input",
            "havoc_batches", "hostile_case_files", "hostile_engine_batches",
            "hostile_engine_inputs", "hostile_migration_files", "migration_seeds", "mutated_json"]

@@ -200,7 +200,7 @@ def test_reachable_f1_f3_hostile_section_names(cut):
                                       hostile.hostile_engine_batches])
 def test_reachable_negative_destination_sizes(strategy):
     def negative(value) -> bool:
-        dests = [value[2]] if len(value) == 4 else [dest for _, dest in value[2]]
+        dests = [value[2]] if isinstance(value, tuple) else [args[2] for args in value]
         return any("-601" in repr(dest) or "-64" in repr(dest) for dest in dests)
 
     find(strategy(), negative, settings=FIND)
