@@ -14,7 +14,7 @@ import pytest
 from shared_descriptions import bitmap_desc
 
 import conformance
-from conformance.cases.casefile import CaseError
+from conformance.cases.casefile import CaseError, parse_description
 from conformance.cli import main
 from conformance.engines import optimized, reference
 from conformance.errors import LimitExceeded
@@ -401,3 +401,59 @@ def test_a_negative_size_is_a_case_error_naming_the_path(tmp_path, capsys):
         assert rc == 1 and "Traceback" not in err, err
         assert err.strip() == (f"vmstate-conformance: {path}: $.description.Fields[0].size: "
                                "a size is a size_t: -8 is negative")
+
+
+def gtree_of_absent_buffers(mib: int) -> dict:
+    """A GTree whose node VMSD (v2) holds a ``mib`` MiB buffer present from version 2
+    on; the GTree loads its nodes at version 1, so a node costs its stream 13 bytes."""
+    node = {"name": "n", "version_id": 2, "minimum_version_id": 1, "Fields": [
+        {"field": "val", "info": "uint32", "size": 4},
+        {"field": "big", "flags": ["BUFFER"], "info": "buffer", "size": mib << 20,
+         "version_id": 2}]}
+    return {"name": "d", "version_id": 1, "minimum_version_id": 1, "Fields": [
+        {"field": "t", "info": "gtree", "size": 4, "version_id": 1, "Description": node}]}
+
+
+def gtree_stream(nodes: int) -> bytes:
+    return (struct.pack(">I", nodes)
+            + b"".join(b"\x01" + struct.pack(">QI", k, 7) for k in range(nodes)) + b"\x00")
+
+
+@pytest.mark.parametrize("engine", [reference, optimized], ids=["reference", "optimized"])
+def test_a_loads_allocations_are_bounded_in_total(engine):
+    """Each GTree node is bounded by the description, their number only by the stream:
+    a 1.3 KB stream of 100 nodes of a 16 MiB value struct allocated 1.6 GB and ended in
+    `internal error: MemoryError`.  A load's allocations now spend one budget
+    (state-values, state-bytes), and the load stops with outcome kind `limit`."""
+    desc = parse_description(gtree_of_absent_buffers(16))
+    out = engine.load(desc, gtree_stream(1), {"t": []}, "auto-alloc")
+    assert out.ok and out.state["t"][0][1]["val"] == 7
+    out = engine.load(desc, gtree_stream(100), {"t": []}, "auto-alloc")
+    assert out.kind == "limit", out
+    assert "--limit state-bytes=N" in out.message and out.path == "d/t[1]"
+    with limits.override(state_bytes=1 << 26):  # raised, the same stream loads 3 nodes
+        assert engine.load(desc, gtree_stream(3), {"t": []}, "auto-alloc").ok
+
+
+def test_a_queue_of_many_nodes_is_a_state_values_limit():
+    """Each QLIST node of a struct of 1,000 values is 1,001 values: the 66th passes
+    state-values whatever the stream's length."""
+    node = {"name": "e", "version_id": 2, "minimum_version_id": 1, "Fields": [
+        {"field": "arr", "flags": ["ARRAY"], "info": "uint8", "num": 1000, "size": 1,
+         "version_id": 2}]}
+    desc = parse_description({"name": "q", "version_id": 1, "minimum_version_id": 1,
+                                   "Fields": [{"field": "l", "info": "qlist", "size": 8,
+                                               "version_id": 1, "Description": node}]})
+    stream = b"\x01" * 100 + b"\x00"
+    out = reference.load(desc, stream, {"l": []}, "auto-alloc")
+    assert out.kind == "limit" and "--limit state-values=N" in out.message, out
+    assert out.path == "q/l[65]"
+    assert reference.load(desc, b"\x01" * 65 + b"\x00", {"l": []}, "auto-alloc").ok
+
+
+def test_decode_of_a_hostile_stream_is_one_line(tmp_path, capsys):
+    path = write_case(tmp_path, {"description": gtree_of_absent_buffers(16),
+                                 "source": {"t": []}, "destination": {"t": []}})
+    rc, out, err = run_cli(capsys, "decode", path, gtree_stream(100).hex())
+    assert rc == 1 and not out, err
+    assert len(err.splitlines()) == 1 and "state-bytes" in err

@@ -22,6 +22,7 @@ from conformance.engines._common import (
 )
 from conformance.engines.codecs import codec_for
 from conformance.engines.qemufile import EINVAL, ENOENT, QEMUFileReader, QEMUFileWriter
+from conformance.errors import LimitExceeded
 from conformance.migration.jsonwriter import JSONWriter
 from conformance.model import limits
 from conformance.model import variants as _variants
@@ -51,7 +52,7 @@ from conformance.model.state import (
     clone,
     fill_missing,
     is_indeterminate,
-    state_size,
+    state_footprint,
     uninit_struct,
     zero_struct,
 )
@@ -80,6 +81,24 @@ class _Ctx:
         #: (id(struct), field name) -> the bitmap size member when that struct's load
         #: began: the bitmap the destination allocated (get_bitmap must stay inside it)
         self.bitmaps: dict[tuple[int, str], int] = {}
+        #: what the load's allocations may still hold, and (values, bytes) per struct
+        self.budget = limits.LoadBudget()
+        self._footprints: dict[int, tuple[int, int]] = {}
+
+    def allocate(self, n: int, vmsd, nbytes: int, what: str, path: str) -> None:
+        """Spend ``n`` structs of ``vmsd`` (None: ``n`` scalars of ``nbytes`` in all)
+        against the load's budget, before they are made."""
+        if vmsd is None:
+            self.budget.spend(n, nbytes, what, path)
+            return
+        footprint = self._footprints.get(id(vmsd))
+        if footprint is None:
+            try:
+                footprint = state_footprint(vmsd)
+            except LimitExceeded as exc:  # one struct past the limits (a Python description)
+                raise limits.ModelLimit(str(exc), path) from None
+            self._footprints[id(vmsd)] = footprint
+        self.budget.spend(n * (1 + footprint[0]), n * footprint[1], what, path)
 
     def report(self, message: str, path: str) -> None:
         """error_report(): remember the message; the first one locates the failure."""
@@ -652,6 +671,11 @@ def _alloc_array(ctx: _Ctx, field: Field, opaque, n: int, size: int, fpath: str)
     if nbytes > limits.MALLOC_LIMIT:
         raise Abort(f"GLib: failed to allocate {nbytes} bytes", fpath)
     limits.check_array_allocation(n, nbytes, fpath)
+    struct = field.vmsd if field.flags & (F.STRUCT | F.VSTRUCT) else None
+    if field.is_array and field.flags & F.ARRAY_OF_POINTER:
+        struct = None  # the array of pointers; their structs come one by one
+    ctx.allocate(n if field.is_array else 1, struct, nbytes,
+                 f"VMS_ALLOC of {n if field.is_array else 1} x {size} bytes", fpath)
     old = opaque.get(field.member)
     overwrote = old is not None and old is not INDETERMINATE
     if overwrote:
@@ -662,7 +686,6 @@ def _alloc_array(ctx: _Ctx, field: Field, opaque, n: int, size: int, fpath: str)
         if field.flags & F.ARRAY_OF_POINTER:
             fresh = [None if zeroed else INDETERMINATE for _ in range(n)]
         elif field.flags & (F.STRUCT | F.VSTRUCT):
-            limits.check_allocated_values(n, 1 + state_size(field.vmsd), fpath)
             make = zero_struct if zeroed else uninit_struct
             fresh = [make(field.vmsd) for _ in range(n)]
         else:
@@ -871,8 +894,10 @@ def _alloc_element(ctx: _Ctx, field: Field, container, key, epath: str, overwrot
             ctx.hazard("silent-misparse", epath,
                        "g_malloc0(0) returned NULL; the source's element is dropped")
         return None
+    struct = field.vmsd if field.flags & (F.STRUCT | F.VSTRUCT) else None
+    ctx.allocate(1, struct, nbytes, f"the element of {nbytes} bytes", epath)
     ctx.ledger.append(Allocation(epath, "element", nbytes, zeroed, overwrote))
-    if field.flags & (F.STRUCT | F.VSTRUCT):
+    if struct is not None:
         fresh = zero_struct(field.vmsd) if zeroed else uninit_struct(field.vmsd)
     else:
         info = lookup(field.info)

@@ -74,13 +74,16 @@ LIMITS: tuple[Limit, ...] = (
     Limit("state-values", "STATE_LIMIT", STATE_LIMIT,
           "values (scalars, array elements and structs, over nested structs) in the zero state "
           "of a case's description: what one save or load walks; also the structs one "
-          "VMS_ALLOC hands a load (count from the stream x values per struct)",
+          "VMS_ALLOC hands a load (count from the stream x values per struct), and all "
+          "that one load allocates (VMS_ALLOC, auto-allocated elements, GTree / QLIST "
+          "nodes)",
           "case: clean error naming the JSON path; engine load: outcome kind `limit`"),
     Limit("state-bytes", "STATE_BYTES_LIMIT", STATE_BYTES_LIMIT,
           "bytes of a case's state: the fields' sizes (num x size for arrays) summed over "
           "the description, nested structs and subsections, one node of a GTree / QLIST "
-          "(32 MiB: about 315 MB peak in decode, 220 MB in run; 64 MiB: 610 MB)",
-          "case: clean error naming the JSON path"),
+          "(32 MiB: about 315 MB peak in decode, 220 MB in run; 64 MiB: 610 MB); also "
+          "the bytes one load allocates in total (as state-values)",
+          "case: clean error naming the JSON path; engine load: outcome kind `limit`"),
     Limit("work", "WORK_LIMIT", WORK_LIMIT,
           "vmdesc field entries one migration-file decode plans and decodes (array_len "
           "expanded, integer-array elements counted, summed over the file; QEMU 7.2's pc "
@@ -259,13 +262,32 @@ def check_array_allocation(n: int, nbytes: int, path: str) -> None:
                          f"materialises at most {ELEMENT_LIMIT} (--limit elements=N)", path)
 
 
-def check_allocated_values(n: int, per_struct: int, path: str) -> None:
-    """Raise ModelLimit when vmstate_handle_alloc() would hand the model ``n`` structs of
-    ``per_struct`` values each, more than a zero state may hold (STATE_LIMIT)."""
-    if n * per_struct > STATE_LIMIT:
-        raise ModelLimit(f"the core would allocate {n} structs of {per_struct} values each; "
-                         f"the model materialises at most {STATE_LIMIT} values "
-                         f"(--limit state-values=N)", path)
+class LoadBudget:
+    """What one load may allocate in the model, in total: ``state-values`` values and
+    ``state-bytes`` bytes over every VMS_ALLOC array, auto-allocated element and GTree /
+    QLIST / QTAILQ node (each bounded by the description alone, their number by the
+    stream: 100 one-byte GTree nodes of a 16 MiB value struct were 1.6 GB).  Spent before
+    each allocation is made, so a load never holds more than the limits past it."""
+
+    __slots__ = ("values", "nbytes")
+
+    def __init__(self) -> None:
+        self.values = STATE_LIMIT  # read now: a limit is read at the moment of its check
+        self.nbytes = STATE_BYTES_LIMIT
+
+    def spend(self, values: int, nbytes: int, what: str, path: str) -> None:
+        """Raise ModelLimit when allocating ``what`` would pass either bound."""
+        self.values -= values
+        self.nbytes -= nbytes
+        if self.values < 0:
+            raise ModelLimit(f"{what} would bring this load's allocations to "
+                             f"{STATE_LIMIT - self.values} values; the model materialises "
+                             f"at most {STATE_LIMIT} per load (--limit state-values=N)", path)
+        if self.nbytes < 0:
+            raise ModelLimit(f"{what} would bring this load's allocations to "
+                             f"{STATE_BYTES_LIMIT - self.nbytes} bytes; the model "
+                             f"materialises at most {STATE_BYTES_LIMIT} per load "
+                             f"(--limit state-bytes=N)", path)
 
 
 def check_bitmap_words(nwords: int, nbits: int, path: str) -> None:

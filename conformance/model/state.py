@@ -150,9 +150,14 @@ def _check_num(field: Field) -> None:
 
 
 def state_size(desc: Description, path: str = "$.description") -> int:
-    """How many values a zero state of ``desc`` holds (members, array elements, nested
-    structs - each struct is a value besides its members), computed from the description
-    alone; LimitExceeded when a count, the nesting or a total exceeds its limit
+    """How many values a zero state of ``desc`` holds; see :func:`state_footprint`."""
+    return state_footprint(desc, path)[0]
+
+
+def state_footprint(desc: Description, path: str = "$.description") -> tuple[int, int]:
+    """(values, bytes) of a zero state of ``desc``: the values it holds (members, array
+    elements, nested structs - each struct is a value besides its members) and its
+    fields' bytes, computed from the description alone; LimitExceeded when a count, the nesting or a total exceeds its limit
     (``elements``, ``depth``, ``state-values``, ``state-bytes``: the fields' sizes summed
     the same way, so that many large buffers stop here, before any state is built).
     Pointed-to structs count too (a load may allocate them)."""
@@ -205,7 +210,7 @@ def state_size(desc: Description, path: str = "$.description") -> int:
         memo[id(d)] = total, nbytes
         return total, nbytes
 
-    return size(desc, path, 0)[0]
+    return size(desc, path, 0)
 
 
 def zero_value(field: Field):
