@@ -55,6 +55,28 @@ def test_report_files_and_a_replayable_case_per_disagreement(tmp_path):
         "vmstate-conformance/report/1"
 
 
+def test_a_null_gtree_destination_replays(tmp_path):
+    """A destination whose GTree * is NULL (the zero state's) is written as `null` and
+    read back as the NULL tree: the load loses the node, as get_gtree() does."""
+    node = Description("dev/v", 1, 1, [Field("val", F.SINGLE, "uint32", size=4)])
+    desc = Description("dev", 1, 1, [Field("t", 0, "gtree", size=4, version_id=1,
+                                           vmsd=node)])
+    data = bytes.fromhex("00000001" "01" "0000000000000005" "00000007" "00")
+    ref = reference.load(desc, data, {"t": None}, "legacy")
+    assert ref.ok and ref.state == {"t": None}
+    assert "leak" in [h.kind for h in ref.hazards]
+    rep = differential.Report("legacy", "debian-10.2.2")
+    rep.examples = 1
+    fake_c = Outcome("ok", "load", data, {"t": [[5, {"val": 7}]]}, None, (), 0)
+    rep.note("load", desc, {"t": [[5, {"val": 7}]]}, {"t": None}, data, ref, fake_c)
+    doc = differential.write_outputs(rep, tmp_path, ["vmstate-conformance", "qemu"], "now")
+    (failure,) = doc["failures"]
+    case = load_case_file(tmp_path / failure["reproducer"])
+    assert case.dest_state() == {"t": None}
+    again = reference.load(case.description, case.load_input, case.dest_state(), "legacy")
+    assert again.comparable() == ref.comparable()
+
+
 def test_summary_names_the_signature_and_counts():
     lines = differential.summary_lines(_report_with_a_disagreement())
     assert lines[-1].lstrip().startswith(("load stream", "state", "file_error")) or any(

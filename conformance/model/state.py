@@ -465,8 +465,10 @@ def _element_from_plain(field: Field, value, path):
             raise StateError(path, f"{info.name} field {field.name!r} needs a JSON list")
         return [from_plain(field.vmsd, v, f"{path}[{i}]") for i, v in enumerate(value)]
     if kind == "gtree":
+        if value is None:
+            return None  # a NULL GTree * (the zero state's; get_gtree() then loses nodes)
         if not isinstance(value, list):
-            raise StateError(path, "a gtree is a list of [key, value] pairs")
+            raise StateError(path, "a gtree is null or a list of [key, value] pairs")
         pairs = []
         for i, pair in enumerate(value):
             if not (isinstance(pair, list) and len(pair) == 2):
