@@ -87,7 +87,9 @@ class _Ctx:
 
     def allocate(self, n: int, vmsd, nbytes: int, what: str, path: str) -> None:
         """Spend ``n`` structs of ``vmsd`` (None: ``n`` scalars of ``nbytes`` in all)
-        against the load's budget, before they are made."""
+        against the load's budget, before they are made.  The optimized engine's fast
+        path spends nothing: it allocates only the elements of fixed pointer arrays, which
+        the description bounds; whatever the stream counts runs here."""
         if vmsd is None:
             self.budget.spend(n, nbytes, what, path)
             return
