@@ -457,3 +457,29 @@ def test_decode_of_a_hostile_stream_is_one_line(tmp_path, capsys):
     rc, out, err = run_cli(capsys, "decode", path, gtree_stream(100).hex())
     assert rc == 1 and not out, err
     assert len(err.splitlines()) == 1 and "state-bytes" in err
+
+
+def auto_array_of_hidden_values(slots: int) -> tuple:
+    """An auto-allocating pointer array whose element struct holds 1,000 values the
+    stream never carries (their field_exists is false): one marker byte allocates 1,001
+    values.  The destination lists ``slots`` NULL slots."""
+    elem = parse_description({"name": "e", "version_id": 1, "minimum_version_id": 1,
+                              "Fields": [{"field": "arr", "flags": ["ARRAY"], "info": "uint8",
+                                          "num": 1000, "size": 1, "exists": False}]})
+    desc = Description("dev", 1, 1, [
+        Field("n", F.SINGLE, "uint32", size=4),
+        Field("p", F.POINTER | F.STRUCT | F.ARRAY_OF_POINTER | F.VARRAY_UINT32
+              | F.AUTO_ALLOC, None, size=1000, num_member="n", vmsd=elem)])
+    return desc, {"n": 0, "p": [None] * slots}
+
+
+@pytest.mark.parametrize("engine", [reference, optimized], ids=["reference", "optimized"])
+def test_auto_allocated_elements_spend_the_load_budget(engine):
+    """The fast path allocates auto elements too, as many as the destination has slots:
+    it spends the same budget and leaves a load past it to the interpreter."""
+    desc, dest = auto_array_of_hidden_values(100)
+    ok = engine.load(desc, struct.pack(">I", 65) + b"\x31" * 65 + b"\x00", dest, "auto-alloc")
+    assert ok.ok and len(ok.state["p"]) == 100 and ok.state["p"][64] is not None, ok
+    out = engine.load(desc, struct.pack(">I", 66) + b"\x31" * 66 + b"\x00", dest, "auto-alloc")
+    assert out.kind == "limit" and out.path == "dev/p[65]", out
+    assert "--limit state-values=N" in out.message

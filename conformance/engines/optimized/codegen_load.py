@@ -15,10 +15,12 @@ from conformance.engines.optimized.codegen_common import (
     _has_hooks,
     _member_read,
 )
+from conformance.errors import LimitExceeded
+from conformance.model import limits as _limits
 from conformance.model.description import Description, Pred
 from conformance.model.flags import F
 from conformance.model.outcome import Allocation, Precondition
-from conformance.model.state import member_fields, zero_struct
+from conformance.model.state import member_fields, state_footprint, zero_struct
 
 if TYPE_CHECKING:
     from conformance.engines.optimized.fieldplan import FieldPlan
@@ -37,7 +39,13 @@ class LoadGen(Emitter):
             "led = []",
             "o = src",
         ])
+        body = len(self.lines)
+        self.spends = False
         o = self.load_vmsd(desc, "src", version, _fmt_escape(desc.name), top=True)
+        if self.spends:  # what the load may still allocate (reference _Ctx.allocate)
+            lim = self.const(_limits, "Lim")
+            self.lines[body:body] = [f"    budget_v = {lim}.STATE_LIMIT",
+                                     f"    budget_b = {lim}.STATE_BYTES_LIMIT"]
         self.emit("if pos >= n:")
         self.emit("    sticky = True  # the final subsection peek: sticky -EIO, success")
         self.emit(f"elif buf[pos] == 5 and _subhit(buf, pos, n, "
@@ -416,11 +424,15 @@ class LoadGen(Emitter):
             self.emit("if pos >= n: _bail()")
             self.emit("pos += 1")
             self.emit("if buf[pos - 1] == 0x30: continue")
+            cost = self.element_cost(fp)
             if not fp.auto or fp.field.size == 0 or not v.decision("element_alloc_zeroed"):
                 self.bail("valid marker without auto-allocation / g_malloc0(0) / g_malloc")
+            elif cost is None:
+                self.bail("an element struct past the limits: the interpreter says so")
             else:
                 self.emit("if buf[pos - 1] != 0x31: _bail()")
                 epath = self.elem_path(path, fp, i)
+                self.spend(*cost)
                 alloc = self.const(Allocation, "Alloc")
                 self.emit(f"led.append({alloc}(f{epath!r}, 'element', {fp.field.size}, True, "
                           "False))")
@@ -449,6 +461,25 @@ class LoadGen(Emitter):
         self.ind -= 1
         self.emit(f"if len({lst}) > {cnt}: _tail({lst}, {cnt}, "
                   f"{'ids' if self.track else 'None'}, {self.const(fp.vmsd, 'V')})")
+
+    def element_cost(self, fp: FieldPlan) -> tuple[int, int] | None:
+        """(values, bytes) one auto-allocated element spends of the load's budget, as the
+        interpreter counts them (engines/reference.py _Ctx.allocate); None when one
+        element struct is past the limits."""
+        if not fp.is_struct:
+            return 1, fp.field.size
+        try:
+            values, nbytes = state_footprint(fp.vmsd)
+        except LimitExceeded:
+            return None
+        return 1 + values, nbytes
+
+    def spend(self, values: int, nbytes: int) -> None:
+        """Past the budget the interpreter runs the load and reports the limit."""
+        self.spends = True
+        self.emit(f"budget_v -= {values}")
+        self.emit(f"budget_b -= {nbytes}")
+        self.emit("if budget_v < 0 or budget_b < 0: _bail()  # the interpreter: limit")
 
     def load_scalar_into(self, fp: FieldPlan, lst: str, i: str) -> None:
         width = fp.width
