@@ -63,8 +63,8 @@ CLASSES: dict[str, DisagreementClass] = {c.key: c for c in (
     DisagreementClass(
         "G", "get_gtree() into a NULL GTree * (a member the destination left NULL, or one "
         "inside a node value the core just g_malloc0'd): g_tree_insert() refuses "
-        "(GLib-CRITICAL) and the nodes are lost; the model creates the tree (QEMU's own "
-        "test creates it in a pre_load hook a JSON case cannot express)", False),
+        "(GLib-CRITICAL) and the nodes are lost; the model loses them too "
+        "(codecs._get_gtree; a case spells the NULL tree `null`)", False),
     DisagreementClass(
         "L", "get_qlist() into a non-empty list: QLIST_RAW_INSERT_AFTER sets the new "
         "element's next to NULL, so after two or more loaded elements the destination's "
