@@ -483,3 +483,44 @@ def test_auto_allocated_elements_spend_the_load_budget(engine):
     out = engine.load(desc, struct.pack(">I", 66) + b"\x31" * 66 + b"\x00", dest, "auto-alloc")
     assert out.kind == "limit" and out.path == "dev/p[65]", out
     assert "--limit state-values=N" in out.message
+
+
+def shared_member_desc(first: dict) -> dict:
+    """``first`` and a 6-byte buffer both describe member ``x`` (QEMU: one offset)."""
+    return {"name": "d", "version_id": 1, "minimum_version_id": 1, "Fields": [
+        first, {"field": "x", "flags": ["BUFFER"], "info": "buffer", "size": 6}]}
+
+
+def test_a_member_two_fields_describe_as_different_values(tmp_path, capsys):
+    """Found by the second million-input fuzz run: fields `x: int8` and `x: buffer[6]`;
+    `decode CASE 00` was `internal error: TypeError` (the buffer codec found an int in
+    its member).  With `x: int64` and source 2^40 the save built bytes(2^40)."""
+    int8 = shared_member_desc({"field": "x", "info": "int8", "size": 1})
+    path = write_case(tmp_path, {"description": int8, "source": {"x": 1}}, "int8.json")
+    for args in (("decode", path, "00"), ("encode", path)):
+        rc, out, err = run_cli(capsys, *args)
+        assert rc == 1 and not out, err
+        (line,) = assert_printable_lines(err, ("vmstate-conformance: ",))
+        assert "shares its member with field 'x' (int)" in line and "at field d/x" in line
+    rc, out, err = run_cli(capsys, "run", path)
+    assert rc == 0 and "Traceback" not in err
+    int64 = parse_description(shared_member_desc({"field": "x", "info": "int64",
+                                                   "size": 8}))
+    for engine in (reference, optimized):
+        out = engine.save(int64, {"x": 1 << 40}, "legacy")
+        assert out.kind == "limit" and out.path == "d/x", out
+        out = engine.load(int64, bytes(14), {"x": 1 << 40}, "legacy")
+        assert out.kind == "limit" and out.path == "d/x", out
+
+
+@pytest.mark.parametrize("engine", [reference, optimized], ids=["reference", "optimized"])
+def test_fields_that_agree_on_a_member_still_share_it(engine):
+    """Version alternatives of one member (int32 up to v1, uint32 from v2) are one kind
+    of value: nothing changes for them."""
+    desc = parse_description({"name": "d", "version_id": 2, "minimum_version_id": 1,
+                              "Fields": [
+        {"field": "x", "info": "int32", "size": 4, "exists": {"not": {"version_at_least": 2}}},
+        {"field": "x", "info": "uint32", "size": 4, "version_id": 2}]})
+    out = engine.save(desc, {"x": 7}, "legacy")
+    assert out.ok and out.data == bytes.fromhex("00000007")
+    assert engine.load(desc, out.data, {"x": 0}, "legacy").state == {"x": 7}

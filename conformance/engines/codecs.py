@@ -401,7 +401,7 @@ def _queue_get(tail: bool):
         k = 0
         while f.get_byte():
             kpath = f"{epath}[{k}]"
-            ctx.allocate(1, vmsd, field.size, "a queue node", kpath)
+            ctx.allocate(1, vmsd, field.size, False, "a queue node", kpath)
             elm = uninit_struct(vmsd)
             ctx.ledger.append(Allocation(kpath, "element", field.size, False))
             ret = ctx.nested(lambda elm=elm, kpath=kpath: ctx.load_vmsd(
@@ -489,7 +489,8 @@ def _get_gtree(ctx, field, container, key, size, epath, opaque) -> int:
         if key_vmsd is None:
             node_key = f.get_be64()
         else:
-            ctx.allocate(1, key_vmsd, field.start, "a GTree node's key", f"{npath}.key")
+            ctx.allocate(1, key_vmsd, field.start, True, "a GTree node's key",
+                         f"{npath}.key")
             node_key = zero_struct(key_vmsd)
             ctx.ledger.append(Allocation(f"{npath}.key", "element", field.start, True))
             ret = ctx.nested(lambda node_key=node_key, npath=npath: ctx.load_vmsd(
@@ -497,7 +498,7 @@ def _get_gtree(ctx, field, container, key, size, epath, opaque) -> int:
                 report=lambda ret: f"{field.name} : failed to load {key_vmsd.name} ({ret})")
             if ret:
                 return ret
-        ctx.allocate(1, val_vmsd, field.size, "a GTree node", npath)
+        ctx.allocate(1, val_vmsd, field.size, True, "a GTree node", npath)
         value = zero_struct(val_vmsd)
         ctx.ledger.append(Allocation(npath, "element", field.size, True))
         ret = ctx.nested(lambda value=value, npath=npath: ctx.load_vmsd(

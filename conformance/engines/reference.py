@@ -52,8 +52,10 @@ from conformance.model.state import (
     clone,
     fill_missing,
     is_indeterminate,
+    shape_conflicts,
     state_footprint,
     uninit_struct,
+    value_shape,
     zero_struct,
 )
 
@@ -83,15 +85,20 @@ class _Ctx:
         self.bitmaps: dict[tuple[int, str], int] = {}
         #: what the load's allocations may still hold, and (values, bytes) per struct
         self.budget = limits.LoadBudget()
+        #: fields over a member another field holds as another kind of value
+        self.conflicts: dict[int, tuple[Field, Field]] = {}
         self._footprints: dict[int, tuple[int, int]] = {}
 
-    def allocate(self, n: int, vmsd, nbytes: int, what: str, path: str) -> None:
+    def allocate(self, n: int, vmsd, nbytes: int, zeroed: bool, what: str,
+                 path: str) -> None:
         """Spend ``n`` structs of ``vmsd`` (None: ``n`` scalars of ``nbytes`` in all)
-        against the load's budget, before they are made.  The optimized engine's fast
-        path spends nothing: it allocates only the elements of fixed pointer arrays, which
-        the description bounds; whatever the stream counts runs here."""
+        against the load's budget, before they are made.  Bytes count where the model
+        makes them (zeroed); a non-zeroed buffer is an ``Uninit`` of no size until the
+        stream fills it (C's g_malloc of 2 GiB for a 2-byte stream fails on -EIO, not on
+        memory).  The optimized engine's fast path allocates only zeroed auto elements
+        and spends for them the same (codegen_load.LoadGen.spend)."""
         if vmsd is None:
-            self.budget.spend(n, nbytes, what, path)
+            self.budget.spend(n, nbytes if zeroed else 0, what, path)
             return
         footprint = self._footprints.get(id(vmsd))
         if footprint is None:
@@ -100,7 +107,8 @@ class _Ctx:
             except LimitExceeded as exc:  # one struct past the limits (a Python description)
                 raise limits.ModelLimit(str(exc), path) from None
             self._footprints[id(vmsd)] = footprint
-        self.budget.spend(n * (1 + footprint[0]), n * footprint[1], what, path)
+        self.budget.spend(n * (1 + footprint[0]), n * footprint[1] if zeroed else 0, what,
+                          path)
 
     def report(self, message: str, path: str) -> None:
         """error_report(): remember the message; the first one locates the failure."""
@@ -456,7 +464,24 @@ def _check_terminator(v, vmsd: Description, path: str) -> None:
         raise Abort("assertion failed: field->flags == VMS_END", f"{path}/(end)")
 
 
+def _one_value_per_member(ctx: _Ctx, field: Field, fpath: str) -> None:
+    """ModelLimit for a field laid over a member its first field holds as another kind
+    of value (state.shape_conflicts)."""
+    if ctx.conflicts and id(field) in ctx.conflicts:
+        first = ctx.conflicts[id(field)][1]
+        raise limits.ModelLimit(
+            f"field {field.name!r} ({_shape_text(field)}) shares its member with field "
+            f"{first.name!r} ({_shape_text(first)}): the model holds one value per member "
+            "and does not reinterpret its bytes", fpath)
+
+
+def _shape_text(field: Field) -> str:
+    many, element = value_shape(field)
+    return f"an array of {element}" if many else element
+
+
 def _save_field(ctx: _Ctx, vmsd, field: Field, opaque, w, fpath: str, path: str) -> int:
+    _one_value_per_member(ctx, field, fpath)
     f: QEMUFileWriter = ctx.f
     v = ctx.v
     n = n_elems(ctx, field, opaque, fpath)
@@ -676,13 +701,13 @@ def _alloc_array(ctx: _Ctx, field: Field, opaque, n: int, size: int, fpath: str)
     struct = field.vmsd if field.flags & (F.STRUCT | F.VSTRUCT) else None
     if field.is_array and field.flags & F.ARRAY_OF_POINTER:
         struct = None  # the array of pointers; their structs come one by one
-    ctx.allocate(n if field.is_array else 1, struct, nbytes,
+    zeroed = bool(ctx.v.decisions.get("array_alloc_zeroed", False))
+    ctx.allocate(n if field.is_array else 1, struct, nbytes, zeroed,
                  f"VMS_ALLOC of {n if field.is_array else 1} x {size} bytes", fpath)
     old = opaque.get(field.member)
     overwrote = old is not None and old is not INDETERMINATE
     if overwrote:
         ctx.hazard("leak", fpath, "VMS_ALLOC overwrote a non-NULL pointer")
-    zeroed = bool(ctx.v.decisions.get("array_alloc_zeroed", False))
     ctx.ledger.append(Allocation(fpath, "array", nbytes, zeroed, overwrote))
     if field.is_array:
         if field.flags & F.ARRAY_OF_POINTER:
@@ -701,6 +726,7 @@ def _alloc_array(ctx: _Ctx, field: Field, opaque, n: int, size: int, fpath: str)
 
 
 def _load_field(ctx: _Ctx, vmsd, field: Field, opaque, fpath: str, path: str) -> int:
+    _one_value_per_member(ctx, field, fpath)
     v = ctx.v
     n = n_elems(ctx, field, opaque, fpath)
     raw_size = field_size(ctx, field, opaque, fpath)
@@ -897,7 +923,7 @@ def _alloc_element(ctx: _Ctx, field: Field, container, key, epath: str, overwrot
                        "g_malloc0(0) returned NULL; the source's element is dropped")
         return None
     struct = field.vmsd if field.flags & (F.STRUCT | F.VSTRUCT) else None
-    ctx.allocate(1, struct, nbytes, f"the element of {nbytes} bytes", epath)
+    ctx.allocate(1, struct, nbytes, zeroed, f"the element of {nbytes} bytes", epath)
     ctx.ledger.append(Allocation(epath, "element", nbytes, zeroed, overwrote))
     if struct is not None:
         fresh = zero_struct(field.vmsd) if zeroed else uninit_struct(field.vmsd)
@@ -993,6 +1019,7 @@ def save(desc: Description, state, variant="legacy", *, vmdesc: bool = False,
             return rejected
     f = QEMUFileWriter()
     ctx = _Ctx(v, f)
+    ctx.conflicts = shape_conflicts(desc)
     w = JSONWriter() if vmdesc else None
     opaque = fill_missing(desc, clone(state))
     if w is not None:
@@ -1028,6 +1055,7 @@ def load(desc: Description, data: bytes, dest, variant="legacy", *,
     f = QEMUFileReader(data, refill_after_error=v.refill_after_error)
     ctx = _Ctx(v, f)
     ctx.root = desc.name
+    ctx.conflicts = shape_conflicts(desc)
     opaque = fill_missing(desc, clone(dest))
     version = desc.version_id if version_id is None else version_id
     try:

@@ -107,6 +107,67 @@ def member_fields(desc: Description) -> dict[str, Field]:
     return out
 
 
+#: the value an info's member holds in a state (None: no claim)
+_KIND_VALUES = {"int": "int", "equal": "int", "le": "int", "timer": "int", "double": "int",
+                "bitmap": "int", "bool": "int", "buffer": "bytes", "unused": "bytes",
+                "gbytearray": "bytes", "gtree": "gtree", "capability": "str",
+                "qlist": "queue", "qtailq": "queue"}
+
+
+def value_shape(field: Field) -> tuple[bool, str] | None:
+    """(a list?, what each value is) of the member ``field`` describes, as the state
+    holds it; None when the field claims nothing (no info, nullptr, tmp, fd)."""
+    if field.flags & (F.STRUCT | F.VSTRUCT):
+        element = "struct"
+    else:
+        info = lookup(field.info) if field.info else None
+        element = _KIND_VALUES.get(info.kind) if info is not None else None
+        if element is None:
+            return None
+    return bool(field.flags & (F.ARRAY | ANY_VARRAY)), element
+
+
+_CONFLICTS: dict[int, tuple[Description, dict]] = {}
+
+
+def shape_conflicts(desc: Description) -> dict[int, tuple[Field, Field]]:
+    """id(field) -> (field, the member's first field), for each field of ``desc`` or of a
+    description it nests whose member the first field describes as another kind of
+    value (QEMU lays both over one offset: a 6-byte buffer over an int8 writes past it;
+    the model keeps one value per member and does not reinterpret its bytes)."""
+    entry = _CONFLICTS.get(id(desc))
+    if entry is not None and entry[0] is desc:
+        return entry[1]
+    found: dict[int, tuple[Field, Field]] = {}
+    seen: set[int] = set()
+    todo = [desc]
+    while todo:
+        d = todo.pop()
+        if id(d) in seen:
+            continue
+        seen.add(id(d))
+        schema = member_fields(d)
+        shapes = {}
+        parts = [d]
+        while parts:  # d and its subsections: one struct
+            part = parts.pop()
+            parts.extend(part.subsections)
+            for field in part.fields:
+                todo.extend(v for v in (field.vmsd, field.key_vmsd) if v is not None)
+                first = schema.get(field.member) if field.member is not None else None
+                if first is None or first is field:
+                    continue
+                if first.member not in shapes:
+                    shapes[first.member] = value_shape(first)
+                mine, theirs = value_shape(field), shapes[first.member]
+                if mine is not None and theirs is not None and mine != theirs:
+                    found[id(field)] = (field, first)
+    if len(_CONFLICTS) >= _TEMPLATE_CACHE_SIZE:
+        _CONFLICTS.clear()
+    _CONFLICTS[id(desc)] = (desc, found)
+    return found
+
+
 def zero_struct(desc: Description) -> dict:
     """A zero-initialised struct for ``desc`` (what a realized device starts from)."""
     return fresh_copy(_template(desc, True))

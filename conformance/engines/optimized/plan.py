@@ -12,6 +12,7 @@ from conformance.engines.optimized.runtime import Bail
 from conformance.model import variants as _variants
 from conformance.model.check import rejected as check_rejected
 from conformance.model.description import Description
+from conformance.model.state import shape_conflicts
 
 
 class Plan:
@@ -26,7 +27,12 @@ class Plan:
             outcome = check_rejected(desc, variant, op)
             if outcome is not None:
                 self.rejected[op] = outcome
+        #: a member two fields describe as different kinds of value: the interpreter's
+        #: (it reports the limit when such a field runs)
+        self.shared_member = bool(shape_conflicts(desc))
         try:
+            if self.shared_member:
+                raise Bail("a member described as two kinds of value")
             gen = Gen(self)
             fname = gen.build_save()
             self.save_fast, self.save_source, _ = gen.compile(fname)
@@ -46,6 +52,8 @@ class Plan:
         fn = self._loads.get(version)
         if fn is None:
             try:
+                if self.shared_member:
+                    raise Bail("a member described as two kinds of value")
                 gen = Gen(self)
                 fname = gen.build_load(version)
                 fn, source, _ = gen.compile(fname)
