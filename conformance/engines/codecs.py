@@ -38,7 +38,6 @@ from conformance.model.infos import (
     lookup,
     to_unsigned,
 )
-from conformance.model.outcome import Allocation
 from conformance.model.state import (
     INDETERMINATE,
     Uninit,
@@ -403,7 +402,6 @@ def _queue_get(tail: bool):
             kpath = f"{epath}[{k}]"
             ctx.allocate(1, vmsd, field.size, False, "a queue node", kpath)
             elm = uninit_struct(vmsd)
-            ctx.ledger.append(Allocation(kpath, "element", field.size, False))
             ret = ctx.nested(lambda elm=elm, kpath=kpath: ctx.load_vmsd(
                 ctx, vmsd, elm, version_id, kpath), kpath,
                 report=None if tail else _queue_report(field, "load"))
@@ -492,7 +490,6 @@ def _get_gtree(ctx, field, container, key, size, epath, opaque) -> int:
             ctx.allocate(1, key_vmsd, field.start, True, "a GTree node's key",
                          f"{npath}.key")
             node_key = zero_struct(key_vmsd)
-            ctx.ledger.append(Allocation(f"{npath}.key", "element", field.start, True))
             ret = ctx.nested(lambda node_key=node_key, npath=npath: ctx.load_vmsd(
                 ctx, key_vmsd, node_key, version_id, f"{npath}.key"), f"{npath}.key",
                 report=lambda ret: f"{field.name} : failed to load {key_vmsd.name} ({ret})")
@@ -500,7 +497,6 @@ def _get_gtree(ctx, field, container, key, size, epath, opaque) -> int:
                 return ret
         ctx.allocate(1, val_vmsd, field.size, True, "a GTree node", npath)
         value = zero_struct(val_vmsd)
-        ctx.ledger.append(Allocation(npath, "element", field.size, True))
         ret = ctx.nested(lambda value=value, npath=npath: ctx.load_vmsd(
             ctx, val_vmsd, value, version_id, npath), npath,
             report=lambda ret: f"{field.name} : failed to load {val_vmsd.name} ({ret})")

@@ -89,26 +89,28 @@ class _Ctx:
         self.conflicts: dict[int, tuple[Field, Field]] = {}
         self._footprints: dict[int, tuple[int, int]] = {}
 
-    def allocate(self, n: int, vmsd, nbytes: int, zeroed: bool, what: str,
-                 path: str) -> None:
-        """Spend ``n`` structs of ``vmsd`` (None: ``n`` scalars of ``nbytes`` in all)
-        against the load's budget, before they are made.  Bytes count where the model
+    def allocate(self, n: int, vmsd, nbytes: int, zeroed: bool, what: str, path: str,
+                 kind: str = "element", overwrote: bool = False) -> None:
+        """The core allocates ``nbytes`` at ``path`` (an ``Allocation`` in the ledger):
+        spend ``n`` structs of ``vmsd`` (None: ``n`` scalars of ``nbytes`` in all) against
+        the load's budget, before they are made.  Bytes count where the model
         makes them (zeroed); a non-zeroed buffer is an ``Uninit`` of no size until the
         stream fills it (C's g_malloc of 2 GiB for a 2-byte stream fails on -EIO, not on
         memory).  The optimized engine's fast path allocates only zeroed auto elements
         and spends for them the same (codegen_load.LoadGen.spend)."""
         if vmsd is None:
             self.budget.spend(n, nbytes if zeroed else 0, what, path)
-            return
-        footprint = self._footprints.get(id(vmsd))
-        if footprint is None:
-            try:
-                footprint = state_footprint(vmsd)
-            except LimitExceeded as exc:  # one struct past the limits (a Python description)
-                raise limits.ModelLimit(str(exc), path) from None
-            self._footprints[id(vmsd)] = footprint
-        self.budget.spend(n * (1 + footprint[0]), n * footprint[1] if zeroed else 0, what,
-                          path)
+        else:
+            footprint = self._footprints.get(id(vmsd))
+            if footprint is None:
+                try:
+                    footprint = state_footprint(vmsd)
+                except LimitExceeded as exc:  # one struct past the limits (Python)
+                    raise limits.ModelLimit(str(exc), path) from None
+                self._footprints[id(vmsd)] = footprint
+            self.budget.spend(n * (1 + footprint[0]), n * footprint[1] if zeroed else 0,
+                              what, path)
+        self.ledger.append(Allocation(path, kind, nbytes, zeroed, overwrote))
 
     def report(self, message: str, path: str) -> None:
         """error_report(): remember the message; the first one locates the failure."""
@@ -702,13 +704,13 @@ def _alloc_array(ctx: _Ctx, field: Field, opaque, n: int, size: int, fpath: str)
     if field.is_array and field.flags & F.ARRAY_OF_POINTER:
         struct = None  # the array of pointers; their structs come one by one
     zeroed = bool(ctx.v.decisions.get("array_alloc_zeroed", False))
-    ctx.allocate(n if field.is_array else 1, struct, nbytes, zeroed,
-                 f"VMS_ALLOC of {n if field.is_array else 1} x {size} bytes", fpath)
     old = opaque.get(field.member)
     overwrote = old is not None and old is not INDETERMINATE
+    ctx.allocate(n if field.is_array else 1, struct, nbytes, zeroed,
+                 f"VMS_ALLOC of {n if field.is_array else 1} x {size} bytes", fpath,
+                 "array", overwrote)
     if overwrote:
         ctx.hazard("leak", fpath, "VMS_ALLOC overwrote a non-NULL pointer")
-    ctx.ledger.append(Allocation(fpath, "array", nbytes, zeroed, overwrote))
     if field.is_array:
         if field.flags & F.ARRAY_OF_POINTER:
             fresh = [None if zeroed else INDETERMINATE for _ in range(n)]
@@ -923,8 +925,8 @@ def _alloc_element(ctx: _Ctx, field: Field, container, key, epath: str, overwrot
                        "g_malloc0(0) returned NULL; the source's element is dropped")
         return None
     struct = field.vmsd if field.flags & (F.STRUCT | F.VSTRUCT) else None
-    ctx.allocate(1, struct, nbytes, zeroed, f"the element of {nbytes} bytes", epath)
-    ctx.ledger.append(Allocation(epath, "element", nbytes, zeroed, overwrote))
+    ctx.allocate(1, struct, nbytes, zeroed, f"the element of {nbytes} bytes", epath,
+                 overwrote=overwrote)
     if struct is not None:
         fresh = zero_struct(field.vmsd) if zeroed else uninit_struct(field.vmsd)
     else:
